@@ -1,0 +1,191 @@
+"""The kernel engine: the empirical NTK of a model on a probe set, exact, within a memory budget.
+
+``compute_entk`` is the public entry point. It runs the model in eval mode with TF32 off, plans
+parameter groups and sample chunks for the budget (``planning``), lets each group's
+``Contribution`` add its Gram matrix into a float64 accumulator on the device, mirrors the
+symmetric half, and reshapes to the mode's kernel (``modes``). Definitions are in DESIGN.md.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from .conditions import eval_mode, exact_float32
+from .contributions import Contribution, EngineContext, JacobianContribution
+from .errors import UsageError, warn
+from .gram import mirror_upper
+from .jacobian import ModelFunction, probe_model
+from .memory import default_budget, parse_bytes, release_host_memory
+from .modes import get_mode
+from .parameters import ParamFilter, select_parameters
+from .planning import EntkPlan, make_plan
+
+Progress = Callable[[int, int], None]  # (units done, units in all)
+
+
+@dataclass(frozen=True)
+class EntkResult:
+    """A kernel and how it was computed.
+
+    ``kernel`` is float64 on the CPU: (N, N, C, C) for mode "full", else (N, N).
+    """
+
+    kernel: Tensor
+    mode: str
+    device: str
+    jacobian_dtype: str
+    param_names: tuple[str, ...]
+    plan: EntkPlan
+    per_sample_fallback: bool  # vmap could not trace the model
+    seconds: float
+
+
+def resolve_device(device: str | torch.device) -> torch.device:
+    """``"auto"`` is CUDA when available, else the CPU; anything else must be a usable device."""
+    if isinstance(device, str) and device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise UsageError(f"unknown device {device!r}: use auto, cpu, cuda or cuda:N") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise UsageError(f"device {device!r} was asked for, but torch sees no CUDA device here")
+    if dev.type not in ("cpu", "cuda"):
+        raise UsageError(f"device {device!r} is not supported: use auto, cpu, cuda or cuda:N")
+    return dev
+
+
+def _check_inputs(inputs: object) -> Tensor:
+    if not isinstance(inputs, Tensor):
+        raise UsageError(f"inputs must be a tensor of shape (N, ...), not {type(inputs).__name__}")
+    if inputs.dim() < 1 or inputs.shape[0] < 1:
+        raise UsageError(f"inputs must hold at least one sample along dim 0, got shape {tuple(inputs.shape)}")
+    if not inputs.is_floating_point():
+        raise UsageError(f"inputs must be floating point (as fed to the model), got {inputs.dtype}")
+    if not torch.isfinite(inputs).all():
+        raise UsageError("inputs contain NaN or infinite values")
+    return inputs
+
+
+def compute_entk_result(
+    model: nn.Module,
+    inputs: Tensor,
+    *,
+    mode: str = "trace",
+    device: str | torch.device = "auto",
+    params: ParamFilter = None,
+    jacobian_dtype: torch.dtype = torch.float32,
+    max_memory: int | str | None = None,
+    chunk_size: int | None = None,
+    progress: Progress | None = None,
+) -> EntkResult:
+    """Like ``compute_entk``, returning the kernel with the plan and settings used."""
+    started = time.perf_counter()
+    kmode = get_mode(mode)
+    dev = resolve_device(device)
+    inputs = _check_inputs(inputs)
+    if jacobian_dtype not in (torch.float32, torch.float64):
+        raise UsageError(f"jacobian_dtype must be torch.float32 or torch.float64, not {jacobian_dtype}")
+    if chunk_size is not None and (isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1):
+        raise UsageError(f"chunk_size must be a positive integer, got {chunk_size!r}")
+    budget = parse_bytes(max_memory) if max_memory is not None else default_budget(dev)
+    sizes = select_parameters(model, params)
+
+    with eval_mode(model), exact_float32():
+        fn = ModelFunction.build(model, dev, jacobian_dtype)
+        x = inputs.to(device=dev, dtype=jacobian_dtype)  # (N, ...)
+        n = x.shape[0]
+        num_classes, activation_bytes = probe_model(fn, x[0])
+        plan = make_plan(
+            sizes,
+            num_samples=n,
+            num_classes=num_classes,
+            jacobian_rows=kmode.jacobian_rows(num_classes),
+            gram_rows=n * kmode.gram_rows_per_sample(num_classes),
+            itemsize=x.element_size(),
+            activation_bytes=activation_bytes,
+            budget=budget,
+            chunk_size=chunk_size,
+        )
+        contributions: list[Contribution] = [JacobianContribution(g) for g in plan.groups]
+        done = 0
+
+        def advance(units: int) -> None:
+            nonlocal done
+            done += units
+            if progress is not None:
+                progress(done, total)
+
+        ctx = EngineContext(fn, x, kmode, num_classes, advance)
+        total = sum(c.work_units(ctx) for c in contributions)
+        gram = torch.zeros(plan.gram_rows, plan.gram_rows, dtype=torch.float64, device=dev)  # (M, M)
+        for contribution in contributions:
+            contribution.add_to(gram, ctx)
+            if dev.type == "cpu":
+                release_host_memory()
+        mirror_upper(gram)
+        kernel = kmode.finalize(gram, n, num_classes).cpu()
+    if not torch.isfinite(kernel).all():
+        warn(
+            "the eNTK has NaN or infinite entries: the model's logits or gradients are not finite "
+            "on this probe (a diverged checkpoint?)"
+        )
+    return EntkResult(
+        kernel=kernel,
+        mode=kmode.name,
+        device=str(dev),
+        jacobian_dtype=str(jacobian_dtype).removeprefix("torch."),
+        param_names=tuple(name for name, _ in sizes),
+        plan=plan,
+        per_sample_fallback=fn.vmap_works is False,
+        seconds=time.perf_counter() - started,
+    )
+
+
+def compute_entk(
+    model: nn.Module,
+    inputs: Tensor,
+    *,
+    mode: str = "trace",
+    device: str | torch.device = "auto",
+    params: ParamFilter = None,
+    jacobian_dtype: torch.dtype = torch.float32,
+    max_memory: int | str | None = None,
+    chunk_size: int | None = None,
+    progress: Progress | None = None,
+) -> Tensor:
+    """The empirical NTK of ``model`` on ``inputs`` (N, ...), as a float64 tensor on the CPU.
+
+    - ``mode="trace"`` (default): (N, N), Θ_tr[n, m] = Σ_c ⟨∂f_c(x_n)/∂θ, ∂f_c(x_m)/∂θ⟩.
+    - ``mode="full"``: (N, N, C, C), Θ[n, m, c, d] = ⟨∂f_c(x_n)/∂θ, ∂f_d(x_m)/∂θ⟩.
+    - ``mode="pntk"``: (N, N), (1/C) Σ_{c,d} Θ[n, m, c, d].
+
+    The model runs in eval mode (each submodule's flag is restored afterwards, with a warning if
+    it was training), its buffers are not changed, TF32 is off while the engine runs.
+    ``device``: "auto" (CUDA when available), "cpu", "cuda" or "cuda:N"; the model is not moved.
+    ``params``: which parameters count (default: all with requires_grad); glob patterns by name,
+    comma-separated or as a list, or a callable taking the name.
+    ``jacobian_dtype``: dtype of model evaluation and Jacobians (float32 or float64); products and
+    sums are float64 either way.
+    ``max_memory``: bytes (or a string such as "4GiB") for Jacobians and their workspace; the
+    default is half of what the device has free. The full N·C x P Jacobian is held only when it
+    fits; otherwise parameters are processed in groups. ``chunk_size``: samples per Jacobian
+    chunk (default: as many as the budget allows). ``progress(done, total)`` is called after each
+    chunk.
+    """
+    return compute_entk_result(
+        model,
+        inputs,
+        mode=mode,
+        device=device,
+        params=params,
+        jacobian_dtype=jacobian_dtype,
+        max_memory=max_memory,
+        chunk_size=chunk_size,
+        progress=progress,
+    ).kernel

@@ -1,0 +1,185 @@
+"""Memory planning: how to split samples and parameters so the engine stays within a budget.
+
+The engine holds, for one parameter group at a time, the Jacobian rows of every probe sample
+(``N x R x P_g`` elements in the Jacobian dtype), computes them ``chunk`` samples at a time, and
+multiplies them in float64 column slabs. The budget covers those three:
+
+- store:   N · R · P_g · itemsize               (the group's Jacobian, all samples)
+- working: chunk · (COPIES · R · T_g · itemsize + (R + 2) · A · SAFETY)
+           (vmap's Jacobians of the group's whole tensors, T_g elements, with the copies made while
+           they are reshaped into the store, and the activations of R backward passes, A bytes a
+           sample)
+- slab:    M · S · 8 when the Jacobian dtype is not float64 (M Gram rows, S columns a slab)
+
+When the whole model's Jacobian fits, there is one group and nothing is recomputed. Otherwise the
+parameters (in the model's order) are packed into groups whose store takes at most half the
+budget; a tensor larger than that is split into column ranges (its Jacobian is then recomputed
+for each range, and only that range is kept). The kernel itself and the model are not part of
+the budget.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from .errors import MemoryBudgetError
+from .jacobian import Piece
+from .memory import format_bytes
+
+# Measured on CPU (benchmarks/memory_calibration.py): a chunk's Jacobian exists up to about 3.5
+# times over at its peak (vmap's batched result, its re-layout, the slice written to the store),
+# and the backward passes hold a few times the forward activations.
+JACOBIAN_COPIES = 4.0
+ACTIVATION_SAFETY = 3.0
+STORE_SHARE = 0.5  # of the budget, for one group's Jacobian when the whole one does not fit
+SLAB_SHARE = 0.15  # of the budget, for the float64 copy of one column slab
+
+
+@dataclass(frozen=True)
+class ParamGroup:
+    """Pieces of parameters whose Jacobian is computed and held together."""
+
+    pieces: tuple[Piece, ...]
+    tensor_elements: int  # elements of the whole tensors the pieces come from (vmap computes those)
+    chunk_size: int  # samples a Jacobian chunk
+    slab_columns: int  # columns of Φ cast to float64 at a time
+
+    @property
+    def size(self) -> int:
+        return sum(p.size for p in self.pieces)
+
+
+@dataclass(frozen=True)
+class EntkPlan:
+    """What the engine will do for one kernel, and the memory it expects to use (bytes)."""
+
+    num_samples: int
+    num_classes: int
+    jacobian_rows: int  # R: backward passes a sample
+    gram_rows: int  # M: rows of Φ (N·C in full mode, else N)
+    itemsize: int  # bytes of one Jacobian element
+    budget: int
+    groups: tuple[ParamGroup, ...]
+
+    @property
+    def num_params(self) -> int:
+        return sum(g.size for g in self.groups)
+
+    @property
+    def holds_full_jacobian(self) -> bool:
+        return len(self.groups) == 1
+
+    @property
+    def num_chunks(self) -> int:
+        return sum(math.ceil(self.num_samples / g.chunk_size) for g in self.groups)
+
+    def describe(self) -> str:
+        """One line for logs: groups, chunks and the memory the plan expects."""
+        return (
+            f"{self.num_params:,} parameters in {len(self.groups)} group(s), "
+            f"{self.num_chunks} Jacobian chunk(s), budget {format_bytes(self.budget)}"
+        )
+
+
+def _pack(
+    sizes: Sequence[tuple[str, int]], capacity: int, piece_capacity: Callable[[str, int], int]
+) -> list[list[Piece]]:
+    """Pack parameters, in order, into groups of at most ``capacity`` elements.
+
+    A parameter larger than that is split into column ranges of ``piece_capacity(name, numel)``
+    elements, one group each.
+    """
+    groups: list[list[Piece]] = []
+    current: list[Piece] = []
+    used = 0
+    for name, numel in sizes:
+        if numel > capacity:
+            if current:
+                groups.append(current)
+                current, used = [], 0
+            step = piece_capacity(name, numel)
+            groups.extend([[Piece(name, s, min(s + step, numel))] for s in range(0, numel, step)])
+            continue
+        if used + numel > capacity:
+            groups.append(current)
+            current, used = [], 0
+        current.append(Piece(name, 0, numel))
+        used += numel
+    if current:
+        groups.append(current)
+    return groups
+
+
+def make_plan(
+    sizes: Sequence[tuple[str, int]],
+    *,
+    num_samples: int,
+    num_classes: int,
+    jacobian_rows: int,
+    gram_rows: int,
+    itemsize: int,
+    activation_bytes: int,
+    budget: int,
+    chunk_size: int | None = None,
+) -> EntkPlan:
+    """Split parameters into groups and samples into chunks so that the engine fits ``budget``.
+
+    ``sizes`` lists (name, numel) of the parameters that count, in the model's order;
+    ``activation_bytes`` is one sample's forward activation memory; ``chunk_size`` overrides the
+    number of samples per Jacobian chunk (the budget then no longer bounds the working memory).
+    Raises MemoryBudgetError when not even one sample of a parameter's smallest piece fits.
+    """
+    n, r, b = num_samples, jacobian_rows, itemsize
+    total = sum(numel for _, numel in sizes)
+    per_sample_act = (r + 2) * activation_bytes * ACTIVATION_SAFETY
+    slab_cols_max = math.inf if b == 8 else max(1, int(budget * SLAB_SHARE // (gram_rows * 8)))
+
+    def slab_bytes(columns: int) -> float:
+        return 0 if b == 8 else gram_rows * min(columns, slab_cols_max) * 8
+
+    def feature_columns(params: int) -> int:
+        return params * (r if gram_rows == n else 1)  # trace/pntk rows are samples: C·P columns
+
+    def working(tensor_elements: int) -> float:  # one sample of a chunk
+        return JACOBIAN_COPIES * r * tensor_elements * b + per_sample_act
+
+    if n * r * total * b + slab_bytes(feature_columns(total)) + working(total) <= budget:
+        packed = [[Piece(name, 0, numel) for name, numel in sizes]]
+    else:
+        # Room for a group's store once the slab and one sample's working memory are set aside.
+        fixed = per_sample_act + slab_bytes(feature_columns(total))
+        capacity = int(min(STORE_SHARE * budget / (n * r * b), (budget - fixed) / ((n + JACOBIAN_COPIES) * r * b)))
+
+        def piece_capacity(name: str, numel: int) -> int:
+            room = min(STORE_SHARE * budget, budget - fixed - JACOBIAN_COPIES * r * numel * b)
+            if room < n * r * b:
+                raise MemoryBudgetError(
+                    f"a budget of {format_bytes(budget)} cannot hold the Jacobian of parameter "
+                    f"{name!r} ({numel:,} elements) for even one sample: it needs about "
+                    f"{format_bytes(budget - room + n * r * b)}; raise the memory budget, use the pntk "
+                    "mode (one backward pass a sample), or leave the parameter out"
+                )
+            return int(room // (n * r * b))
+
+        packed = _pack(sizes, max(capacity, 1), piece_capacity)
+
+    numel_of = dict(sizes)
+    groups = []
+    for pieces in packed:
+        size = sum(p.size for p in pieces)
+        tensor_elements = sum(numel_of[name] for name in dict.fromkeys(p.name for p in pieces))
+        columns = feature_columns(size)
+        free = budget - n * r * size * b - slab_bytes(columns)
+        chunk = chunk_size if chunk_size is not None else min(n, int(free // working(tensor_elements)))
+        if chunk < 1:
+            raise MemoryBudgetError(
+                f"a budget of {format_bytes(budget)} cannot hold the Jacobian of even one sample for "
+                f"parameter {pieces[0].name!r} ({format_bytes(working(tensor_elements))} working "
+                f"memory besides {format_bytes(n * r * size * b)} for all samples): raise the memory "
+                "budget, use the pntk mode (one backward pass a sample), or restrict the parameters"
+            )
+        slab = columns if b == 8 else int(min(columns, slab_cols_max))
+        groups.append(ParamGroup(tuple(pieces), tensor_elements, min(chunk, n), slab))
+    return EntkPlan(n, num_classes, r, gram_rows, b, budget, tuple(groups))

@@ -1,0 +1,290 @@
+"""The engine against explicit float64 Jacobians built sample by sample with torch.autograd."""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import warnings
+
+import pytest
+import torch
+from torch import nn
+
+from entk_probe import (
+    EntkProbeWarning,
+    ModelError,
+    UsageError,
+    compute_entk,
+    compute_entk_result,
+)
+
+from . import models
+from .reference import explicit_jacobian, kernels_from_jacobian, relative_error
+
+MODES = ("full", "trace", "pntk")
+
+
+@functools.cache
+def _case(name: str) -> tuple[nn.Module, torch.Tensor, dict[str, torch.Tensor]]:
+    torch.manual_seed(1)
+    model, inputs = models.ALL[name]()
+    reference = kernels_from_jacobian(explicit_jacobian(model, inputs))
+    return model, inputs, reference
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("name", sorted(models.ALL))
+def test_every_mode_matches_the_explicit_jacobian(name: str, mode: str) -> None:
+    model, inputs, reference = _case(name)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", EntkProbeWarning)  # the BN/Dropout model starts in train mode
+        kernel = compute_entk(model, inputs, mode=mode, device="cpu", jacobian_dtype=torch.float64)
+    assert kernel.dtype == torch.float64 and kernel.device.type == "cpu"
+    assert kernel.shape == reference[mode].shape
+    assert relative_error(kernel, reference[mode]) < 1e-10
+
+
+@pytest.mark.parametrize("chunk_size", [1, 2, 3, 5, 7])
+@pytest.mark.parametrize("mode", MODES)
+def test_chunked_equals_unchunked_for_odd_n(mode: str, chunk_size: int) -> None:
+    model, inputs, reference = _case("mlp")
+    assert inputs.shape[0] == 7
+    kernel = compute_entk(model, inputs, mode=mode, device="cpu", jacobian_dtype=torch.float64, chunk_size=chunk_size)
+    assert relative_error(kernel, reference[mode]) < 1e-12
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_parameter_streaming_equals_unchunked(mode: str) -> None:
+    model, inputs, reference = _case("layernorm_gelu")
+    # Small enough that the 16x16 weight is split into column ranges and the rest into groups
+    # (pntk holds one Jacobian row a sample, not three, so it needs a smaller budget to split).
+    budget = 20_000 if mode == "pntk" else 60_000
+    result = compute_entk_result(
+        model, inputs, mode=mode, device="cpu", jacobian_dtype=torch.float64, max_memory=budget
+    )
+    pieces = [p for g in result.plan.groups for p in g.pieces]
+    assert len(result.plan.groups) > 3
+    assert any(p.size < model.get_parameter(p.name).numel() for p in pieces), "no parameter was split"
+    assert relative_error(result.kernel, reference[mode]) < 1e-12
+
+
+def test_kernels_are_symmetric_and_positive_semidefinite() -> None:
+    model, inputs, _ = _case("layernorm_gelu")
+    for mode in MODES:
+        kernel = compute_entk(model, inputs, mode=mode, device="cpu", jacobian_dtype=torch.float64)
+        n = inputs.shape[0]
+        matrix = kernel.permute(0, 2, 1, 3).reshape(n * kernel.shape[2], -1) if mode == "full" else kernel
+        assert torch.equal(matrix, matrix.T)
+        eigenvalues = torch.linalg.eigvalsh(matrix)
+        assert eigenvalues.min() > -1e-12 * eigenvalues.max()
+
+
+def test_trace_and_pntk_agree_with_the_full_kernel() -> None:
+    model, inputs, _ = _case("timm_test_resnet")
+    full = compute_entk(model, inputs, mode="full", device="cpu", jacobian_dtype=torch.float64)
+    trace = compute_entk(model, inputs, mode="trace", device="cpu", jacobian_dtype=torch.float64)
+    pntk = compute_entk(model, inputs, mode="pntk", device="cpu", jacobian_dtype=torch.float64)
+    num_classes = full.shape[2]
+    assert relative_error(trace, torch.diagonal(full, dim1=2, dim2=3).sum(-1)) < 1e-12
+    assert relative_error(pntk, full.sum(dim=(2, 3)) / num_classes) < 1e-12
+
+
+def test_float32_jacobians_are_close_to_the_float64_reference() -> None:
+    model, inputs, reference = _case("cnn_bn_dropout")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", EntkProbeWarning)
+        kernel = compute_entk(model.float(), inputs.float(), mode="full", device="cpu")
+    model.double()
+    assert kernel.dtype == torch.float64
+    assert relative_error(kernel, reference["full"]) < 1e-5
+
+
+def test_eval_mode_is_used_and_the_callers_flags_and_buffers_are_restored() -> None:
+    model, inputs = models.cnn_bn_dropout()
+    model[3].eval()  # a mixed state: one Dropout already in eval mode
+    flags = [m.training for m in model.modules()]
+    buffers = {k: v.clone() for k, v in model.named_buffers()}
+    with pytest.warns(EntkProbeWarning, match="training mode"):
+        kernel = compute_entk(model, inputs, device="cpu", jacobian_dtype=torch.float64)
+    assert [m.training for m in model.modules()] == flags
+    for name, value in model.named_buffers():
+        assert torch.equal(value, buffers[name]), name
+    # Eval mode (running statistics, no dropout) is what the reference computes; train mode differs.
+    assert relative_error(kernel, kernels_from_jacobian(explicit_jacobian(model, inputs))["trace"]) < 1e-10
+
+
+def test_no_warning_for_a_model_in_eval_mode() -> None:
+    model, inputs = models.mlp()
+    model.eval()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        compute_entk(model, inputs, device="cpu")
+
+
+def test_tf32_is_off_while_the_engine_runs_and_restored_after() -> None:
+    model, inputs = models.mlp()
+    matmul = torch.backends.cuda.matmul
+    new_api = hasattr(matmul, "fp32_precision")
+    attr, loose, exact = ("fp32_precision", "tf32", "ieee") if new_api else ("allow_tf32", True, False)
+    saved = getattr(matmul, attr), torch.get_float32_matmul_precision()
+    seen = []
+    try:
+        setattr(matmul, attr, loose)
+        torch.set_float32_matmul_precision("medium")
+        compute_entk(
+            model.eval(), inputs, device="cpu",
+            progress=lambda done, total: seen.append((getattr(matmul, attr), torch.get_float32_matmul_precision())),
+        )
+        assert seen and all(s == (exact, "highest") for s in seen)
+        assert (getattr(matmul, attr), torch.get_float32_matmul_precision()) == (loose, "medium")
+    finally:
+        setattr(matmul, attr, saved[0])
+        torch.set_float32_matmul_precision(saved[1])
+
+
+def test_progress_counts_every_chunk() -> None:
+    model, inputs = models.mlp()
+    calls: list[tuple[int, int]] = []
+    result = compute_entk_result(model.eval(), inputs, device="cpu", chunk_size=3, progress=lambda d, t: calls.append((d, t)))
+    assert calls == [(1, 3), (2, 3), (3, 3)]
+    assert result.plan.num_chunks == 3
+
+
+def test_parameter_filter_by_pattern_list_and_callable() -> None:
+    model, inputs = models.layernorm_gelu()
+    keep = lambda name: name.startswith(("head.", "norm."))  # noqa: E731
+    reference = kernels_from_jacobian(explicit_jacobian(model, inputs, keep=keep))
+    for params in ("head.*, norm.*", ["head.*", "norm.*"], keep):
+        result = compute_entk_result(model, inputs, mode="full", device="cpu", params=params, jacobian_dtype=torch.float64)
+        assert result.param_names == ("norm.weight", "norm.bias", "head.weight", "head.bias")
+        assert relative_error(result.kernel, reference["full"]) < 1e-12
+
+
+def test_frozen_parameters_do_not_count_by_default() -> None:
+    model, inputs = models.layernorm_gelu()
+    model.embed.requires_grad_(False)
+    reference = kernels_from_jacobian(explicit_jacobian(model, inputs))
+    result = compute_entk_result(model, inputs, device="cpu", jacobian_dtype=torch.float64)
+    assert not any(name.startswith("embed.") for name in result.param_names)
+    assert relative_error(result.kernel, reference["trace"]) < 1e-12
+
+
+def test_models_vmap_cannot_trace_fall_back_to_a_correct_per_sample_path() -> None:
+    model, inputs = models.item_control_flow()
+    reference = kernels_from_jacobian(explicit_jacobian(model, inputs))
+    for mode in MODES:
+        with pytest.warns(EntkProbeWarning, match="one sample at a time"):
+            result = compute_entk_result(model.eval(), inputs, mode=mode, device="cpu", jacobian_dtype=torch.float64, chunk_size=4)
+        assert result.per_sample_fallback
+        assert relative_error(result.kernel, reference[mode]) < 1e-10
+
+
+class _TupleOutput(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = nn.Linear(3, 2)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.lin(x), x
+
+
+def test_bad_arguments_are_clear_errors() -> None:
+    model, inputs = models.mlp()
+    model.eval()
+    with pytest.raises(UsageError, match="unknown kernel mode 'diag'"):
+        compute_entk(model, inputs, mode="diag")
+    with pytest.raises(UsageError, match="device"):
+        compute_entk(model, inputs, device="tpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(UsageError, match="no CUDA device"):
+            compute_entk(model, inputs, device="cuda")
+    with pytest.raises(UsageError, match="NaN"):
+        compute_entk(model, torch.full_like(inputs, float("nan")), device="cpu")
+    with pytest.raises(UsageError, match="floating point"):
+        compute_entk(model, inputs.long(), device="cpu")
+    with pytest.raises(UsageError, match="chunk_size"):
+        compute_entk(model, inputs, device="cpu", chunk_size=0)
+    with pytest.raises(UsageError, match="jacobian_dtype"):
+        compute_entk(model, inputs, device="cpu", jacobian_dtype=torch.float16)
+    with pytest.raises(ModelError, match="tuple"):
+        compute_entk(_TupleOutput().eval(), torch.randn(4, 3), device="cpu")
+    with pytest.raises(ModelError, match=r"shape \(1, 5, 4\)"):
+        compute_entk(nn.Linear(4, 4).eval(), torch.randn(2, 5, 4), device="cpu")
+
+
+def test_a_diverged_model_gives_a_warning_not_silent_nans() -> None:
+    model, inputs = models.mlp()
+    with torch.no_grad():
+        model[0].weight.fill_(float("inf"))
+    with pytest.warns(EntkProbeWarning, match="not finite"):
+        kernel = compute_entk(model.eval(), inputs, device="cpu")
+    assert not torch.isfinite(kernel).all()
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("mode", MODES)
+def test_cuda_kernel_equals_cpu_kernel(mode: str) -> None:
+    model, inputs, reference = _case("timm_test_resnet")
+    kernel = compute_entk(model, inputs, mode=mode, device="cuda", jacobian_dtype=torch.float64)
+    assert kernel.device.type == "cpu"
+    assert relative_error(kernel, reference[mode]) < 1e-10
+    assert next(model.parameters()).device.type == "cpu", "the engine must not move the model"
+
+
+_MEMORY_SCRIPT = textwrap.dedent(
+    """
+    import json, sys
+    import torch
+    from torch import nn
+    from entk_probe import compute_entk_result
+
+    def status():
+        fields = dict(line.split(":", 1) for line in open("/proc/self/status"))
+        return {k: int(fields[k].split()[0]) * 1024 for k in ("VmRSS", "VmHWM")}
+
+    torch.manual_seed(0)
+    torch.set_num_threads(2)
+    width, n, budget = 512, 64, 128 * 2**20
+    layers = [nn.Flatten(), nn.Linear(768, width)]
+    for _ in range(3):
+        layers += [nn.Tanh(), nn.Linear(width, width)]
+    model = nn.Sequential(*layers, nn.Tanh(), nn.Linear(width, 10)).eval()
+    inputs = torch.randn(n, 3, 16, 16)
+    # Warm up: the first call loads torch.func's code paths, outside any budget.
+    compute_entk_result(model, inputs[:2], device="cpu")
+    before = status()["VmRSS"]
+    open("/proc/self/clear_refs", "w").write("5")  # reset the peak (VmHWM) to the current RSS
+    result = compute_entk_result(model, inputs, mode="trace", device="cpu", max_memory=budget)
+    peak = status()["VmHWM"]
+    num_params = sum(p.numel() for p in model.parameters())
+    print(json.dumps({
+        "peak_increase": peak - before,
+        "budget": budget,
+        "jacobian_bytes": n * 10 * num_params * 4,
+        "model_bytes": num_params * 4,
+        "kernel_bytes": result.kernel.numel() * 8,
+        "groups": len(result.plan.groups),
+        "finite": bool(torch.isfinite(result.kernel).all()),
+    }))
+    """
+)
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/clear_refs"), reason="needs Linux /proc to read peak memory")
+def test_trace_kernel_of_a_jacobian_over_4x_the_budget_stays_within_it() -> None:
+    """Peak RSS increase < budget + model + kernel + 32 MiB + 15% of the budget.
+
+    The margin covers what the planner cannot see: allocator slack and the transient buffers of
+    vmap, which benchmarks/memory_calibration.py measures.
+    """
+    done = subprocess.run([sys.executable, "-c", _MEMORY_SCRIPT], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    m = json.loads(done.stdout.strip().splitlines()[-1])
+    assert m["jacobian_bytes"] > 4 * m["budget"]
+    assert m["groups"] > 1 and m["finite"]
+    margin = 32 * 2**20 + 0.15 * m["budget"]
+    assert m["peak_increase"] < m["budget"] + m["model_bytes"] + m["kernel_bytes"] + margin, m
