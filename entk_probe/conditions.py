@@ -1,6 +1,7 @@
-"""The conditions the engine runs under: eval mode, and float32 without TF32.
+"""The conditions the engine runs under: eval mode, and float32 without TF32 or bf16.
 
-Both are context managers that restore the caller's state on the way out."""
+Both are context managers that restore the caller's state on the way out.
+"""
 
 from __future__ import annotations
 
@@ -12,35 +13,49 @@ from torch import nn
 
 from .errors import warn
 
+_NEW_API_HOLDERS = ("", "cuda.matmul", "cudnn", "cudnn.conv", "cudnn.rnn",
+                    "mkldnn", "mkldnn.matmul", "mkldnn.conv", "mkldnn.rnn")
 
-def _precision_settings() -> list[tuple[object, str]]:
-    """The (object, attribute) pairs that let float32 matmuls and convolutions use TF32."""
-    backends = torch.backends
-    if hasattr(backends.cuda.matmul, "fp32_precision"):  # torch >= 2.9: per-backend precision
-        pairs: list[tuple[object, str]] = [(backends.cuda.matmul, "fp32_precision")]
-        for holder in (backends.cudnn, getattr(backends.cudnn, "conv", None),
-                       getattr(backends.cudnn, "rnn", None)):
-            if holder is not None and hasattr(holder, "fp32_precision"):
-                pairs.append((holder, "fp32_precision"))
-        return pairs
-    return [(backends.cuda.matmul, "allow_tf32"), (backends.cudnn, "allow_tf32")]
+
+def _holders() -> list[object]:
+    """torch.backends objects with an ``fp32_precision`` setting (torch >= 2.9), root included."""
+    found = []
+    for path in _NEW_API_HOLDERS:
+        obj: object | None = torch.backends
+        for part in filter(None, path.split(".")):
+            obj = getattr(obj, part, None)
+        if obj is not None and hasattr(obj, "fp32_precision"):
+            found.append(obj)
+    return found
 
 
 @contextmanager
 def exact_float32() -> Iterator[None]:
-    """Turn TF32 (and reduced-precision float32 matmul) off; restore the caller's settings after."""
-    pairs = _precision_settings()
-    saved = [getattr(obj, attr) for obj, attr in pairs]
-    saved_matmul = torch.get_float32_matmul_precision()
+    """Turn TF32 and bf16 float32 arithmetic off (CUDA, cuDNN, oneDNN); restore the caller's settings.
+
+    On torch >= 2.9 only the per-backend ``fp32_precision`` settings are touched: torch raises
+    when the legacy ones are read after a caller set the new ones.
+    """
+    holders = _holders()
+    if holders:
+        saved = [h.fp32_precision for h in holders]  # type: ignore[attr-defined]
+        try:
+            for h in holders:
+                h.fp32_precision = "ieee"  # type: ignore[attr-defined]
+            yield
+        finally:
+            for h, value in zip(holders, saved):
+                h.fp32_precision = value  # type: ignore[attr-defined]
+        return
+    cuda_matmul, cudnn = torch.backends.cuda.matmul, torch.backends.cudnn
+    saved_legacy = cuda_matmul.allow_tf32, cudnn.allow_tf32, torch.get_float32_matmul_precision()
     try:
-        for obj, attr in pairs:
-            setattr(obj, attr, "ieee" if attr == "fp32_precision" else False)
+        cuda_matmul.allow_tf32 = cudnn.allow_tf32 = False
         torch.set_float32_matmul_precision("highest")
         yield
     finally:
-        torch.set_float32_matmul_precision(saved_matmul)
-        for (obj, attr), value in zip(pairs, saved):
-            setattr(obj, attr, value)
+        cuda_matmul.allow_tf32, cudnn.allow_tf32 = saved_legacy[:2]
+        torch.set_float32_matmul_precision(saved_legacy[2])
 
 
 @contextmanager

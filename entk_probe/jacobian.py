@@ -153,7 +153,7 @@ def jacobian_rows(fn: ModelFunction, x: Tensor, pieces: tuple[Piece, ...], summe
             _rows_vmap(fn, x, pieces, summed, out)
             fn.vmap_works = True
             return
-        except torch.OutOfMemoryError:
+        except torch.cuda.OutOfMemoryError:  # also what CPU allocations raise in torch >= 2.5
             raise
         except (RuntimeError, NotImplementedError) as exc:
             if fn.vmap_works:  # it traced before: this is a real error, not a tracing limit

@@ -18,7 +18,10 @@ def build_model(arch: str, weights: dict[str, Tensor], num_classes: int | None =
         raise ModelBuildError(f"unknown architecture {arch!r}: `entk-probe models` lists what timm provides")
     kwargs = {} if num_classes is None else {"num_classes": num_classes}
     model = timm.create_model(arch, pretrained=False, **kwargs)
-    missing, unexpected = model.load_state_dict(weights, strict=False)
+    try:
+        missing, unexpected = model.load_state_dict(weights, strict=False)
+    except RuntimeError as exc:  # shape mismatches
+        raise ModelBuildError(f"weights do not fit {arch!r}: {str(exc).splitlines()[-1].strip()}") from None
     if missing or unexpected:
         raise ModelBuildError(
             f"weights do not fit {arch!r}: missing {sorted(missing)[:5]}, unexpected {sorted(unexpected)[:5]}"

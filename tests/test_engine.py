@@ -128,22 +128,16 @@ def test_no_warning_for_a_model_in_eval_mode() -> None:
 def test_tf32_is_off_while_the_engine_runs_and_restored_after() -> None:
     model, inputs = models.mlp()
     matmul = torch.backends.cuda.matmul
-    new_api = hasattr(matmul, "fp32_precision")
-    attr, loose, exact = ("fp32_precision", "tf32", "ieee") if new_api else ("allow_tf32", True, False)
-    saved = getattr(matmul, attr), torch.get_float32_matmul_precision()
+    attr, loose, exact = ("fp32_precision", "tf32", "ieee") if hasattr(matmul, "fp32_precision") else ("allow_tf32", True, False)
+    saved = getattr(matmul, attr)
     seen = []
     try:
         setattr(matmul, attr, loose)
-        torch.set_float32_matmul_precision("medium")
-        compute_entk(
-            model.eval(), inputs, device="cpu",
-            progress=lambda done, total: seen.append((getattr(matmul, attr), torch.get_float32_matmul_precision())),
-        )
-        assert seen and all(s == (exact, "highest") for s in seen)
-        assert (getattr(matmul, attr), torch.get_float32_matmul_precision()) == (loose, "medium")
+        compute_entk(model.eval(), inputs, device="cpu", progress=lambda done, total: seen.append(getattr(matmul, attr)))
+        assert seen and all(s == exact for s in seen)
+        assert getattr(matmul, attr) == loose
     finally:
-        setattr(matmul, attr, saved[0])
-        torch.set_float32_matmul_precision(saved[1])
+        setattr(matmul, attr, saved)
 
 
 def test_progress_counts_every_chunk() -> None:
