@@ -24,6 +24,9 @@ from .modes import KernelMode
 from .planning import ParamGroup
 
 
+Progress = Callable[[int, int], None]  # (units done, units in all)
+
+
 @dataclass
 class EngineContext:
     """What every contribution needs: the model function, the probe and the kernel's layout."""
@@ -32,7 +35,15 @@ class EngineContext:
     inputs: Tensor  # (N, ...) on the engine's device, in the Jacobian dtype
     mode: KernelMode
     num_classes: int
-    advance: Callable[[int], None]  # report progress: units of work just finished
+    progress: Progress | None = None
+    total_units: int = 0
+    done_units: int = 0
+
+    def advance(self, units: int) -> None:
+        """Report that ``units`` more units of work are done."""
+        self.done_units += units
+        if self.progress is not None:
+            self.progress(self.done_units, self.total_units)
 
     @property
     def num_samples(self) -> int:

@@ -9,23 +9,20 @@ symmetric half, and reshapes to the mode's kernel (``modes``). Definitions are i
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
 
 from .conditions import eval_mode, exact_float32
-from .contributions import Contribution, EngineContext, JacobianContribution
-from .errors import UsageError, warn
+from .contributions import Contribution, EngineContext, JacobianContribution, Progress
+from .errors import MemoryBudgetError, UsageError, warn
 from .gram import mirror_upper
 from .jacobian import ModelFunction, probe_model
-from .memory import default_budget, parse_bytes, release_host_memory
+from .memory import default_budget, is_out_of_memory, parse_bytes, release_host_memory
 from .modes import get_mode
 from .parameters import ParamFilter, select_parameters
 from .planning import EntkPlan, make_plan
-
-Progress = Callable[[int, int], None]  # (units done, units in all)
 
 
 @dataclass(frozen=True)
@@ -113,21 +110,21 @@ def compute_entk_result(
             chunk_size=chunk_size,
         )
         contributions: list[Contribution] = [JacobianContribution(g) for g in plan.groups]
-        done = 0
-
-        def advance(units: int) -> None:
-            nonlocal done
-            done += units
-            if progress is not None:
-                progress(done, total)
-
-        ctx = EngineContext(fn, x, kmode, num_classes, advance)
-        total = sum(c.work_units(ctx) for c in contributions)
+        ctx = EngineContext(fn, x, kmode, num_classes, progress)
+        ctx.total_units = sum(c.work_units(ctx) for c in contributions)
         gram = torch.zeros(plan.gram_rows, plan.gram_rows, dtype=torch.float64, device=dev)  # (M, M)
-        for contribution in contributions:
-            contribution.add_to(gram, ctx)
-            if dev.type == "cpu":
-                release_host_memory()
+        try:
+            for contribution in contributions:
+                contribution.add_to(gram, ctx)
+                if dev.type == "cpu":
+                    release_host_memory()
+        except RuntimeError as exc:
+            if not is_out_of_memory(exc):
+                raise
+            raise MemoryBudgetError(
+                f"{dev} ran out of memory while computing the kernel ({plan.describe()}): give a "
+                "smaller max_memory (--max-memory) so that fewer Jacobian rows are held at once"
+            ) from exc
         mirror_upper(gram)
         kernel = kmode.finalize(gram, n, num_classes).cpu()
     if not torch.isfinite(kernel).all():

@@ -17,6 +17,7 @@ from torch import Tensor, nn
 from torch.func import functional_call, grad, jacrev, vmap
 
 from .errors import ModelError, warn
+from .memory import is_out_of_memory
 
 
 @dataclass(frozen=True)
@@ -153,10 +154,8 @@ def jacobian_rows(fn: ModelFunction, x: Tensor, pieces: tuple[Piece, ...], summe
             _rows_vmap(fn, x, pieces, summed, out)
             fn.vmap_works = True
             return
-        except torch.cuda.OutOfMemoryError:  # also what CPU allocations raise in torch >= 2.5
-            raise
         except (RuntimeError, NotImplementedError) as exc:
-            if fn.vmap_works:  # it traced before: this is a real error, not a tracing limit
+            if fn.vmap_works or is_out_of_memory(exc):  # a real error, not a tracing limit
                 raise
             fn.vmap_works = False
             first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

@@ -91,3 +91,10 @@ def release_host_memory() -> None:
     except (AttributeError, OSError):
         return
     trim(0)
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """Whether ``exc`` is an allocation failure: CUDA's OutOfMemoryError or the CPU allocator's."""
+    if isinstance(exc, torch.cuda.OutOfMemoryError):
+        return True
+    return isinstance(exc, RuntimeError) and "can't allocate memory" in str(exc)

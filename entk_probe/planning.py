@@ -34,7 +34,16 @@ from .memory import format_bytes
 JACOBIAN_COPIES = 4.0
 ACTIVATION_SAFETY = 3.0
 STORE_SHARE = 0.5  # of the budget, for one group's Jacobian when the whole one does not fit
-SLAB_SHARE = 0.15  # of the budget, for the float64 copy of one column slab
+SLAB_SHARE = 0.15  # of the budget, at most, for the float64 copy of one column slab
+# Slabs of about 16 MiB stay in cache between the cast and the GEMM (twice as fast as one big
+# slab for a 100 x 3.7M Φ), with at least 2048 columns so that the GEMM's inner dimension is long.
+SLAB_TARGET_BYTES = 16 * 2**20
+SLAB_MIN_COLUMNS = 2048
+# A chunk of a quarter of the probe (at least 16 samples) runs as fast as the whole probe at once
+# (test_resnet, N=100: 2.63 s against 2.84 s) while vmap's transient copies stay a fraction of
+# the store instead of doubling it.
+CHUNK_FRACTION = 4
+MIN_CHUNK = 16
 
 
 @dataclass(frozen=True)
@@ -134,7 +143,10 @@ def make_plan(
     n, r, b = num_samples, jacobian_rows, itemsize
     total = sum(numel for _, numel in sizes)
     per_sample_act = (r + 2) * activation_bytes * ACTIVATION_SAFETY
-    slab_cols_max = math.inf if b == 8 else max(1, int(budget * SLAB_SHARE // (gram_rows * 8)))
+    slab_cols_max = math.inf if b == 8 else max(1, min(
+        int(budget * SLAB_SHARE // (gram_rows * 8)),
+        max(SLAB_MIN_COLUMNS, SLAB_TARGET_BYTES // (gram_rows * 8)),
+    ))
 
     def slab_bytes(columns: int) -> float:
         return 0 if b == 8 else gram_rows * min(columns, slab_cols_max) * 8
@@ -172,7 +184,9 @@ def make_plan(
         tensor_elements = sum(numel_of[name] for name in dict.fromkeys(p.name for p in pieces))
         columns = feature_columns(size)
         free = budget - n * r * size * b - slab_bytes(columns)
-        chunk = chunk_size if chunk_size is not None else min(n, int(free // working(tensor_elements)))
+        chunk = chunk_size if chunk_size is not None else min(
+            max(MIN_CHUNK, math.ceil(n / CHUNK_FRACTION)), int(free // working(tensor_elements))
+        )
         if chunk < 1:
             raise MemoryBudgetError(
                 f"a budget of {format_bytes(budget)} cannot hold the Jacobian of even one sample for "

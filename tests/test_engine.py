@@ -16,6 +16,7 @@ from torch import nn
 
 from entk_probe import (
     EntkProbeWarning,
+    MemoryBudgetError,
     ModelError,
     UsageError,
     compute_entk,
@@ -282,3 +283,17 @@ def test_trace_kernel_of_a_jacobian_over_4x_the_budget_stays_within_it() -> None
     assert m["groups"] > 1 and m["finite"]
     margin = 32 * 2**20 + 0.15 * m["budget"]
     assert m["peak_increase"] < m["budget"] + m["model_bytes"] + m["kernel_bytes"] + margin, m
+
+
+def test_running_out_of_memory_is_a_budget_error_not_a_vmap_fallback(monkeypatch: pytest.MonkeyPatch) -> None:
+    import entk_probe.jacobian as jacobian
+
+    def no_memory(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("[enforce fail at alloc_cpu.cpp:127] DefaultCPUAllocator: can't allocate memory")
+
+    monkeypatch.setattr(jacobian, "_rows_vmap", no_memory)
+    model, inputs = models.mlp()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", EntkProbeWarning)  # no fallback warning may be given
+        with pytest.raises(MemoryBudgetError, match="ran out of memory.*max_memory"):
+            compute_entk(model.eval(), inputs, device="cpu")

@@ -46,3 +46,15 @@ def test_default_budget_is_half_of_what_is_free() -> None:
         meminfo = {line.split(":")[0]: int(line.split()[1]) * 1024 for line in fh}
     assert abs(free - meminfo["MemAvailable"]) < 0.1 * meminfo["MemTotal"]
     assert 0.4 * free < default_budget(cpu) < 0.6 * free
+
+
+def test_allocation_failures_are_recognised() -> None:
+    from entk_probe.memory import is_out_of_memory
+
+    try:
+        torch.empty(2**62, dtype=torch.uint8)
+    except RuntimeError as exc:
+        assert is_out_of_memory(exc)
+    else:
+        pytest.fail("allocating 4 EiB did not fail")
+    assert not is_out_of_memory(RuntimeError("vmap: It looks like you're calling .item() on a Tensor"))

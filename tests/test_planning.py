@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from entk_probe.errors import MemoryBudgetError
-from entk_probe.planning import JACOBIAN_COPIES, make_plan
+from entk_probe.planning import JACOBIAN_COPIES, MIN_CHUNK, make_plan
 
 SIZES = [("a.weight", 5000), ("a.bias", 50), ("b.weight", 40000), ("b.bias", 80), ("c.weight", 800)]
 
@@ -28,7 +28,8 @@ def _covered(plan) -> dict[str, list[tuple[int, int]]]:
 def test_a_large_budget_holds_the_whole_jacobian_in_one_group() -> None:
     plan = _plan(10**9)
     assert plan.holds_full_jacobian
-    assert plan.groups[0].chunk_size == 20
+    assert plan.groups[0].chunk_size == MIN_CHUNK  # a quarter of 20 samples, but at least 16
+    assert _plan(10**9, num_samples=200, gram_rows=200).groups[0].chunk_size == 50
     assert plan.num_params == sum(n for _, n in SIZES)
 
 
