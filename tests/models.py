@@ -1,4 +1,8 @@
-"""Small models of every kind the engine must handle, in float64, with inputs to match."""
+"""Small models of every kind the engine must handle, in float64, with inputs to match.
+
+All are in eval mode except the BatchNorm/Dropout CNN, which is left training as a training loop
+leaves it.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ from torch import Tensor, nn
 
 def mlp() -> tuple[nn.Module, Tensor]:
     model = nn.Sequential(nn.Linear(5, 12), nn.Tanh(), nn.Linear(12, 12), nn.ReLU(), nn.Linear(12, 3))
-    return model.double(), torch.randn(7, 5, dtype=torch.float64)
+    return model.double().eval(), torch.randn(7, 5, dtype=torch.float64)
 
 
 def cnn_bn_dropout() -> tuple[nn.Module, Tensor]:
@@ -43,17 +47,17 @@ class LayerNormGelu(nn.Module):
 
 
 def layernorm_gelu() -> tuple[nn.Module, Tensor]:
-    return LayerNormGelu().double(), torch.randn(5, 6, dtype=torch.float64)
+    return LayerNormGelu().double().eval(), torch.randn(5, 6, dtype=torch.float64)
 
 
 def timm_resnet() -> tuple[nn.Module, Tensor]:
     model = timm.create_model("test_resnet", pretrained=False, num_classes=3)
-    return model.double(), torch.randn(3, 3, 32, 32, dtype=torch.float64)
+    return model.double().eval(), torch.randn(3, 3, 32, 32, dtype=torch.float64)
 
 
 def timm_vit() -> tuple[nn.Module, Tensor]:
     model = timm.create_model("test_vit", pretrained=False, num_classes=3, img_size=32)
-    return model.double(), torch.randn(3, 3, 32, 32, dtype=torch.float64)
+    return model.double().eval(), torch.randn(3, 3, 32, 32, dtype=torch.float64)
 
 
 class ItemControlFlow(nn.Module):
@@ -74,7 +78,7 @@ class ItemControlFlow(nn.Module):
 
 
 def item_control_flow() -> tuple[nn.Module, Tensor]:
-    return ItemControlFlow().double(), torch.randn(6, 4, dtype=torch.float64)
+    return ItemControlFlow().double().eval(), torch.randn(6, 4, dtype=torch.float64)
 
 
 ALL = {
