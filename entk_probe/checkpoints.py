@@ -1,94 +1,56 @@
-"""Checkpoints of a run: discovery, order and safe loading.
+"""Checkpoints of a run: discovery, training order, duplicates and selection.
 
-This first version reads safetensors files (``*.safetensors``) whose metadata may record
-``step``, ``epoch`` and ``arch``. Torch pickles, Lightning and Hugging Face layouts come next
-(issue 3).
+A run directory holds checkpoint files (``*.safetensors``, ``*.pt``, ``*.pth``, ``*.pth.tar``,
+``*.bin``, Lightning ``*.ckpt``) and/or Hugging Face style folders ``checkpoint-<step>/`` holding
+``model.safetensors`` or ``pytorch_model.bin`` (with ``trainer_state.json``). Files with identical
+bytes count once (timm's train.py keeps ``last.pth.tar`` and ``model_best.pth.tar`` as hard links
+of numbered checkpoints).
+
+Order: by the epoch every checkpoint records (then its step), else by the step every one
+records, else by the numbers in the file names, with a warning naming the files that forced it.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
+import json
+import math
 import re
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
-from safetensors import safe_open
-from safetensors.torch import load_file
-from torch import Tensor
+from .errors import UsageError, warn
+from .loading import CheckpointError, arch_hints, read_content, train_args, training_position
 
-from .errors import EntkProbeError, UsageError
+__all__ = ["Checkpoint", "CheckpointError", "discover", "select", "sha256_of", "parse_range"]
 
-
-class CheckpointError(EntkProbeError):
-    """A checkpoint cannot be found, read or ordered."""
+SUFFIXES = (".safetensors", ".pth.tar", ".pt", ".pth", ".bin", ".ckpt")
+HF_FOLDER = re.compile(r"^checkpoint-(\d+)$")
+HF_WEIGHTS = ("model.safetensors", "pytorch_model.bin")
 
 
 @dataclass(frozen=True)
 class Checkpoint:
-    """One checkpoint file and what its metadata says about it."""
+    """One checkpoint of a run and what it records about itself."""
 
-    path: Path
+    path: Path  # the weights file (inside the folder for Hugging Face layouts)
+    name: str  # as shown to the user: relative to the run directory
+    sha256: str
     step: int | None
     epoch: float | None
-    arch: str | None
-    metadata: dict[str, str] = field(default_factory=dict)
+    arch_hints: tuple[tuple[str, str], ...] = ()  # (architecture name, where it was found)
+    args: dict[str, Any] = field(default_factory=dict)  # timm train.py arguments, if stored
+    aliases: tuple[str, ...] = ()  # other names of identical files
+    ordered_by: str = "metadata"  # "metadata" or "file name"
+    unpickled: bool = False  # read with full unpickling (--trust-checkpoints)
 
-    @property
-    def time(self) -> float | None:
-        """Epoch where known, else step (DESIGN.md)."""
-        return self.epoch if self.epoch is not None else (None if self.step is None else float(self.step))
-
-
-def _number(metadata: dict[str, str], key: str, kind: type, path: Path) -> int | float | None:
-    if key not in metadata:
-        return None
-    try:
-        return kind(metadata[key])
-    except ValueError:
-        raise CheckpointError(f"{path}: metadata {key}={metadata[key]!r} is not a number") from None
-
-
-def _numbers_in_name(path: Path) -> tuple[int, ...]:
-    return tuple(int(s) for s in re.findall(r"\d+", path.name))
-
-
-def read_checkpoint(path: Path) -> Checkpoint:
-    """Read the metadata of one safetensors checkpoint (no tensors are loaded)."""
-    try:
-        with safe_open(str(path), framework="pt") as fh:
-            metadata = dict(fh.metadata() or {})
-    except Exception as exc:  # safetensors raises its own error types for corrupt headers
-        raise CheckpointError(f"{path}: not a readable safetensors file ({exc})") from None
-    return Checkpoint(
-        path=path,
-        step=_number(metadata, "step", int, path),
-        epoch=_number(metadata, "epoch", float, path),
-        arch=metadata.get("arch"),
-        metadata=metadata,
-    )
-
-
-def discover(run_dir: Path) -> list[Checkpoint]:
-    """The checkpoints of ``run_dir`` in training order: by epoch, then step, then file name numbers."""
-    if not run_dir.is_dir():
-        raise UsageError(f"run directory {run_dir} does not exist or is not a directory")
-    found = [read_checkpoint(p) for p in sorted(run_dir.glob("*.safetensors"))]
-    if not found:
-        raise CheckpointError(f"{run_dir} holds no checkpoint (*.safetensors)")
-
-    def key(c: Checkpoint) -> tuple:
-        return (
-            c.epoch if c.epoch is not None else float("inf"),
-            c.step if c.step is not None else float("inf"),
-            _numbers_in_name(c.path),
-        )
-
-    return sorted(found, key=key)
-
-
-def load_weights(checkpoint: Checkpoint) -> dict[str, Tensor]:
-    """The checkpoint's tensors, on the CPU."""
-    return load_file(str(checkpoint.path), device="cpu")
+    def time(self, unit: str) -> float | None:
+        """The checkpoint's time in ``unit`` ("epoch" or "step")."""
+        value = self.epoch if unit == "epoch" else self.step
+        return None if value is None else float(value)
 
 
 def sha256_of(path: Path) -> str:
@@ -98,3 +60,170 @@ def sha256_of(path: Path) -> str:
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def _candidates(run_dir: Path) -> list[Path]:
+    files = [p for p in run_dir.iterdir() if p.is_file() and p.name.endswith(SUFFIXES)]
+    for folder in run_dir.iterdir():
+        if folder.is_dir() and HF_FOLDER.match(folder.name):
+            weights = [folder / w for w in HF_WEIGHTS if (folder / w).is_file()]
+            if not weights:
+                raise CheckpointError(f"{folder}: a checkpoint folder without {' or '.join(HF_WEIGHTS)}")
+            files.append(weights[0])  # safetensors preferred when both exist
+    return sorted(files)
+
+
+def _hf_position(path: Path) -> tuple[int | None, float | None]:
+    state = path.parent / "trainer_state.json"
+    step = int(HF_FOLDER.match(path.parent.name).group(1))  # type: ignore[union-attr]
+    if not state.is_file():
+        return step, None
+    try:
+        data = json.loads(state.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise CheckpointError(f"{state}: not readable JSON ({exc})") from None
+    epoch = data.get("epoch")
+    return int(data.get("global_step", step)), (float(epoch) if isinstance(epoch, (int, float)) else None)
+
+
+def _read(path: Path, run_dir: Path, trust: bool) -> Checkpoint:
+    content = read_content(path, trust=trust, tensors=False)
+    step, epoch = training_position(content)
+    if HF_FOLDER.match(path.parent.name) and path.parent.parent == run_dir and step is None and epoch is None:
+        step, epoch = _hf_position(path)
+    return Checkpoint(
+        path=path,
+        name=str(path.relative_to(run_dir)),
+        sha256=sha256_of(path),
+        step=step,
+        epoch=epoch,
+        arch_hints=tuple(arch_hints(content)),
+        args=train_args(content),
+        unpickled=content.unpickled,
+    )
+
+
+def _name_numbers(name: str) -> tuple[int, ...]:
+    return tuple(int(s) for s in re.findall(r"\d+", name))
+
+
+def _deduplicate(found: list[Checkpoint]) -> list[Checkpoint]:
+    """Keep one checkpoint per content; prefer a name with numbers (checkpoint-7 over last)."""
+    by_hash: dict[str, list[Checkpoint]] = {}
+    for ckpt in found:
+        by_hash.setdefault(ckpt.sha256, []).append(ckpt)
+    kept = []
+    for same in by_hash.values():
+        same.sort(key=lambda c: (not _name_numbers(c.name), c.name))
+        first = same[0]
+        kept.append(replace(first, aliases=tuple(c.name for c in same[1:])))
+    return kept
+
+
+def _order(found: list[Checkpoint]) -> list[Checkpoint]:
+    if all(c.epoch is not None for c in found):
+        return sorted(found, key=lambda c: (c.epoch, -1 if c.step is None else c.step, _name_numbers(c.name)))
+    if all(c.step is not None for c in found):
+        return sorted(found, key=lambda c: (c.step, _name_numbers(c.name)))
+    lacking = [c.name for c in found if c.step is None and c.epoch is None]
+    partial = [c.name for c in found if c.name not in lacking]
+    unnumbered = [c.name for c in found if not _name_numbers(c.name)]
+    warn(
+        f"ordered {len(found)} checkpoints by the numbers in their file names, because "
+        f"{', '.join(lacking[:5]) or 'some'}{' ...' if len(lacking) > 5 else ''} record no epoch or step"
+        + (f" (the epoch/step of {', '.join(partial[:5])} were not used for ordering)" if partial else "")
+        + (f"; {', '.join(unnumbered)} hold no number and go last" if unnumbered else "")
+    )
+    ordered = sorted(found, key=lambda c: (not _name_numbers(c.name), _name_numbers(c.name), c.name))
+    return [replace(c, ordered_by="file name") for c in ordered]
+
+
+def _warn_equal_times(ordered: Sequence[Checkpoint]) -> None:
+    seen: dict[tuple, str] = {}
+    for c in ordered:
+        if c.ordered_by != "metadata":
+            return
+        key = (c.epoch, c.step)
+        if key in seen:
+            warn(f"{seen[key]} and {c.name} record the same epoch/step {key} but differ in content")
+        seen[key] = c.name
+
+
+def discover(run_dir: Path, *, glob: str | None = None, trust: bool = False) -> list[Checkpoint]:
+    """The checkpoints of ``run_dir`` in training order, identical files counted once.
+
+    ``glob`` keeps only files whose path relative to ``run_dir`` matches the pattern (before
+    anything is read). ``trust`` allows full unpickling of torch files that safe loading refuses.
+    """
+    if not run_dir.is_dir():
+        raise UsageError(f"run directory {run_dir} does not exist or is not a directory")
+    paths = _candidates(run_dir)
+    if glob is not None:
+        paths = [p for p in paths if fnmatch.fnmatch(str(p.relative_to(run_dir)), glob)]
+        if not paths:
+            raise CheckpointError(f"no checkpoint in {run_dir} matches --glob {glob!r}")
+    if not paths:
+        raise CheckpointError(
+            f"{run_dir} holds no checkpoint: looked for *{', *'.join(SUFFIXES)} and checkpoint-<step>/ "
+            "folders with model.safetensors or pytorch_model.bin"
+        )
+    ordered = _order(_deduplicate([_read(p, run_dir, trust) for p in paths]))
+    _warn_equal_times(ordered)
+    return ordered
+
+
+def parse_range(text: str) -> tuple[float | None, float | None]:
+    """``A:B``, ``A:`` or ``:B`` (inclusive bounds) as numbers; a usage error otherwise."""
+    parts = text.split(":")
+    try:
+        if len(parts) != 2:
+            raise ValueError
+        low, high = (float(p) if p.strip() else None for p in parts)
+    except ValueError:
+        raise UsageError(f"--range must look like A:B, A: or :B with numbers, not {text!r}") from None
+    if low is not None and high is not None and low > high:
+        raise UsageError(f"--range {text!r} is empty: its start is after its end")
+    return low, high
+
+
+def time_unit(checkpoints: Sequence[Checkpoint]) -> str | None:
+    """"epoch" when every checkpoint records one, else "step" when every one does, else None."""
+    if all(c.epoch is not None for c in checkpoints):
+        return "epoch"
+    if all(c.step is not None for c in checkpoints):
+        return "step"
+    return None
+
+
+def select(
+    checkpoints: Sequence[Checkpoint],
+    *,
+    every: int | None = None,
+    range_: str | None = None,
+    max_checkpoints: int | None = None,
+) -> list[Checkpoint]:
+    """Apply ``--range`` (epochs, or steps where epochs are unknown), then ``--every K`` (every
+    k-th, from the first), then ``--max-checkpoints N`` (N evenly spaced, first and last kept)."""
+    chosen = list(checkpoints)
+    if range_ is not None:
+        low, high = parse_range(range_)
+        unit = time_unit(chosen)
+        if unit is None:
+            raise UsageError("--range needs checkpoints that record their epoch or step; these do not all")
+        chosen = [c for c in chosen if (low is None or c.time(unit) >= low) and (high is None or c.time(unit) <= high)]
+        if not chosen:
+            raise UsageError(f"no checkpoint has its {unit} in --range {range_}")
+    if every is not None:
+        if every < 1:
+            raise UsageError(f"--every must be a positive integer, not {every}")
+        chosen = chosen[::every]
+    if max_checkpoints is not None:
+        if max_checkpoints < 1:
+            raise UsageError(f"--max-checkpoints must be a positive integer, not {max_checkpoints}")
+        if len(chosen) > max_checkpoints:
+            if max_checkpoints == 1:
+                chosen = [chosen[-1]]
+            else:
+                step = (len(chosen) - 1) / (max_checkpoints - 1)
+                chosen = [chosen[math.floor(i * step + 0.5)] for i in range(max_checkpoints)]
+    return chosen

@@ -1,58 +1,135 @@
 """The ``entk-probe`` command: a thin shell around the library.
 
-Library errors become a one-line message and an exit code (1 failure, 2 usage); progress goes
-to stderr, the report to stdout.
+Library errors become a one-line message and an exit code (1 failure, 2 usage; ``--debug``
+shows the traceback); progress goes to stderr, the report to stdout.
 """
 
 from __future__ import annotations
 
+import fnmatch
+import functools
 import sys
+import warnings
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 from rich.console import Console
+from rich.table import Table
 
 from . import __version__
-from .analysis import analyze as run_analysis
-from .errors import EntkProbeError
+from .analysis import AnalyzeOptions, analyze, load_plugins
+from .errors import EntkProbeError, EntkProbeWarning
+from .models import parse_model_kwargs
+from .registry import REGISTRY
 from .report import render
 
 
-def _fail(exc: EntkProbeError) -> None:
-    click.echo(f"entk-probe: error: {exc}", err=True)
-    sys.exit(exc.exit_code)
+def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                  file: Any = None, line: str | None = None) -> None:
+    if issubclass(category, EntkProbeWarning):
+        click.echo(f"entk-probe: warning: {message}", err=True)
+    else:
+        click.echo(warnings.formatwarning(message, category, filename, lineno, line).rstrip(), err=True)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def _handles_errors(command: Callable[..., None]) -> Callable[..., None]:
+    """Turn library errors into one line on stderr and the error's exit code; warnings into lines."""
+
+    @functools.wraps(command)
+    def run(*args: Any, debug: bool = False, **kwargs: Any) -> None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("always", EntkProbeWarning)
+            warnings.showwarning = _show_warning
+            try:
+                command(*args, **kwargs)
+            except EntkProbeError as exc:
+                if debug:
+                    raise
+                click.echo(f"entk-probe: error: {exc}", err=True)
+                sys.exit(exc.exit_code)
+
+    return click.option("--debug", is_flag=True, help="Show the traceback of an error.")(run)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="entk-probe")
 def main() -> None:
     """How a network's empirical NTK evolved over training, from its checkpoints."""
 
 
-@main.command()
+_plugins_option = click.option(
+    "--plugins", "plugins", multiple=True, type=click.Path(path_type=Path),
+    help="A plugin file or folder registering models (repeatable); ENTK_PROBE_PLUGINS is read too.",
+)
+
+
+@main.command("analyze")
 @click.argument("run_dir", type=click.Path(path_type=Path))
 @click.option("--probe", "probe_spec", required=True, help="Probe set spec, e.g. synthetic:64.")
+@click.option("--arch", help="Architecture (timm or plugin name); default: what the checkpoints record.")
+@_plugins_option
+@click.option("--model-kwargs", "model_kwargs", multiple=True, metavar="KEY=VALUE",
+              help="Argument for the model factory, e.g. img_size=32 (repeatable).")
+@click.option("--weights", type=click.Choice(["raw", "ema"]), default="raw", show_default=True,
+              help="Raw weights or the EMA copy timm keeps.")
+@click.option("--glob", "glob", metavar="PATTERN", help="Only checkpoints whose path in RUN_DIR matches.")
+@click.option("--every", type=int, metavar="K", help="Every k-th checkpoint, from the first.")
+@click.option("--range", "range_", metavar="A:B", help="Epochs A to B (steps where epochs are unknown), inclusive.")
+@click.option("--max-checkpoints", type=int, metavar="N", help="At most N, evenly spaced, first and last kept.")
+@click.option("--trust-checkpoints", is_flag=True,
+              help="Allow full unpickling of torch files safe loading refuses (runs code in them).")
 @click.option("--mode", type=click.Choice(["trace", "full", "pntk"]), default="trace", show_default=True,
               help="Kernel mode (README: definitions).")
+@click.option("--params", metavar="PATTERNS", help="Only parameters whose names match, e.g. 'layer4.*,fc.*'.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
 @click.option("--max-memory", default=None, help="Memory budget for Jacobians, e.g. 4GiB (default: half of free).")
-def analyze(run_dir: Path, probe_spec: str, mode: str, device: str, max_memory: str | None) -> None:
+@_handles_errors
+def analyze_command(run_dir: Path, probe_spec: str, arch: str | None, plugins: tuple[Path, ...],
+                    model_kwargs: tuple[str, ...], weights: str, glob: str | None, every: int | None,
+                    range_: str | None, max_checkpoints: int | None, trust_checkpoints: bool, mode: str,
+                    params: str | None, device: str, max_memory: str | None) -> None:
     """Compute the eNTK of every checkpoint in RUN_DIR and show how it moved.
 
     Example: entk-probe analyze runs/demo --probe synthetic:48
     """
+    options = AnalyzeOptions(
+        arch=arch, plugins=plugins, model_kwargs=parse_model_kwargs(model_kwargs), weights=weights, glob=glob,
+        every=every, range=range_, max_checkpoints=max_checkpoints, trust_checkpoints=trust_checkpoints,
+        mode=mode, device=device, max_memory=max_memory, params=params,
+    )
     err = Console(stderr=True)
 
-    def progress(i: int, total: int, ckpt: object) -> None:
+    def progress(i: int, total: int, ckpt: Any) -> None:
         if err.is_terminal:
-            err.print(f"[{i + 1}/{total}] {getattr(ckpt, 'path', ckpt)}")
+            err.print(f"[{i + 1}/{total}] {ckpt.name}")
 
-    try:
-        result = run_analysis(run_dir, probe_spec, mode=mode, device=device, max_memory=max_memory,
-                              on_checkpoint=progress)
-    except EntkProbeError as exc:
-        _fail(exc)
-    render(result, Console())
+    render(analyze(run_dir, probe_spec, options, on_checkpoint=progress), Console())
+
+
+@main.command("models")
+@_plugins_option
+@click.option("--filter", "pattern", metavar="GLOB", help="Only names matching, e.g. 'resnet*'.")
+@click.option("--timm/--no-timm", "with_timm", default=False, show_default=True,
+              help="List timm's architectures too (over a thousand), not only their count.")
+@_handles_errors
+def models_command(plugins: tuple[Path, ...], pattern: str | None, with_timm: bool) -> None:
+    """List the architectures entk-probe can build and where each comes from.
+
+    Example: entk-probe models --plugins plugins/ --filter 'resnet*'
+    """
+    load_plugins(plugins)
+    rows = [(n, o) for n, o in REGISTRY.available() if pattern is None or fnmatch.fnmatch(n, pattern)]
+    own = [(n, o) for n, o in rows if o != "timm"]
+    timm_names = [n for n, o in rows if o == "timm"]
+    table = Table("model", "from", show_edge=False)
+    for name, origin in own + ([(n, "timm") for n in timm_names] if with_timm else []):
+        table.add_row(name, origin)
+    console = Console()
+    console.print(table)
+    if not with_timm:
+        console.print(f"and {len(timm_names)} timm architectures (--timm lists them)")
 
 
 if __name__ == "__main__":

@@ -1,38 +1,283 @@
-"""Models: building the network a checkpoint's weights belong to (timm architectures)."""
+"""Models: which architecture a run used, how to build it, and loading each checkpoint's weights.
+
+The architecture comes from ``--arch``, else from the checkpoints (timm's ``args.model``, an
+``arch`` entry, safetensors metadata ``arch``: the first of those that names a known model),
+else from ``args.yaml`` or ``config.json`` in the run directory. ``num_classes`` and ``in_chans``
+come from ``--model-kwargs``, else from the recorded training arguments, else from the shapes of
+the weights (the classifier's rows, the first convolution's input channels). Everything else the
+factory needs is passed with ``--model-kwargs key=value``.
+"""
 
 from __future__ import annotations
 
-import timm
+import ast
+import inspect
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from timm.models import get_pretrained_cfg
 from torch import Tensor, nn
 
-from .errors import EntkProbeError
+from .checkpoints import Checkpoint
+from .errors import EntkProbeError, UsageError, warn
+from .loading import WRAPPER_PREFIXES, strip_prefixes
+from .registry import REGISTRY, ModelEntry, ModelRegistry
 
 
 class ModelBuildError(EntkProbeError):
-    """The architecture is unknown, or the weights do not fit it."""
+    """The architecture is unknown, or a checkpoint's weights do not fit it."""
 
 
-def build_model(arch: str, weights: dict[str, Tensor], num_classes: int | None = None) -> nn.Module:
-    """A timm model ``arch`` (never pretrained, never downloaded) with ``weights`` loaded strictly."""
-    if arch not in timm.list_models():
-        raise ModelBuildError(f"unknown architecture {arch!r}: `entk-probe models` lists what timm provides")
-    kwargs = {} if num_classes is None else {"num_classes": num_classes}
-    model = timm.create_model(arch, pretrained=False, **kwargs)
-    try:
-        missing, unexpected = model.load_state_dict(weights, strict=False)
-    except RuntimeError as exc:  # shape mismatches
-        raise ModelBuildError(f"weights do not fit {arch!r}: {str(exc).splitlines()[-1].strip()}") from None
-    if missing or unexpected:
+@dataclass(frozen=True)
+class ModelSpec:
+    """Everything needed to build the run's network, with where each value came from."""
+
+    arch: str
+    arch_source: str
+    entry: ModelEntry
+    kwargs: dict[str, Any]  # passed to the factory
+    sources: dict[str, str] = field(default_factory=dict)  # kwarg or setting -> where it came from
+    input_size: tuple[int, ...] | None = None  # (C, H, W) the model expects
+    mean: tuple[float, ...] | None = None
+    std: tuple[float, ...] | None = None
+
+    @property
+    def origin(self) -> str:
+        return self.entry.origin
+
+
+def parse_model_kwargs(items: Sequence[str]) -> dict[str, Any]:
+    """``key=value`` strings as a dict; values are Python literals where they parse, else strings."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip().isidentifier():
+            raise UsageError(f"--model-kwargs takes key=value, e.g. img_size=32; got {item!r}")
+        try:
+            value: Any = ast.literal_eval(text.strip())
+        except (ValueError, SyntaxError):
+            value = text.strip()
+        out[key.strip()] = value
+    return out
+
+
+def _run_dir_hints(run_dir: Path) -> list[tuple[str, str]]:
+    hints = []
+    args_yaml = run_dir / "args.yaml"
+    if args_yaml.is_file():
+        try:
+            data = yaml.safe_load(args_yaml.read_text())
+        except (OSError, yaml.YAMLError) as exc:
+            raise UsageError(f"{args_yaml}: not readable YAML ({exc})") from None
+        if isinstance(data, Mapping) and isinstance(data.get("model"), str):
+            hints.append((data["model"], f"{args_yaml} model"))
+    config = run_dir / "config.json"
+    if config.is_file():
+        try:
+            data = json.loads(config.read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise UsageError(f"{config}: not readable JSON ({exc})") from None
+        for key in ("architecture", "model", "arch"):
+            if isinstance(data, Mapping) and isinstance(data.get(key), str):
+                hints.append((data[key], f"{config} {key}"))
+    return hints
+
+
+def resolve_arch(
+    explicit: str | None, checkpoints: Sequence[Checkpoint], run_dir: Path, registry: ModelRegistry = REGISTRY
+) -> tuple[str, str]:
+    """(architecture name, where it came from); checkpoints that name different ones are an error."""
+    if explicit:
+        return explicit, "--arch"
+    named: dict[str, str] = {}
+    unknown: list[str] = []
+    for ckpt in checkpoints:
+        for name, where in ckpt.arch_hints:
+            if registry.origin_of(name) is not None:
+                named.setdefault(name, f"{where} in {ckpt.name}")
+                break
+            unknown.append(f"{name!r} ({where} in {ckpt.name})")
+    if len(named) > 1:
         raise ModelBuildError(
-            f"weights do not fit {arch!r}: missing {sorted(missing)[:5]}, unexpected {sorted(unexpected)[:5]}"
+            "the checkpoints name different architectures: "
+            + "; ".join(f"{n} ({w})" for n, w in named.items()) + ": select one run with --glob, or pass --arch"
         )
+    if named:
+        return next(iter(named.items()))
+    for name, where in _run_dir_hints(run_dir):
+        if registry.origin_of(name) is not None:
+            return name, where
+        unknown.append(f"{name!r} ({where})")
+    raise UsageError(
+        "cannot tell which architecture these checkpoints belong to: pass --arch NAME"
+        + (f" (names found but not known: {', '.join(dict.fromkeys(unknown))})" if unknown else "")
+    )
+
+
+def _accepts(factory: Any, name: str) -> bool:
+    try:
+        params = inspect.signature(factory).parameters.values()
+    except (TypeError, ValueError):
+        return True
+    return any(p.name == name or p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
+
+
+def _unwrapped(state: Mapping[str, Tensor]) -> dict[str, Tensor]:
+    out = dict(state)
+    for prefix in WRAPPER_PREFIXES:
+        if out and all(k.startswith(prefix) for k in out):
+            out = {k[len(prefix):]: v for k, v in out.items()}
+    return out
+
+
+def _find(state: Mapping[str, Tensor], module: str | None) -> Tensor | None:
+    if module is None:
+        return None
+    for key in (f"{module}.weight", f"model.{module}.weight"):
+        if key in state:
+            return state[key]
+    return None
+
+
+def _shape_hints(entry: ModelEntry, state: Mapping[str, Tensor]) -> dict[str, tuple[int, str]]:
+    """num_classes and in_chans read off the weights, with the tensor each came from."""
+    state = _unwrapped(state)
+    classifier, first_conv = entry.classifier, entry.first_conv
+    if entry.origin == "timm" or (classifier is None and first_conv is None):
+        cfg = get_pretrained_cfg(entry.name) if entry.origin == "timm" else None
+        if cfg is not None:
+            head = cfg.classifier[0] if isinstance(cfg.classifier, (list, tuple)) else cfg.classifier
+            classifier, first_conv = classifier or head, first_conv or cfg.first_conv
+    hints: dict[str, tuple[int, str]] = {}
+    head = _find(state, classifier)
+    if head is None:  # the last matrix whose name ends in .weight
+        matrices = [(k, v) for k, v in state.items() if k.endswith(".weight") and v.dim() == 2]
+        if matrices:
+            hints["num_classes"] = (int(matrices[-1][1].shape[0]), f"rows of {matrices[-1][0]}")
+    elif head.dim() >= 2:
+        hints["num_classes"] = (int(head.shape[0]), f"rows of {classifier}.weight")
+    conv = _find(state, first_conv)
+    if conv is None:
+        convs = [(k, v) for k, v in state.items() if k.endswith(".weight") and v.dim() == 4]
+        if convs:
+            hints["in_chans"] = (int(convs[0][1].shape[1]), f"input channels of {convs[0][0]}")
+    elif conv.dim() == 4:
+        hints["in_chans"] = (int(conv.shape[1]), f"input channels of {first_conv}.weight")
+    return hints
+
+
+def _recorded_size(args: Mapping[str, Any], in_chans: int) -> tuple[tuple[int, ...], str] | None:
+    size = args.get("input_size")
+    if isinstance(size, (list, tuple)) and len(size) == 3:
+        return tuple(int(s) for s in size), "the checkpoint's input_size"
+    img = args.get("img_size")
+    if isinstance(img, int):
+        return (in_chans, img, img), "the checkpoint's img_size"
+    if isinstance(img, (list, tuple)) and len(img) == 2:
+        return (in_chans, int(img[0]), int(img[1])), "the checkpoint's img_size"
+    return None
+
+
+def make_spec(
+    arch: str,
+    arch_source: str,
+    state: Mapping[str, Tensor],
+    *,
+    recorded: Mapping[str, Any] | None = None,
+    user_kwargs: Mapping[str, Any] | None = None,
+    registry: ModelRegistry = REGISTRY,
+) -> ModelSpec:
+    """Work out the factory's arguments, the input size and the normalisation for ``arch``.
+
+    ``state`` is one checkpoint's weights, ``recorded`` its training arguments (timm's ``args``
+    or the safetensors metadata), ``user_kwargs`` what ``--model-kwargs`` gave (it wins).
+    """
+    entry = registry.get(arch)
+    recorded = dict(recorded or {})
+    kwargs: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    base = recorded.get("model_kwargs")
+    if isinstance(base, Mapping):
+        kwargs.update(base)
+        sources.update(dict.fromkeys(base, "the checkpoint's model_kwargs"))
+    shape = _shape_hints(entry, state)
+    for key in ("num_classes", "in_chans"):
+        if not _accepts(entry.factory, key):
+            continue
+        if isinstance(recorded.get(key), int):
+            kwargs[key], sources[key] = recorded[key], f"the checkpoint's {key}"
+        elif key in shape:
+            kwargs[key], sources[key] = shape[key][0], shape[key][1]
+    for key, value in (user_kwargs or {}).items():
+        kwargs[key], sources[key] = value, "--model-kwargs"
+    in_chans = int(kwargs.get("in_chans", 3))
+    size: tuple[tuple[int, ...], str] | None = None
+    if entry.input_size is not None:
+        size = entry.input_size, entry.origin
+    elif isinstance(kwargs.get("img_size"), int):
+        size = (in_chans, kwargs["img_size"], kwargs["img_size"]), sources["img_size"]
+    else:
+        size = _recorded_size(recorded, in_chans)
+    if size is None and entry.origin == "timm":
+        cfg = get_pretrained_cfg(arch)
+        if cfg is not None and cfg.input_size:
+            size = (in_chans, *cfg.input_size[1:]), "timm's default config (no size was recorded)"
+    mean, std, norm_source = entry.mean, entry.std, entry.origin
+    if mean is None and isinstance(recorded.get("mean"), (list, tuple)) and isinstance(recorded.get("std"), (list, tuple)):
+        mean, std, norm_source = tuple(recorded["mean"]), tuple(recorded["std"]), "the checkpoint's mean/std"
+    if mean is None and entry.origin == "timm":
+        cfg = get_pretrained_cfg(arch)
+        if cfg is not None:
+            mean, std, norm_source = tuple(cfg.mean), tuple(cfg.std), "timm's default config"
+    if size is not None:
+        sources["input_size"] = size[1]
+    if mean is not None:
+        sources["normalization"] = norm_source
+    return ModelSpec(arch, arch_source, entry, kwargs, sources, size[0] if size else None, mean, std)
+
+
+def build_model(spec: ModelSpec) -> nn.Module:
+    """A fresh model of ``spec`` in eval mode (weights not loaded yet)."""
+    try:
+        model = spec.entry.factory(**spec.kwargs)
+    except Exception as exc:
+        raise ModelBuildError(
+            f"building {spec.arch!r} ({spec.origin}) with {spec.kwargs} failed: {type(exc).__name__}: {exc}"
+        ) from exc
+    if not isinstance(model, nn.Module):
+        raise ModelBuildError(f"the factory of {spec.arch!r} ({spec.origin}) returned {type(model).__name__}, not a torch module")
     return model.eval()
 
 
-def input_size(model: nn.Module) -> tuple[int, ...]:
-    """The (C, H, W) input size a timm model was configured for."""
-    cfg = getattr(model, "pretrained_cfg", None) or getattr(model, "default_cfg", None) or {}
-    size = cfg.get("input_size")
-    if size is None:
-        raise ModelBuildError("the model does not say which input size it expects")
-    return tuple(size)
+def load_weights(model: nn.Module, state: Mapping[str, Tensor], *, arch: str, where: str) -> list[str]:
+    """Load ``state`` into ``model`` exactly (every name and shape must fit); the prefixes removed.
+
+    ``where`` names the checkpoint in errors and warnings.
+    """
+    expected = model.state_dict()
+    fitted, removed, dropped = strip_prefixes(state, expected.keys())
+    missing = sorted(set(expected) - set(fitted))
+    unexpected = sorted(set(fitted) - set(expected))
+    if missing or unexpected:
+        raise ModelBuildError(
+            f"{where}: weights do not fit {arch!r}: "
+            + (f"missing {', '.join(missing[:4])}{' ...' if len(missing) > 4 else ''} " if missing else "")
+            + (f"unexpected {', '.join(unexpected[:4])}{' ...' if len(unexpected) > 4 else ''}" if unexpected else "")
+            + " (is --arch right?)"
+        )
+    wrong = [(k, tuple(v.shape), tuple(expected[k].shape)) for k, v in fitted.items() if v.shape != expected[k].shape]
+    if wrong:
+        name, got, want = wrong[0]
+        raise ModelBuildError(
+            f"{where}: {name} has shape {got} in the checkpoint but {want} in {arch!r}"
+            + (f" ({len(wrong) - 1} more mismatches)" if len(wrong) > 1 else "")
+            + ": pass the factory arguments it was trained with, e.g. --model-kwargs img_size=32"
+        )
+    if dropped:
+        warn(f"{where}: ignored {len(dropped)} entries outside Lightning's 'model.' prefix: {', '.join(dropped[:4])}")
+    model.load_state_dict(fitted, strict=True)
+    return removed

@@ -35,7 +35,7 @@ class Probe:
         return hashlib.sha256(self.inputs.contiguous().numpy().tobytes()).hexdigest()
 
 
-def make_probe(spec: str, input_size: tuple[int, ...]) -> Probe:
+def make_probe(spec: str, input_size: tuple[int, ...] | None) -> Probe:
     """Build the probe a spec names, shaped for a model expecting ``input_size`` (C, H, W)."""
     match = _SPEC.match(spec.strip())
     if match is None:
@@ -54,6 +54,11 @@ def make_probe(spec: str, input_size: tuple[int, ...]) -> Probe:
         seed = int(options.get("seed", "0"))
     except ValueError:
         raise UsageError(f"probe seed must be an integer, got {options['seed']!r}") from None
+    if input_size is None:
+        raise UsageError(
+            "the model does not say which input size it expects, so a synthetic probe cannot be "
+            "shaped: pass --model-kwargs img_size=N or use a probe file"
+        )
     gen = torch.Generator().manual_seed(seed)
     inputs = torch.randn((n, *input_size), generator=gen)  # (N, C, H, W)
     return Probe(spec=spec, inputs=inputs, labels=None, indices=torch.arange(n), synthetic=True)

@@ -18,8 +18,9 @@ def render(analysis: Analysis, console: Console) -> None:
     """Print the header and the per-checkpoint table of ``analysis``."""
     probe = analysis.probe
     console.print(f"[bold]entk-probe[/bold] · run {analysis.run_dir}")
+    spec = analysis.model
     console.print(
-        f"model {analysis.arch} ({analysis.num_params:,} parameters) · probe {probe.spec} "
+        f"model {spec.arch} from {spec.origin} ({analysis.num_params:,} parameters) · probe {probe.spec} "
         f"(N={probe.inputs.shape[0]}{', synthetic inputs' if probe.synthetic else ''}) · "
         f"kernel {analysis.mode} · device {analysis.device}"
     )
@@ -34,7 +35,7 @@ def render(analysis: Analysis, console: Console) -> None:
     for row in analysis.checkpoints:
         c = row.checkpoint
         table.add_row(
-            c.path.stem,
+            c.name.removesuffix(".safetensors"),
             "—" if c.step is None else str(c.step),
             _fmt(c.epoch, ".2f") if c.epoch is not None else "—",
             _fmt(row.angle_from_first_deg, ".2f"),
@@ -42,6 +43,9 @@ def render(analysis: Analysis, console: Console) -> None:
             _fmt(row.velocity, ".3g"),
         )
     console.print(table)
+    unpickled = [row.checkpoint.name for row in analysis.checkpoints if row.checkpoint.unpickled]
+    if unpickled:
+        console.print(f"[bold red]Loaded with full unpickling (--trust-checkpoints):[/] {', '.join(unpickled)}")
     console.print(
         "Angles are arccos of the kernel cosine (DESIGN.md); velocity is kernel distance 1 − ρ per "
         f"{unit} to the next checkpoint. Phase analysis and the cone verdict come with issue 5."

@@ -41,7 +41,8 @@ def synthetic_task(seed: int) -> tuple[torch.Tensor, torch.Tensor]:
 
 def save(model: nn.Module, out: Path, step: int, epoch: float) -> None:
     weights = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
-    metadata = {"arch": ARCH, "num_classes": str(NUM_CLASSES), "step": str(step), "epoch": f"{epoch:.4f}"}
+    metadata = {"arch": ARCH, "num_classes": str(NUM_CLASSES), "input_size": "[3, 32, 32]",
+                "step": str(step), "epoch": f"{epoch:.4f}"}
     save_file(weights, str(out / f"step{step:06d}.safetensors"), metadata=metadata)
 
 

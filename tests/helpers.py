@@ -22,6 +22,6 @@ def write_run(run_dir: Path, steps: tuple[int, ...] = (0, 5, 10), arch: str = "t
         path = run_dir / f"ckpt_{step}.safetensors"
         weights = {k: v.contiguous() for k, v in model.state_dict().items()}
         save_file(weights, str(path), metadata={"arch": arch, "step": str(step), "epoch": str(step / 10),
-                                                 "num_classes": str(num_classes)})
+                                                 "num_classes": str(num_classes), "input_size": "[3, 32, 32]"})
         paths.append(path)
     return paths

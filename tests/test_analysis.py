@@ -1,28 +1,33 @@
-"""The whole job on a generated run, against kernels computed directly."""
+"""The whole job on generated runs, against kernels computed directly."""
 
 from __future__ import annotations
 
+import argparse
 import math
 from pathlib import Path
 
 import timm
 import torch
 from safetensors.torch import load_file
+from timm.utils import CheckpointSaver, ModelEmaV3
 
 from entk_probe import compute_entk
-from entk_probe.analysis import analyze
+from entk_probe.analysis import AnalyzeOptions, analyze
 from entk_probe.dynamics import kernel_angle_deg, kernel_distance
 from entk_probe.probes import make_probe
 
 from .helpers import write_run
 
+CPU = AnalyzeOptions(device="cpu")
+
 
 def test_angles_and_velocities_match_direct_kernels(tmp_path: Path) -> None:
     paths = write_run(tmp_path / "run")
     seen: list[int] = []
-    result = analyze(tmp_path / "run", "synthetic:4", device="cpu", on_checkpoint=lambda i, n, c: seen.append(i))
+    result = analyze(tmp_path / "run", "synthetic:4", CPU, on_checkpoint=lambda i, n, c: seen.append(i))
     assert seen == [0, 1, 2] and result.time_unit == "epoch"
-    probe = make_probe("synthetic:4", (3, 160, 160))
+    assert result.model.arch == "test_resnet" and result.model.input_size == (3, 32, 32)
+    probe = make_probe("synthetic:4", (3, 32, 32))
     assert torch.equal(result.probe.inputs, probe.inputs)
     kernels = []
     for path in paths:
@@ -34,3 +39,58 @@ def test_angles_and_velocities_match_direct_kernels(tmp_path: Path) -> None:
     assert math.isclose(rows[2].angle_from_first_deg, kernel_angle_deg(kernels[0], kernels[2]), rel_tol=1e-9)
     assert math.isclose(rows[0].velocity, kernel_distance(kernels[0], kernels[1]) / 0.5, rel_tol=1e-9)
     assert math.isnan(rows[-1].velocity) and rows[-1].angle_to_last_deg == 0.0
+
+
+def _timm_train_run(run_dir: Path) -> timm.models.ResNet:
+    """Checkpoints as timm's train.py writes them, through timm's own CheckpointSaver."""
+    model = timm.create_model("test_resnet", num_classes=4)
+    ema = ModelEmaV3(model, decay=0.5)
+    args = argparse.Namespace(model="test_resnet", num_classes=4, img_size=32, input_size=None, model_kwargs={})
+    saver = CheckpointSaver(model, torch.optim.SGD(model.parameters(), lr=0.1), args=args, model_ema=ema,
+                            checkpoint_dir=str(run_dir), max_history=10)
+    for epoch in range(3):
+        with torch.no_grad():
+            for p in model.parameters():
+                p.add_(0.02 * torch.randn_like(p))
+        ema.update(model)
+        saver.save_checkpoint(epoch, metric=float(epoch))
+    return model
+
+
+def test_a_timm_train_run_with_raw_and_ema_weights(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    run.mkdir()
+    final = _timm_train_run(run)
+    raw = analyze(run, "synthetic:3", CPU)
+    assert raw.model.arch_source == "args.model in checkpoint-0.pth.tar"
+    assert [r.checkpoint.name for r in raw.checkpoints] == [f"checkpoint-{i}.pth.tar" for i in range(3)]
+    assert raw.checkpoints[-1].state_dict_key == "state_dict"
+    probe = make_probe("synthetic:3", (3, 32, 32))
+    expected_last = compute_entk(final.eval(), probe.inputs, device="cpu")
+    ema = analyze(run, "synthetic:3", AnalyzeOptions(device="cpu", weights="ema"))
+    assert ema.checkpoints[-1].state_dict_key == "state_dict_ema"
+    assert not math.isclose(ema.checkpoints[-1].angle_from_first_deg, raw.checkpoints[-1].angle_from_first_deg)
+    model = timm.create_model("test_resnet", num_classes=4)
+    model.load_state_dict(torch.load(run / "checkpoint-2.pth.tar", weights_only=False)["state_dict"])
+    assert torch.allclose(compute_entk(model.eval(), probe.inputs, device="cpu"), expected_last, rtol=1e-12)
+
+
+def test_a_lightning_run_of_a_plugin_model(tmp_path: Path) -> None:
+    plugin = Path(__file__).resolve().parent.parent / "plugins" / "mlp.py"
+    run = tmp_path / "lightning"
+    run.mkdir()
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(784, 16), torch.nn.ReLU(),
+                              torch.nn.Linear(16, 16), torch.nn.ReLU(), torch.nn.Linear(16, 10))
+    for step in (0, 100, 200):
+        with torch.no_grad():
+            for p in net.parameters():
+                p.add_(0.05 * torch.randn_like(p))
+        state = {f"model.{k}": v.clone() for k, v in net.state_dict().items()}
+        torch.save({"epoch": step // 100, "global_step": step, "state_dict": state}, run / f"epoch={step // 100}-step={step}.ckpt")
+    result = analyze(run, "synthetic:3", AnalyzeOptions(device="cpu", arch="mlp_28", plugins=(plugin,),
+                                                        model_kwargs={"width": 16}))
+    assert result.model.origin == f"plugin {plugin}"
+    assert result.model.kwargs == {"num_classes": 10, "width": 16} and result.model.input_size == (1, 28, 28)
+    assert [r.checkpoint.step for r in result.checkpoints] == [0, 100, 200]
+    assert result.num_params == 784 * 16 + 16 + 16 * 16 + 16 + 16 * 10 + 10

@@ -1,56 +1,158 @@
-"""Checkpoint discovery, order and loading (safetensors)."""
+"""Checkpoint discovery in every supported layout, training order, duplicates and selection."""
 
 from __future__ import annotations
 
+import argparse
+import json
+import os
+import warnings
 from pathlib import Path
 
 import pytest
+import timm
 import torch
 from safetensors.torch import save_file
+from timm.utils import CheckpointSaver, ModelEmaV3
 
-from entk_probe.checkpoints import CheckpointError, discover, load_weights, sha256_of
-from entk_probe.errors import UsageError
-
-
-def _save(path: Path, **metadata: str) -> None:
-    save_file({"w": torch.ones(2)}, str(path), metadata=metadata)
+from entk_probe.checkpoints import CheckpointError, discover, parse_range, select, sha256_of
+from entk_probe.errors import EntkProbeWarning, UsageError
 
 
-def test_order_is_by_epoch_then_step_then_name_numbers(tmp_path: Path) -> None:
-    _save(tmp_path / "a.safetensors", epoch="2", step="20")
-    _save(tmp_path / "b.safetensors", epoch="0.5", step="5")
-    _save(tmp_path / "c.safetensors", epoch="1", step="10", arch="test_resnet")
+def _weights(seed: int) -> dict[str, torch.Tensor]:
+    return {"w": torch.full((3,), float(seed))}
+
+
+def _save_st(path: Path, seed: int, **metadata: str) -> None:
+    save_file(_weights(seed), str(path), metadata=metadata)
+
+
+def _names(found: list) -> list[str]:
+    return [c.name for c in found]
+
+
+def test_every_format_is_found_and_ordered_by_recorded_epoch(tmp_path: Path) -> None:
+    _save_st(tmp_path / "a.safetensors", 1, epoch="4")
+    torch.save({"epoch": 1, "state_dict": _weights(2)}, tmp_path / "b.pt")
+    torch.save({"epoch": 2, "model": _weights(3)}, tmp_path / "c.pth")
+    torch.save({"epoch": 3, "state_dict": _weights(4)}, tmp_path / "d.pth.tar")
+    torch.save({"epoch": 0, **_weights(5)}, tmp_path / "e.bin")
+    torch.save({"epoch": 5, "global_step": 50, "state_dict": _weights(6)}, tmp_path / "f.ckpt")
+    (tmp_path / "notes.txt").write_text("not a checkpoint")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", EntkProbeWarning)  # recorded epochs order everything: no warning
+        found = discover(tmp_path)
+    assert _names(found) == ["e.bin", "b.pt", "c.pth", "d.pth.tar", "a.safetensors", "f.ckpt"]
+    assert [c.epoch for c in found] == [0, 1, 2, 3, 4, 5]
+    assert found[-1].step == 50 and all(c.ordered_by == "metadata" for c in found)
+    assert found[0].sha256 == sha256_of(tmp_path / "e.bin")
+
+
+def test_hugging_face_checkpoint_folders(tmp_path: Path) -> None:
+    for step, epoch in ((500, 1.0), (1000, 2.0), (50, 0.1)):
+        folder = tmp_path / f"checkpoint-{step}"
+        folder.mkdir()
+        _save_st(folder / "model.safetensors", step)
+        (folder / "trainer_state.json").write_text(json.dumps({"global_step": step, "epoch": epoch}))
+    bin_only = tmp_path / "checkpoint-2000"
+    bin_only.mkdir()
+    torch.save(_weights(7), bin_only / "pytorch_model.bin")  # no trainer_state.json: step from the name
     found = discover(tmp_path)
-    assert [c.path.name for c in found] == ["b.safetensors", "c.safetensors", "a.safetensors"]
-    assert found[1].arch == "test_resnet" and found[1].step == 10 and found[1].time == 1.0
+    assert _names(found) == ["checkpoint-50/model.safetensors", "checkpoint-500/model.safetensors",
+                             "checkpoint-1000/model.safetensors", "checkpoint-2000/pytorch_model.bin"]
+    assert [c.step for c in found] == [50, 500, 1000, 2000]
+    (tmp_path / "checkpoint-3000").mkdir()
+    with pytest.raises(CheckpointError, match="checkpoint-3000.*without model.safetensors or pytorch_model.bin"):
+        discover(tmp_path)
 
 
-def test_without_metadata_the_numbers_in_names_order(tmp_path: Path) -> None:
-    for name in ("step10.safetensors", "step9.safetensors", "step100.safetensors"):
-        _save(tmp_path / name)
-    assert [c.path.name for c in discover(tmp_path)] == ["step9.safetensors", "step10.safetensors", "step100.safetensors"]
+def test_a_timm_train_run_counts_hard_linked_copies_once(tmp_path: Path) -> None:
+    model = timm.create_model("test_resnet", num_classes=3)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    args = argparse.Namespace(model="test_resnet", num_classes=3, img_size=32)
+    saver = CheckpointSaver(model, optimizer, args=args, model_ema=ModelEmaV3(model), checkpoint_dir=str(tmp_path), max_history=3)
+    for epoch, metric in enumerate([0.1, 0.5, 0.3, 0.2, 0.6]):
+        with torch.no_grad():
+            for p in model.parameters():
+                p.add_(0.01)
+        saver.save_checkpoint(epoch, metric=metric)
+    assert os.stat(tmp_path / "last.pth.tar").st_ino == os.stat(tmp_path / "checkpoint-4.pth.tar").st_ino
+    found = discover(tmp_path)
+    assert _names(found) == ["checkpoint-1.pth.tar", "checkpoint-2.pth.tar", "checkpoint-4.pth.tar"]
+    assert set(found[-1].aliases) == {"last.pth.tar", "model_best.pth.tar"}
+    assert found[-1].arch_hints[0] == ("test_resnet", "args.model") and found[-1].args["img_size"] == 32
 
 
-def test_errors_name_the_path(tmp_path: Path) -> None:
+def test_without_recorded_positions_file_name_numbers_order_with_a_warning(tmp_path: Path) -> None:
+    for i, name in enumerate(["ep10.pt", "ep9.pt", "ep100.pt", "final.pt"]):
+        torch.save(_weights(i), tmp_path / name)
+    _save_st(tmp_path / "ep50.safetensors", 9, step="500")
+    with pytest.warns(EntkProbeWarning, match=r"by the numbers in their file names.*ep10\.pt.*record no epoch or step.*final\.pt hold"):
+        found = discover(tmp_path)
+    assert _names(found) == ["ep9.pt", "ep10.pt", "ep50.safetensors", "ep100.pt", "final.pt"]
+    assert all(c.ordered_by == "file name" for c in found)
+
+
+def test_steps_order_when_epochs_are_not_all_known(tmp_path: Path) -> None:
+    _save_st(tmp_path / "x.safetensors", 1, step="30", epoch="1")
+    _save_st(tmp_path / "y.safetensors", 2, step="10")
+    _save_st(tmp_path / "z.safetensors", 3, step="20")
+    assert _names(discover(tmp_path)) == ["y.safetensors", "z.safetensors", "x.safetensors"]
+
+
+def test_same_recorded_time_different_content_warns(tmp_path: Path) -> None:
+    _save_st(tmp_path / "a.safetensors", 1, step="10")
+    _save_st(tmp_path / "b.safetensors", 2, step="10")
+    with pytest.warns(EntkProbeWarning, match="record the same epoch/step"):
+        discover(tmp_path)
+
+
+def test_glob_filters_before_reading(tmp_path: Path) -> None:
+    _save_st(tmp_path / "keep_1.safetensors", 1, step="1")
+    _save_st(tmp_path / "keep_2.safetensors", 2, step="2")
+    (tmp_path / "skip.pt").write_bytes(b"unreadable: would fail if read")
+    assert _names(discover(tmp_path, glob="keep_*")) == ["keep_1.safetensors", "keep_2.safetensors"]
+    with pytest.raises(CheckpointError, match="matches --glob 'nothing\\*'"):
+        discover(tmp_path, glob="nothing*")
+
+
+def test_selection_range_every_and_max(tmp_path: Path) -> None:
+    for i in range(11):
+        _save_st(tmp_path / f"s{i}.safetensors", i, step=str(10 * i), epoch=str(i / 2))
+    found = discover(tmp_path)
+    assert [c.epoch for c in select(found, range_="1:3")] == [1.0, 1.5, 2.0, 2.5, 3.0]
+    assert [c.epoch for c in select(found, range_="4:")] == [4.0, 4.5, 5.0]
+    assert [c.step for c in select(found, every=4)] == [0, 40, 80]
+    assert [c.step for c in select(found, max_checkpoints=3)] == [0, 50, 100]
+    assert [c.step for c in select(found, max_checkpoints=4)] == [0, 30, 70, 100]
+    assert [c.step for c in select(found, range_=":2", every=2, max_checkpoints=2)] == [0, 40]
+    assert len(select(found, max_checkpoints=50)) == 11
+
+
+def test_range_uses_steps_when_epochs_are_unknown(tmp_path: Path) -> None:
+    for i in range(4):
+        _save_st(tmp_path / f"s{i}.safetensors", i, step=str(100 * i))
+    assert [c.step for c in select(discover(tmp_path), range_="100:250")] == [100, 200]
+
+
+@pytest.mark.parametrize("text", ["1-3", "a:b", "3:1", "1:2:3"])
+def test_bad_ranges_are_usage_errors(text: str) -> None:
+    with pytest.raises(UsageError, match="range"):
+        parse_range(text)
+
+
+def test_bad_selection_values(tmp_path: Path) -> None:
+    _save_st(tmp_path / "a.safetensors", 1, step="1")
+    found = discover(tmp_path)
+    with pytest.raises(UsageError, match="--every"):
+        select(found, every=0)
+    with pytest.raises(UsageError, match="--max-checkpoints"):
+        select(found, max_checkpoints=0)
+    with pytest.raises(UsageError, match="no checkpoint has its step in --range 5:6"):
+        select(found, range_="5:6")
+
+
+def test_missing_and_empty_run_directories(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="does not exist"):
         discover(tmp_path / "missing")
-    with pytest.raises(CheckpointError, match="no checkpoint"):
+    with pytest.raises(CheckpointError, match="holds no checkpoint"):
         discover(tmp_path)
-    (tmp_path / "bad.safetensors").write_bytes(b"not a safetensors file")
-    with pytest.raises(CheckpointError, match="bad.safetensors"):
-        discover(tmp_path)
-
-
-def test_non_numeric_step_is_an_error(tmp_path: Path) -> None:
-    _save(tmp_path / "x.safetensors", step="ten")
-    with pytest.raises(CheckpointError, match="step='ten'"):
-        discover(tmp_path)
-
-
-def test_weights_and_hash(tmp_path: Path) -> None:
-    import hashlib
-
-    _save(tmp_path / "x.safetensors")
-    (ckpt,) = discover(tmp_path)
-    assert torch.equal(load_weights(ckpt)["w"], torch.ones(2))
-    assert sha256_of(ckpt.path) == hashlib.sha256(ckpt.path.read_bytes()).hexdigest()

@@ -48,3 +48,44 @@ def test_installed_console_script_runs() -> None:
     assert script is not None, "entk-probe is not installed next to this Python"
     done = subprocess.run([script, "--version"], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and __version__ in done.stdout
+
+
+def test_models_lists_plugins_with_their_origin() -> None:
+    plugins = Path(__file__).resolve().parent.parent / "plugins"
+    result = CliRunner().invoke(main, ["models", "--plugins", str(plugins)], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    assert "resnet20_cifar" in result.stdout and "timm architectures" in result.stdout
+    assert str(plugins / "resnet20.py") in result.stdout
+    result = CliRunner().invoke(main, ["models", "--timm", "--filter", "test_vi*"])
+    assert result.exit_code == 0 and "test_vit" in result.stdout and "test_resnet" not in result.stdout
+
+
+def test_analyze_selection_and_model_options(tmp_path: Path) -> None:
+    write_run(tmp_path / "run", steps=(0, 5, 10, 15))
+    result = CliRunner().invoke(main, ["analyze", str(tmp_path / "run"), "--probe", "synthetic:3", "--device", "cpu",
+                                       "--range", "0.5:", "--every", "2", "--arch", "test_resnet",
+                                       "--model-kwargs", "num_classes=3"])
+    assert result.exit_code == 0, result.output
+    assert "ckpt_5" in result.stdout and "ckpt_15" in result.stdout and "ckpt_10" not in result.stdout
+
+
+def test_debug_shows_the_traceback(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["analyze", str(tmp_path / "missing"), "--probe", "synthetic:3", "--debug"])
+    assert result.exit_code != 0 and result.exc_info is not None and result.exc_info[0].__name__ == "UsageError"
+
+
+def test_library_warnings_become_one_line_each_on_stderr(tmp_path: Path) -> None:
+    import torch
+
+    run = tmp_path / "run"
+    write_run(run, steps=(0, 5))
+    for i, path in enumerate(sorted(run.iterdir())):  # torch copies without any recorded step or epoch
+        from safetensors.torch import load_file
+
+        torch.save(load_file(str(path)), run / f"copy{i}.pt")
+        path.unlink()
+    result = CliRunner().invoke(main, ["analyze", str(run), "--probe", "synthetic:3", "--device", "cpu",
+                                       "--arch", "test_resnet"])
+    assert result.exit_code == 0, result.output
+    assert "entk-probe: warning: ordered 2 checkpoints by the numbers in their file names" in result.stderr
+    assert "warning" not in result.stdout

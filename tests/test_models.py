@@ -1,25 +1,121 @@
-"""Building timm models from checkpoint weights."""
+"""Which architecture a run used, the factory's arguments, and loading weights exactly."""
 
 from __future__ import annotations
+
+import json
+from pathlib import Path
 
 import pytest
 import timm
 import torch
+from torch import nn
 
-from entk_probe.models import ModelBuildError, build_model, input_size
+from entk_probe.checkpoints import Checkpoint
+from entk_probe.errors import EntkProbeWarning, UsageError
+from entk_probe.models import ModelBuildError, build_model, load_weights, make_spec, parse_model_kwargs, resolve_arch
+from entk_probe.registry import ModelRegistry, register_model
 
 
-def test_weights_are_loaded_exactly_and_the_model_is_in_eval_mode() -> None:
-    source = timm.create_model("test_resnet", pretrained=False, num_classes=4)
-    model = build_model("test_resnet", source.state_dict(), num_classes=4)
-    assert not model.training
+def _ckpt(name: str, *hints: tuple[str, str]) -> Checkpoint:
+    return Checkpoint(path=Path(name), name=name, sha256="0", step=None, epoch=None, arch_hints=hints)
+
+
+def test_model_kwargs_are_literals_or_strings() -> None:
+    assert parse_model_kwargs(["img_size=32", "drop_rate=0.1", "global_pool=avg", "mlp_ratio=(4, 2)", "flag=True"]) == {
+        "img_size": 32, "drop_rate": 0.1, "global_pool": "avg", "mlp_ratio": (4, 2), "flag": True}
+    for bad in ("img_size", "=3", "two words=1"):
+        with pytest.raises(UsageError, match="key=value"):
+            parse_model_kwargs([bad])
+
+
+def test_architecture_sources_in_order(tmp_path: Path) -> None:
+    timm_ckpt = _ckpt("checkpoint-1.pth.tar", ("test_resnet", "args.model"), ("resnet", "arch"))
+    assert resolve_arch("test_vit", [timm_ckpt], tmp_path) == ("test_vit", "--arch")
+    assert resolve_arch(None, [timm_ckpt], tmp_path) == ("test_resnet", "args.model in checkpoint-1.pth.tar")
+    # timm's own "arch" entry is the class name: unknown as a model, so the next source is used
+    class_only = _ckpt("c.pth.tar", ("resnet", "arch"))
+    (tmp_path / "args.yaml").write_text("model: test_vit\nlr: 0.1\n")
+    assert resolve_arch(None, [class_only], tmp_path) == ("test_vit", f"{tmp_path / 'args.yaml'} model")
+    (tmp_path / "args.yaml").unlink()
+    (tmp_path / "config.json").write_text(json.dumps({"architecture": "test_resnet", "num_classes": 3}))
+    assert resolve_arch(None, [class_only], tmp_path)[0] == "test_resnet"
+    (tmp_path / "config.json").unlink()
+    with pytest.raises(UsageError, match=r"pass --arch NAME.*'resnet' \(arch in c\.pth\.tar\)"):
+        resolve_arch(None, [class_only], tmp_path)
+
+
+def test_checkpoints_that_disagree_are_an_error(tmp_path: Path) -> None:
+    a, b = _ckpt("a", ("test_resnet", "metadata arch")), _ckpt("b", ("test_vit", "metadata arch"))
+    with pytest.raises(ModelBuildError, match="different architectures.*test_resnet.*test_vit"):
+        resolve_arch(None, [a, b], tmp_path)
+
+
+def test_timm_num_classes_and_in_chans_come_from_the_weights() -> None:
+    source = timm.create_model("test_resnet", num_classes=7, in_chans=1)
+    spec = make_spec("test_resnet", "--arch", source.state_dict())
+    assert spec.kwargs == {"num_classes": 7, "in_chans": 1}
+    assert spec.sources["num_classes"] == "rows of fc.weight"
+    assert spec.sources["in_chans"] == "input channels of conv1.0.weight"
+    assert spec.input_size == (1, 160, 160) and "timm's default config" in spec.sources["input_size"]
+    model = build_model(spec)
+    load_weights(model, source.state_dict(), arch="test_resnet", where="here")
     for (name, a), b in zip(source.state_dict().items(), model.state_dict().values()):
         assert torch.equal(a, b), name
-    assert input_size(model) == (3, 160, 160)
 
 
-def test_unknown_architecture_and_wrong_weights_are_clear_errors() -> None:
-    with pytest.raises(ModelBuildError, match="unknown architecture 'resnet_nope'"):
-        build_model("resnet_nope", {})
-    with pytest.raises(ModelBuildError, match="do not fit .test_resnet.: size mismatch for fc.weight"):
-        build_model("test_resnet", {"fc.weight": torch.zeros(4, 2)}, num_classes=4)
+def test_recorded_arguments_and_user_kwargs_take_precedence() -> None:
+    source = timm.create_model("test_vit", num_classes=4, img_size=32)
+    recorded = {"num_classes": 4, "img_size": 32, "model_kwargs": {"img_size": 32}, "mean": [0.5] * 3, "std": [0.2] * 3}
+    spec = make_spec("test_vit", "args.model", source.state_dict(), recorded=recorded)
+    assert spec.kwargs == {"img_size": 32, "num_classes": 4, "in_chans": 3}
+    assert spec.sources["num_classes"] == "the checkpoint's num_classes"
+    assert spec.input_size == (3, 32, 32) and spec.mean == (0.5,) * 3
+    spec = make_spec("test_vit", "args.model", source.state_dict(), recorded=recorded, user_kwargs={"num_classes": 9})
+    assert spec.kwargs["num_classes"] == 9 and spec.sources["num_classes"] == "--model-kwargs"
+
+
+def test_plugin_factories_get_only_the_arguments_they_accept() -> None:
+    registry = ModelRegistry()
+
+    @register_model("fixed_head", input_size=(3, 4, 4), registry=registry)
+    def fixed_head() -> nn.Module:
+        return nn.Sequential(nn.Flatten(), nn.Linear(48, 6))
+
+    @register_model("flexible", registry=registry)
+    def flexible(num_classes: int = 2) -> nn.Module:
+        return nn.Sequential(nn.Conv2d(2, 4, 3), nn.Flatten(), nn.Linear(16, num_classes))
+
+    assert make_spec("fixed_head", "--arch", fixed_head().state_dict(), registry=registry).kwargs == {}
+    weights = nn.Sequential(nn.Conv2d(2, 4, 3), nn.Flatten(), nn.Linear(16, 5)).state_dict()
+    spec = make_spec("flexible", "--arch", weights, registry=registry)
+    assert spec.kwargs == {"num_classes": 5}  # the last matrix's rows; in_chans is not an argument
+    assert spec.sources["num_classes"] == "rows of 2.weight" and spec.input_size is None
+
+
+def test_weights_load_through_wrapper_prefixes() -> None:
+    source = timm.create_model("test_resnet", num_classes=3)
+    spec = make_spec("test_resnet", "--arch", source.state_dict())
+    model = build_model(spec)
+    wrapped = {f"module.{k}": v for k, v in source.state_dict().items()}
+    assert load_weights(model, wrapped, arch="test_resnet", where="w.pt") == ["module."]
+    lightning = {**{f"model.{k}": v for k, v in source.state_dict().items()}, "criterion.weight": torch.ones(3)}
+    with pytest.warns(EntkProbeWarning, match="ignored 1 entries outside Lightning"):
+        load_weights(model, lightning, arch="test_resnet", where="l.ckpt")
+
+
+def test_weights_that_do_not_fit_are_clear_errors() -> None:
+    spec = make_spec("test_vit", "--arch", timm.create_model("test_vit", num_classes=3).state_dict())
+    model = build_model(spec)
+    small = timm.create_model("test_vit", num_classes=3, img_size=32).state_dict()
+    with pytest.raises(ModelBuildError, match=r"ckpt\.pt: pos_embed has shape .*--model-kwargs img_size"):
+        load_weights(model, small, arch="test_vit", where="ckpt.pt")
+    with pytest.raises(ModelBuildError, match="missing .*unexpected extra.weight.*--arch"):
+        state = dict(model.state_dict())
+        state.pop("head.weight")
+        load_weights(model, {**state, "extra.weight": torch.ones(1)}, arch="test_vit", where="x")
+
+
+def test_a_failing_factory_is_a_build_error() -> None:
+    spec = make_spec("test_resnet", "--arch", {}, user_kwargs={"no_such_argument": 1})
+    with pytest.raises(ModelBuildError, match="building 'test_resnet' .*no_such_argument"):
+        build_model(spec)

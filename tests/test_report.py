@@ -7,7 +7,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from entk_probe.analysis import analyze
+from entk_probe.analysis import AnalyzeOptions, analyze
 from entk_probe.report import render
 
 from .helpers import write_run
@@ -15,7 +15,7 @@ from .helpers import write_run
 
 def test_report_fits_80_columns_and_names_every_checkpoint(tmp_path: Path) -> None:
     write_run(tmp_path / "run")
-    result = analyze(tmp_path / "run", "synthetic:3", device="cpu")
+    result = analyze(tmp_path / "run", "synthetic:3", AnalyzeOptions(device="cpu"))
     out = io.StringIO()
     render(result, Console(file=out, width=80, no_color=True, force_terminal=False))
     text = out.getvalue()

@@ -1,0 +1,149 @@
+"""Safe reading of checkpoint files and choosing the weights inside them."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import pickle
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from entk_probe.errors import EntkProbeWarning, UsageError
+from entk_probe.loading import (
+    CheckpointError,
+    arch_hints,
+    read_content,
+    select_state_dict,
+    strip_prefixes,
+    train_args,
+    training_position,
+)
+
+WEIGHTS = {"fc.weight": torch.ones(2, 3), "fc.bias": torch.zeros(2)}
+
+
+class _Payload:
+    """Unpickling this runs os.system: what safe loading must never do."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple:
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_safetensors_metadata_and_tensors(tmp_path: Path) -> None:
+    path = tmp_path / "a.safetensors"
+    save_file(WEIGHTS, str(path), metadata={"step": "12", "epoch": "0.5", "arch": "resnet20_cifar", "input_size": "[3, 32, 32]"})
+    content = read_content(path)
+    assert training_position(content) == (12, 0.5)
+    assert arch_hints(content) == [("resnet20_cifar", "metadata arch")]
+    assert train_args(content)["input_size"] == [3, 32, 32]
+    state, key = select_state_dict(content)
+    assert key == "(file)" and torch.equal(state["fc.weight"], WEIGHTS["fc.weight"])
+    assert read_content(path, tensors=False).content == {}
+
+
+def test_timm_train_checkpoint_with_args_namespace(tmp_path: Path) -> None:
+    path = tmp_path / "checkpoint-3.pth.tar"
+    args = argparse.Namespace(model="resnet18", num_classes=2, img_size=32)
+    ema = {k: v + 1 for k, v in WEIGHTS.items()}
+    torch.save({"epoch": 3, "arch": "resnet", "args": args, "state_dict": WEIGHTS, "state_dict_ema": ema,
+                "optimizer": {"state": {}, "param_groups": []}, "metric": 0.5, "version": 2}, path)
+    content = read_content(path)
+    assert training_position(content) == (None, 3.0)
+    assert arch_hints(content) == [("resnet18", "args.model"), ("resnet", "arch")]
+    assert train_args(content)["img_size"] == 32
+    raw, key = select_state_dict(content, "raw")
+    assert key == "state_dict" and torch.equal(raw["fc.bias"], WEIGHTS["fc.bias"])
+    ema_state, key = select_state_dict(content, "ema")
+    assert key == "state_dict_ema" and torch.equal(ema_state["fc.bias"], ema["fc.bias"])
+
+
+def test_code_in_a_pickle_never_runs(tmp_path: Path) -> None:
+    path, marker = tmp_path / "evil.pt", tmp_path / "ran"
+    torch.save({"state_dict": WEIGHTS, "payload": _Payload(marker)}, path)
+    with pytest.raises(CheckpointError, match=r"evil\.pt.*safe loading refuses.*--trust-checkpoints"):
+        read_content(path)
+    assert not marker.exists()
+
+
+def test_trust_unpickles_fully_with_a_warning(tmp_path: Path) -> None:
+    path, marker = tmp_path / "evil.pt", tmp_path / "ran"
+    torch.save({"state_dict": WEIGHTS, "payload": _Payload(marker)}, path)
+    with pytest.warns(EntkProbeWarning, match="full unpickling"):
+        content = read_content(path, trust=True)
+    assert content.unpickled and marker.exists()
+
+
+def test_lightning_checkpoint(tmp_path: Path) -> None:
+    path = tmp_path / "epoch=3-step=120.ckpt"
+    state = {"model.fc.weight": WEIGHTS["fc.weight"], "model.fc.bias": WEIGHTS["fc.bias"], "loss.pos_weight": torch.ones(1)}
+    torch.save({"epoch": 3, "global_step": 120, "pytorch-lightning_version": "2.4.0", "state_dict": state,
+                "optimizer_states": [], "lr_schedulers": []}, path)
+    content = read_content(path)
+    assert training_position(content) == (120, 3.0)
+    fitted, removed, dropped = strip_prefixes(select_state_dict(content)[0], WEIGHTS.keys())
+    assert set(fitted) == set(WEIGHTS) and removed == ["model."] and dropped == ["loss.pos_weight"]
+
+
+def test_old_torch_format_without_zip_is_read(tmp_path: Path) -> None:
+    path = tmp_path / "legacy.pth"
+    torch.save({"step": 7, "model": WEIGHTS}, path, _use_new_zipfile_serialization=False)
+    content = read_content(path)
+    assert training_position(content) == (7, None)
+    assert select_state_dict(content)[1] == "model"
+
+
+@pytest.mark.parametrize("payload", [b"", b"garbage that is no checkpoint", None])
+def test_unreadable_files_are_errors_naming_the_file(tmp_path: Path, payload: bytes | None) -> None:
+    path = tmp_path / "broken.pt"
+    if payload is None:  # truncated
+        torch.save({"state_dict": WEIGHTS}, path)
+        path.write_bytes(path.read_bytes()[:200])
+    else:
+        path.write_bytes(payload)
+    with pytest.raises(CheckpointError, match="broken.pt"):
+        read_content(path)
+    bad = tmp_path / "broken.safetensors"
+    bad.write_bytes(b"\x00" * 10)
+    with pytest.raises(CheckpointError, match="broken.safetensors"):
+        read_content(bad)
+
+
+def test_position_keys_and_their_errors(tmp_path: Path) -> None:
+    path = tmp_path / "x.pt"
+    torch.save({"global_step": torch.tensor(40), "iteration": 99, "epoch": torch.tensor(2.5), "model": WEIGHTS}, path)
+    assert training_position(read_content(path)) == (40, 2.5)  # step keys in order: step, global_step, iteration
+    torch.save({"epoch": "three", "model": WEIGHTS}, path)
+    with pytest.raises(CheckpointError, match="epoch='three'"):
+        training_position(read_content(path))
+
+
+def test_state_dict_choice_errors(tmp_path: Path) -> None:
+    path = tmp_path / "x.pt"
+    torch.save(WEIGHTS, path)
+    with pytest.raises(CheckpointError, match="no EMA weights"):
+        select_state_dict(read_content(path), "ema")
+    with pytest.raises(UsageError, match="raw or ema"):
+        select_state_dict(read_content(path), "best")
+    torch.save({"epoch": 1, "notes": "no weights here"}, path)
+    with pytest.raises(CheckpointError, match="found no state dict.*epoch, notes"):
+        select_state_dict(read_content(path))
+    with open(path, "wb") as fh:
+        pickle.dump([1, 2], fh)
+    with pytest.raises(CheckpointError):
+        read_content(path)
+
+
+def test_wrapper_prefixes_are_removed_only_where_needed() -> None:
+    expected = {"fc.weight", "fc.bias"}
+    wrapped = {f"module._orig_mod.{k}": v for k, v in WEIGHTS.items()}
+    fitted, removed, dropped = strip_prefixes(wrapped, expected)
+    assert set(fitted) == expected and removed == ["module.", "_orig_mod."] and not dropped
+    own = {"model.fc.weight", "model.fc.bias"}  # a model whose own names start with model.
+    fitted, removed, _ = strip_prefixes({f"model.{k}": v for k, v in WEIGHTS.items()}, own)
+    assert set(fitted) == own and removed == []
