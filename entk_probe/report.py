@@ -43,6 +43,9 @@ def render(analysis: Analysis, console: Console) -> None:
             _fmt(row.velocity, ".3g"),
         )
     console.print(table)
+    for row in analysis.checkpoints:
+        if row.checkpoint.aliases:
+            console.print(f"{row.checkpoint.name} is also {', '.join(row.checkpoint.aliases)} (identical bytes)")
     unpickled = [row.checkpoint.name for row in analysis.checkpoints if row.checkpoint.unpickled]
     if unpickled:
         console.print(f"[bold red]Loaded with full unpickling (--trust-checkpoints):[/] {', '.join(unpickled)}")

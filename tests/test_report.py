@@ -24,3 +24,14 @@ def test_report_fits_80_columns_and_names_every_checkpoint(tmp_path: Path) -> No
         assert name in text
     assert "test_resnet" in text and "synthetic:3" in text
     assert "\x1b[" not in text
+
+
+def test_aliases_of_identical_files_are_listed(tmp_path: Path) -> None:
+    import shutil
+
+    paths = write_run(tmp_path / "run", steps=(0, 5))
+    shutil.copy(paths[-1], tmp_path / "run" / "last.safetensors")
+    result = analyze(tmp_path / "run", "synthetic:3", AnalyzeOptions(device="cpu"))
+    out = io.StringIO()
+    render(result, Console(file=out, width=80, no_color=True))
+    assert "ckpt_5.safetensors is also last.safetensors (identical bytes)" in out.getvalue()
