@@ -15,6 +15,7 @@ from typing import Any
 from .checkpoints import Checkpoint, discover, select, time_unit
 from .dynamics import kernel_angle_deg, velocities
 from .engine import compute_entk_result
+from .errors import UsageError
 from .loading import read_content, select_state_dict
 from .models import ModelSpec, build_model, load_weights, make_spec, resolve_arch
 from .probes import Probe, make_probe
@@ -38,6 +39,9 @@ class AnalyzeOptions:
     device: str = "auto"
     max_memory: int | str | None = None
     params: str | None = None
+    normalize: str | None = None  # --normalize: overrides the model's normalisation
+    data_root: Path | None = None
+    download: bool = False
 
 
 @dataclass
@@ -68,14 +72,28 @@ def load_plugins(paths: Sequence[Path]) -> list[str]:
     return REGISTRY.load_env() + [name for p in paths for name in REGISTRY.load_plugins(Path(p))]
 
 
+def probe_spec_for(run_dir: Path, probe_spec: str | None) -> str:
+    """The probe to use: the one given, else the run directory's own probe.safetensors."""
+    if probe_spec:
+        return probe_spec
+    own = run_dir / "probe.safetensors"
+    if own.is_file():
+        return f"file:{own}"
+    raise UsageError(f"no --probe given and {run_dir} holds no probe.safetensors: pass --probe SPEC, e.g. cifar10:500")
+
+
 def analyze(
     run_dir: Path,
-    probe_spec: str,
+    probe_spec: str | None,
     options: AnalyzeOptions = AnalyzeOptions(),
     *,
     on_checkpoint: Callable[[int, int, Checkpoint], None] | None = None,
 ) -> Analysis:
-    """Compute the eNTK of every selected checkpoint of ``run_dir`` and its motion over time."""
+    """Compute the eNTK of every selected checkpoint of ``run_dir`` and its motion over time.
+
+    ``probe_spec`` None means the run directory's ``probe.safetensors``.
+    """
+    probe_spec = probe_spec_for(run_dir, probe_spec)
     load_plugins(options.plugins)
     found = discover(run_dir, glob=options.glob, trust=options.trust_checkpoints)
     chosen = select(found, every=options.every, range_=options.range, max_checkpoints=options.max_checkpoints)
@@ -90,7 +108,8 @@ def analyze(
         if spec is None:
             spec = make_spec(arch, arch_source, state, recorded=ckpt.args, user_kwargs=options.model_kwargs)
             model = build_model(spec)
-            probe = make_probe(probe_spec, spec.input_size)
+            probe = make_probe(probe_spec, spec.target(), normalize_override=options.normalize,
+                               data_root=options.data_root, download=options.download)
         load_weights(model, state, arch=arch, where=str(ckpt.path))
         result = compute_entk_result(
             model, probe.inputs, mode=options.mode, device=options.device,

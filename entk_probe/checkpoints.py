@@ -4,7 +4,8 @@ A run directory holds checkpoint files (``*.safetensors``, ``*.pt``, ``*.pth``, 
 ``*.bin``, Lightning ``*.ckpt``) and/or Hugging Face style folders ``checkpoint-<step>/`` holding
 ``model.safetensors`` or ``pytorch_model.bin`` (with ``trainer_state.json``). Files with identical
 bytes count once (timm's train.py keeps ``last.pth.tar`` and ``model_best.pth.tar`` as hard links
-of numbered checkpoints).
+of numbered checkpoints). safetensors files that entk-probe wrote itself (``probe.safetensors``,
+saved kernels; metadata ``format`` "entk-probe-...") are not checkpoints.
 
 Order: by the epoch every checkpoint records (then its step), else by the step every one
 records, else by the numbers in the file names, with a warning naming the files that forced it.
@@ -30,6 +31,7 @@ __all__ = ["Checkpoint", "CheckpointError", "discover", "select", "sha256_of", "
 SUFFIXES = (".safetensors", ".pth.tar", ".pt", ".pth", ".bin", ".ckpt")
 HF_FOLDER = re.compile(r"^checkpoint-(\d+)$")
 HF_WEIGHTS = ("model.safetensors", "pytorch_model.bin")
+OWN_FORMAT_PREFIX = "entk-probe-"  # metadata "format" of the files entk-probe writes (probes, kernels)
 
 
 @dataclass(frozen=True)
@@ -86,8 +88,11 @@ def _hf_position(path: Path) -> tuple[int | None, float | None]:
     return int(data.get("global_step", step)), (float(epoch) if isinstance(epoch, (int, float)) else None)
 
 
-def _read(path: Path, run_dir: Path, trust: bool) -> Checkpoint:
+def _read(path: Path, run_dir: Path, trust: bool) -> Checkpoint | None:
+    """The checkpoint at ``path``; None for entk-probe's own files (probe.safetensors, kernels)."""
     content = read_content(path, trust=trust, tensors=False)
+    if content.metadata.get("format", "").startswith(OWN_FORMAT_PREFIX):
+        return None
     step, epoch = training_position(content)
     if HF_FOLDER.match(path.parent.name) and path.parent.parent == run_dir and step is None and epoch is None:
         step, epoch = _hf_position(path)
@@ -167,7 +172,10 @@ def discover(run_dir: Path, *, glob: str | None = None, trust: bool = False) -> 
             f"{run_dir} holds no checkpoint: looked for *{', *'.join(SUFFIXES)} and checkpoint-<step>/ "
             "folders with model.safetensors or pytorch_model.bin"
         )
-    ordered = _order(_deduplicate([_read(p, run_dir, trust) for p in paths]))
+    found = [c for c in (_read(p, run_dir, trust) for p in paths) if c is not None]
+    if not found:
+        raise CheckpointError(f"{run_dir} holds no checkpoint, only entk-probe's own files")
+    ordered = _order(_deduplicate(found))
     _warn_equal_times(ordered)
     return ordered
 

@@ -21,7 +21,8 @@ from rich.table import Table
 from . import __version__
 from .analysis import AnalyzeOptions, analyze, load_plugins
 from .errors import EntkProbeError, EntkProbeWarning
-from .models import parse_model_kwargs
+from .models import make_spec, parse_model_kwargs
+from .probes import SPEC_GRAMMAR, available_probes, make_probe, save_probe
 from .registry import REGISTRY
 from .report import render
 
@@ -59,6 +60,19 @@ def main() -> None:
     """How a network's empirical NTK evolved over training, from its checkpoints."""
 
 
+def _data_options(command: Callable[..., None]) -> Callable[..., None]:
+    for option in reversed([
+        click.option("--normalize", metavar="NAME|MEAN/STD",
+                      help="Override the model's normalisation: cifar, cifar-2023, cifar100, imagenet, mnist, "
+                           "fashion-mnist, none, or e.g. 0.5,0.5,0.5/0.25,0.25,0.25."),
+        click.option("--data-root", type=click.Path(path_type=Path),
+                     help="Folder holding the datasets (default: ENTK_PROBE_DATA, ./data, ~/.cache/entk-probe)."),
+        click.option("--download", is_flag=True, help="Fetch the official CIFAR archive if it is not found."),
+    ]):
+        command = option(command)
+    return command
+
+
 _plugins_option = click.option(
     "--plugins", "plugins", multiple=True, type=click.Path(path_type=Path),
     help="A plugin file or folder registering models (repeatable); ENTK_PROBE_PLUGINS is read too.",
@@ -67,7 +81,7 @@ _plugins_option = click.option(
 
 @main.command("analyze")
 @click.argument("run_dir", type=click.Path(path_type=Path))
-@click.option("--probe", "probe_spec", required=True, help="Probe set spec, e.g. synthetic:64.")
+@click.option("--probe", "probe_spec", help="Probe set spec, e.g. cifar10:500 (default: RUN_DIR/probe.safetensors).")
 @click.option("--arch", help="Architecture (timm or plugin name); default: what the checkpoints record.")
 @_plugins_option
 @click.option("--model-kwargs", "model_kwargs", multiple=True, metavar="KEY=VALUE",
@@ -85,11 +99,13 @@ _plugins_option = click.option(
 @click.option("--params", metavar="PATTERNS", help="Only parameters whose names match, e.g. 'layer4.*,fc.*'.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
 @click.option("--max-memory", default=None, help="Memory budget for Jacobians, e.g. 4GiB (default: half of free).")
+@_data_options
 @_handles_errors
-def analyze_command(run_dir: Path, probe_spec: str, arch: str | None, plugins: tuple[Path, ...],
+def analyze_command(run_dir: Path, probe_spec: str | None, arch: str | None, plugins: tuple[Path, ...],
                     model_kwargs: tuple[str, ...], weights: str, glob: str | None, every: int | None,
                     range_: str | None, max_checkpoints: int | None, trust_checkpoints: bool, mode: str,
-                    params: str | None, device: str, max_memory: str | None) -> None:
+                    params: str | None, device: str, max_memory: str | None, normalize: str | None,
+                    data_root: Path | None, download: bool) -> None:
     """Compute the eNTK of every checkpoint in RUN_DIR and show how it moved.
 
     Example: entk-probe analyze runs/demo --probe synthetic:48
@@ -97,7 +113,8 @@ def analyze_command(run_dir: Path, probe_spec: str, arch: str | None, plugins: t
     options = AnalyzeOptions(
         arch=arch, plugins=plugins, model_kwargs=parse_model_kwargs(model_kwargs), weights=weights, glob=glob,
         every=every, range=range_, max_checkpoints=max_checkpoints, trust_checkpoints=trust_checkpoints,
-        mode=mode, device=device, max_memory=max_memory, params=params,
+        mode=mode, device=device, max_memory=max_memory, params=params, normalize=normalize,
+        data_root=data_root, download=download,
     )
     err = Console(stderr=True)
 
@@ -106,6 +123,54 @@ def analyze_command(run_dir: Path, probe_spec: str, arch: str | None, plugins: t
             err.print(f"[{i + 1}/{total}] {ckpt.name}")
 
     render(analyze(run_dir, probe_spec, options, on_checkpoint=progress), Console())
+
+
+@main.group("probe")
+def probe_group() -> None:
+    """Probe sets: export one to a file that travels with a run."""
+
+
+@probe_group.command("export")
+@click.argument("spec")
+@click.option("-o", "--output", type=click.Path(path_type=Path), required=True, help="The .safetensors file to write.")
+@click.option("--arch", help="Shape and normalise the probe for this architecture (timm or plugin name).")
+@_plugins_option
+@click.option("--model-kwargs", "model_kwargs", multiple=True, metavar="KEY=VALUE",
+              help="Factory arguments that change the model's input (e.g. img_size=32).")
+@_data_options
+@_handles_errors
+def probe_export_command(spec: str, output: Path, arch: str | None, plugins: tuple[Path, ...],
+                         model_kwargs: tuple[str, ...], normalize: str | None, data_root: Path | None,
+                         download: bool) -> None:
+    """Build the probe SPEC and save it (inputs, labels, indices, provenance) to OUTPUT.
+
+    Without --arch the images keep their own size and channels. Example:
+    entk-probe probe export cifar10:500 --arch resnet20_cifar --plugins plugins/ -o probe.safetensors
+    """
+    target = None
+    if arch:
+        load_plugins(plugins)
+        target = make_spec(arch, "--arch", {}, user_kwargs=parse_model_kwargs(model_kwargs)).target()
+    probe = make_probe(spec, target, normalize_override=normalize, data_root=data_root, download=download)
+    save_probe(probe, output)
+    click.echo(f"wrote {output}: {probe.n} inputs of shape {tuple(probe.inputs.shape[1:])} from {probe.source}; "
+               f"normalisation {probe.normalization.describe()}; sha256 {probe.sha256}", err=True)
+
+
+@main.command("probes")
+@_plugins_option
+@_handles_errors
+def probes_command(plugins: tuple[Path, ...]) -> None:
+    """List the probe sets entk-probe can build and where each comes from.
+
+    Example: entk-probe probes --plugins my_plugins/
+    """
+    load_plugins(plugins)
+    table = Table("probe", "from", show_edge=False)
+    for name, origin in available_probes():
+        table.add_row(name, origin)
+    Console().print(table)
+    Console().print(f"Spec grammar: {SPEC_GRAMMAR}")
 
 
 @main.command("models")

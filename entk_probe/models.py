@@ -25,6 +25,8 @@ from torch import Tensor, nn
 from .checkpoints import Checkpoint
 from .errors import EntkProbeError, UsageError, warn
 from .loading import WRAPPER_PREFIXES, strip_prefixes
+from .preprocess import Normalization
+from .probes import Target
 from .registry import REGISTRY, ModelEntry, ModelRegistry
 
 
@@ -48,6 +50,11 @@ class ModelSpec:
     @property
     def origin(self) -> str:
         return self.entry.origin
+
+    def target(self) -> Target:
+        """What the model expects of its probe inputs."""
+        norm = Normalization(self.mean, self.std, self.sources.get("normalization", "the model states none"))
+        return Target(self.input_size, norm if self.mean is not None else Target(None).normalization, self.entry.transform)
 
 
 def parse_model_kwargs(items: Sequence[str]) -> dict[str, Any]:

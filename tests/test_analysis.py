@@ -14,7 +14,7 @@ from timm.utils import CheckpointSaver, ModelEmaV3
 from entk_probe import compute_entk
 from entk_probe.analysis import AnalyzeOptions, analyze
 from entk_probe.dynamics import kernel_angle_deg, kernel_distance
-from entk_probe.probes import make_probe
+from entk_probe.probes import Target, make_probe
 
 from .helpers import write_run
 
@@ -27,7 +27,7 @@ def test_angles_and_velocities_match_direct_kernels(tmp_path: Path) -> None:
     result = analyze(tmp_path / "run", "synthetic:4", CPU, on_checkpoint=lambda i, n, c: seen.append(i))
     assert seen == [0, 1, 2] and result.time_unit == "epoch"
     assert result.model.arch == "test_resnet" and result.model.input_size == (3, 32, 32)
-    probe = make_probe("synthetic:4", (3, 32, 32))
+    probe = make_probe("synthetic:4", Target((3, 32, 32)))
     assert torch.equal(result.probe.inputs, probe.inputs)
     kernels = []
     for path in paths:
@@ -65,7 +65,7 @@ def test_a_timm_train_run_with_raw_and_ema_weights(tmp_path: Path) -> None:
     assert raw.model.arch_source == "args.model in checkpoint-0.pth.tar"
     assert [r.checkpoint.name for r in raw.checkpoints] == [f"checkpoint-{i}.pth.tar" for i in range(3)]
     assert raw.checkpoints[-1].state_dict_key == "state_dict"
-    probe = make_probe("synthetic:3", (3, 32, 32))
+    probe = make_probe("synthetic:3", Target((3, 32, 32)))
     expected_last = compute_entk(final.eval(), probe.inputs, device="cpu")
     ema = analyze(run, "synthetic:3", AnalyzeOptions(device="cpu", weights="ema"))
     assert ema.checkpoints[-1].state_dict_key == "state_dict_ema"
@@ -94,3 +94,20 @@ def test_a_lightning_run_of_a_plugin_model(tmp_path: Path) -> None:
     assert result.model.kwargs == {"num_classes": 10, "width": 16} and result.model.input_size == (1, 28, 28)
     assert [r.checkpoint.step for r in result.checkpoints] == [0, 100, 200]
     assert result.num_params == 784 * 16 + 16 + 16 * 16 + 16 + 16 * 10 + 10
+
+
+def test_the_run_directorys_own_probe_is_used_when_no_probe_is_given(tmp_path: Path) -> None:
+    from entk_probe.probes import save_probe
+
+    write_run(tmp_path / "run")
+    probe = make_probe("synthetic:3,seed=5", Target((3, 32, 32)))
+    save_probe(probe, tmp_path / "run" / "probe.safetensors")
+    result = analyze(tmp_path / "run", None, CPU)
+    assert torch.equal(result.probe.inputs, probe.inputs) and result.probe.spec.startswith("file:")
+    import pytest
+
+    from entk_probe.errors import UsageError
+
+    (tmp_path / "run" / "probe.safetensors").unlink()
+    with pytest.raises(UsageError, match="no --probe given and .* holds no probe.safetensors"):
+        analyze(tmp_path / "run", None, CPU)

@@ -156,3 +156,12 @@ def test_missing_and_empty_run_directories(tmp_path: Path) -> None:
         discover(tmp_path / "missing")
     with pytest.raises(CheckpointError, match="holds no checkpoint"):
         discover(tmp_path)
+
+
+def test_entk_probes_own_files_are_not_checkpoints(tmp_path: Path) -> None:
+    _save_st(tmp_path / "a.safetensors", 1, step="1")
+    save_file({"inputs": torch.zeros(2, 3)}, str(tmp_path / "probe.safetensors"), metadata={"format": "entk-probe-probe/1"})
+    assert _names(discover(tmp_path)) == ["a.safetensors"]
+    (tmp_path / "a.safetensors").unlink()
+    with pytest.raises(CheckpointError, match="only entk-probe's own files"):
+        discover(tmp_path)

@@ -89,3 +89,25 @@ def test_library_warnings_become_one_line_each_on_stderr(tmp_path: Path) -> None
     assert result.exit_code == 0, result.output
     assert "entk-probe: warning: ordered 2 checkpoints by the numbers in their file names" in result.stderr
     assert "entk-probe: warning" not in result.stdout
+
+
+def test_probe_export_and_probes(tmp_path: Path) -> None:
+    from entk_probe.probes import load_probe
+
+    from .data import fake_images, write_cifar10_python
+
+    data, labels = fake_images(30)
+    write_cifar10_python(tmp_path / "data" / "cifar-10-batches-py", data, labels)
+    out = tmp_path / "probe.safetensors"
+    plugins = Path(__file__).resolve().parent.parent / "plugins"
+    result = CliRunner().invoke(main, ["probe", "export", "cifar10:20", "--data-root", str(tmp_path / "data"),
+                                       "--arch", "resnet20_cifar", "--plugins", str(plugins), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert result.stdout == "" and "wrote" in result.stderr and "0.247" in result.stderr
+    assert load_probe(out).n == 20
+    result = CliRunner().invoke(main, ["probe", "export", "cifar10:20,split=x", "-o", str(out)])
+    assert result.exit_code == 2 and "split must be train or test" in result.stderr
+    result = CliRunner().invoke(main, ["probe", "export", "cifar10:20", "--data-root", str(tmp_path / "nothing"), "-o", str(out)])
+    assert result.exit_code == 1 and "--download" in result.stderr
+    result = CliRunner().invoke(main, ["probes"])
+    assert result.exit_code == 0 and "fashion-mnist" in result.stdout and "imagefolder" in result.stdout
