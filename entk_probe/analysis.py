@@ -1,25 +1,34 @@
-"""The main job as a function: a run directory and a probe spec in, per-checkpoint results out.
+"""The main job as a function: a run directory and a probe in, an ``Analysis`` out.
 
-No terminal output here: progress goes to a callback, warnings through ``warnings``, results to
-the returned dataclass.
+Checkpoints are discovered and selected, the model is built once and each checkpoint's weights
+loaded into it, its kernel computed (or taken from the kernel cache) and its logits on the probe
+recorded; ``summary.summarize`` then measures the trajectory. No terminal output here: progress
+goes to a callback, warnings through ``warnings``.
 """
 
 from __future__ import annotations
 
-import math
+import time
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import torch
+from torch import Tensor, nn
+
+from .cache import KernelCache, cache_key
 from .checkpoints import Checkpoint, discover, select, time_unit
-from .dynamics import kernel_angle_deg, velocities
-from .engine import compute_entk_result
-from .errors import UsageError
-from .loading import read_content, select_state_dict
+from .engine import compute_entk_result, resolve_device
+from .errors import EntkProbeWarning, UsageError, warn
+from .loading import read_content, select_state_dict, strip_prefixes
 from .models import ModelSpec, build_model, load_weights, make_spec, resolve_arch
+from .parameters import select_parameters
+from .phases import CONE_STATISTIC, PhaseThresholds
 from .probes import Probe, make_probe
 from .registry import REGISTRY
+from .summary import RunSummary, buffer_shares, summarize
 
 
 @dataclass(frozen=True)
@@ -39,19 +48,26 @@ class AnalyzeOptions:
     device: str = "auto"
     max_memory: int | str | None = None
     params: str | None = None
+    jacobian_dtype: torch.dtype = torch.float32
     normalize: str | None = None  # --normalize: overrides the model's normalisation
     data_root: Path | None = None
     download: bool = False
+    thresholds: PhaseThresholds = PhaseThresholds()
+    cone_statistic: str = CONE_STATISTIC
+    subspace_k: int | None = None  # default: the number of classes
+    buffer_motion: bool = False  # one more kernel a step: weights of the next checkpoint, buffers of this one
+    cache: bool = True
+    cache_dir: Path | None = None
 
 
 @dataclass
-class CheckpointResult:
+class CheckpointRun:
+    """How one checkpoint was processed."""
+
     checkpoint: Checkpoint
-    angle_from_first_deg: float
-    angle_to_last_deg: float
-    velocity: float  # kernel distance per unit time to the next checkpoint; NaN for the last
-    seconds: float
-    state_dict_key: str  # where in the file the weights were found
+    state_dict_key: str
+    kernel_seconds: float
+    cached: bool
 
 
 @dataclass
@@ -59,12 +75,18 @@ class Analysis:
     run_dir: Path
     model: ModelSpec
     num_params: int
+    num_classes: int
     probe: Probe
-    mode: str
-    device: str
-    time_unit: str  # "epoch" or "step" (or "index" when neither is recorded)
     options: AnalyzeOptions
-    checkpoints: list[CheckpointResult] = field(default_factory=list)
+    device: str
+    param_names: tuple[str, ...]
+    time_unit: str  # "epoch", "step", or "index" when neither is recorded
+    runs: list[CheckpointRun]
+    summary: RunSummary
+    buffer_share: list[float] | None  # per step; None without --buffer-motion
+    has_batchnorm: bool
+    seconds: float
+    warnings: list[dict[str, str]] = field(default_factory=list)  # {code, message[, checkpoint]}
 
 
 def load_plugins(paths: Sequence[Path]) -> list[str]:
@@ -82,56 +104,134 @@ def probe_spec_for(run_dir: Path, probe_spec: str | None) -> str:
     raise UsageError(f"no --probe given and {run_dir} holds no probe.safetensors: pass --probe SPEC, e.g. cifar10:500")
 
 
+def _logits(model: nn.Module, inputs: Tensor) -> Tensor:
+    with torch.no_grad():
+        return torch.cat([model(inputs[i : i + 256]) for i in range(0, len(inputs), 256)]).reshape(len(inputs), -1)
+
+
+def _has_batchnorm(model: nn.Module) -> bool:
+    return any(isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats for m in model.modules())
+
+
+class _KernelSource:
+    """Kernels of a model on the probe, through the cache; counts what it computed."""
+
+    def __init__(self, model: nn.Module, probe: Probe, spec: ModelSpec, options: AnalyzeOptions,
+                 progress: Callable[[int, int], None] | None) -> None:
+        self.model, self.probe, self.spec, self.options, self.progress = model, probe, spec, options, progress
+        self.cache = KernelCache(options.cache_dir) if options.cache else None
+        self.device = str(resolve_device(options.device))
+        chosen = select_parameters(model, options.params)
+        self.param_names = tuple(name for name, _ in chosen)
+        self.num_params = sum(numel for _, numel in chosen)
+
+    def kernel(self, identity: Mapping[str, Any]) -> tuple[Tensor, float, bool]:
+        o = self.options
+        key = cache_key(**identity, arch=self.spec.arch, kwargs=self.spec.kwargs, probe=self.probe.sha256,
+                        mode=o.mode, dtype=str(o.jacobian_dtype), params=o.params)
+        if self.cache is not None and (hit := self.cache.get(key)) is not None:
+            return hit, 0.0, True
+        result = compute_entk_result(self.model, self.probe.inputs, mode=o.mode, device=o.device, max_memory=o.max_memory,
+                                     params=o.params, jacobian_dtype=o.jacobian_dtype, progress=self.progress)
+        if self.cache is not None:
+            self.cache.put(key, result.kernel, {"device": result.device, "seconds": f"{result.seconds:.3f}"})
+        return result.kernel, result.seconds, False
+
+
 def analyze(
     run_dir: Path,
     probe_spec: str | None,
     options: AnalyzeOptions = AnalyzeOptions(),
     *,
     on_checkpoint: Callable[[int, int, Checkpoint], None] | None = None,
+    on_chunk: Callable[[int, int], None] | None = None,
 ) -> Analysis:
-    """Compute the eNTK of every selected checkpoint of ``run_dir`` and its motion over time.
+    """Compute the eNTK of every selected checkpoint of ``run_dir`` and measure its trajectory.
 
-    ``probe_spec`` None means the run directory's ``probe.safetensors``.
+    ``probe_spec`` None means the run directory's ``probe.safetensors``. ``on_checkpoint(i, n,
+    checkpoint)`` is called before each checkpoint, ``on_chunk(done, total)`` within a kernel.
+    The warnings given on the way are kept in ``Analysis.warnings`` (and shown as usual).
     """
+    records: list[dict[str, str]] = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", EntkProbeWarning)
+        forward = warnings.showwarning
+
+        def record(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                   file: Any = None, line: str | None = None) -> None:
+            if isinstance(message, EntkProbeWarning):
+                entry = {"code": message.code, "message": str(message)}
+                if message.checkpoint:
+                    entry["checkpoint"] = message.checkpoint
+                if entry not in records:
+                    records.append(entry)
+            forward(message, category, filename, lineno, file, line)
+
+        warnings.showwarning = record
+        analysis = _analyze(run_dir, probe_spec, options, on_checkpoint, on_chunk)
+    analysis.warnings = records
+    return analysis
+
+
+def _analyze(
+    run_dir: Path,
+    probe_spec: str | None,
+    options: AnalyzeOptions,
+    on_checkpoint: Callable[[int, int, Checkpoint], None] | None,
+    on_chunk: Callable[[int, int], None] | None,
+) -> Analysis:
+    started = time.perf_counter()
     probe_spec = probe_spec_for(run_dir, probe_spec)
     load_plugins(options.plugins)
     found = discover(run_dir, glob=options.glob, trust=options.trust_checkpoints)
     chosen = select(found, every=options.every, range_=options.range, max_checkpoints=options.max_checkpoints)
     arch, arch_source = resolve_arch(options.arch, chosen, run_dir)
-    model = spec = probe = None
-    kernels, rows = [], []
+    model: nn.Module | None = None
+    spec = probe = source = None
+    kernels: list[Tensor] = []
+    logits: list[Tensor] = []
+    mixed: list[Tensor] = []
+    runs: list[CheckpointRun] = []
+    previous: tuple[Checkpoint, dict[str, Tensor]] | None = None  # and its weights, fitted to the model
     for i, ckpt in enumerate(chosen):
         if on_checkpoint is not None:
             on_checkpoint(i, len(chosen), ckpt)
-        content = read_content(ckpt.path, trust=options.trust_checkpoints)
-        state, key = select_state_dict(content, options.weights)
-        if spec is None:
+        state, key = select_state_dict(read_content(ckpt.path, trust=options.trust_checkpoints), options.weights)
+        if model is None:
             spec = make_spec(arch, arch_source, state, recorded=ckpt.args, user_kwargs=options.model_kwargs)
             model = build_model(spec)
             probe = make_probe(probe_spec, spec.target(), normalize_override=options.normalize,
                                data_root=options.data_root, download=options.download)
+            source = _KernelSource(model, probe, spec, options, on_chunk)
+        assert spec is not None and probe is not None and source is not None
+        if options.buffer_motion and previous is not None:
+            buffers = {name for name, _ in model.named_buffers()}
+            fitted = strip_prefixes(state, model.state_dict().keys())[0]
+            blend = {k: (previous[1][k] if k in buffers and k in previous[1] else v) for k, v in fitted.items()}
+            load_weights(model, blend, arch=arch, where=f"{ckpt.path} with the buffers of {previous[0].path}")
+            mixed.append(source.kernel({"checkpoint": ckpt.sha256, "buffers_of": previous[0].sha256,
+                                        "weights": options.weights})[0])
         load_weights(model, state, arch=arch, where=str(ckpt.path))
-        result = compute_entk_result(
-            model, probe.inputs, mode=options.mode, device=options.device,
-            max_memory=options.max_memory, params=options.params,
-        )
-        kernels.append(result.kernel)
-        rows.append((ckpt, result, key))
-    assert spec is not None and probe is not None
+        kernel, seconds, cached = source.kernel({"checkpoint": ckpt.sha256, "weights": options.weights})
+        kernels.append(kernel)
+        logits.append(_logits(model.eval(), probe.inputs))
+        runs.append(CheckpointRun(ckpt, key, seconds, cached))
+        previous = (ckpt, strip_prefixes(state, model.state_dict().keys())[0])
+    assert spec is not None and probe is not None and source is not None and model is not None
     unit = time_unit(chosen) or "index"
-    times = [float(i) if unit == "index" else c.time(unit) for i, c in enumerate(chosen)]
-    speeds = velocities(kernels, times) + [math.nan]
-    analysis = Analysis(
-        run_dir=run_dir, model=spec, num_params=rows[0][1].plan.num_params, probe=probe, mode=options.mode,
-        device=rows[0][1].device, time_unit=unit, options=options,
+    times = [float(i) if unit == "index" else float(c.time(unit)) for i, c in enumerate(chosen)]  # type: ignore[arg-type]
+    num_classes = int(kernels[0].shape[-1]) if options.mode == "full" else int(logits[0].shape[1])
+    summary = summarize(kernels, times, num_classes=num_classes, labels=probe.labels, logits=logits,
+                        thresholds=options.thresholds, k=options.subspace_k, statistic=options.cone_statistic)
+    has_bn = _has_batchnorm(model)
+    if has_bn and not options.buffer_motion:
+        warn("the model has BatchNorm: the eval-mode kernel also moves when only the running statistics move, "
+             "which is much of the early motion; --buffer-motion measures each step's share (one more kernel a step)",
+             code="batchnorm-buffers")
+    shares = buffer_shares(kernels[:-1], mixed, kernels[1:]) if options.buffer_motion else None
+    return Analysis(
+        run_dir=run_dir, model=spec, num_params=source.num_params, num_classes=num_classes, probe=probe,
+        options=options, device=source.device, param_names=source.param_names, time_unit=unit,
+        runs=runs, summary=summary, buffer_share=shares, has_batchnorm=has_bn, seconds=time.perf_counter() - started,
     )
-    for i, (ckpt, result, key) in enumerate(rows):
-        analysis.checkpoints.append(CheckpointResult(
-            checkpoint=ckpt,
-            angle_from_first_deg=kernel_angle_deg(kernels[0], kernels[i]),
-            angle_to_last_deg=kernel_angle_deg(kernels[i], kernels[-1]),
-            velocity=speeds[i],
-            seconds=result.seconds,
-            state_dict_key=key,
-        ))
-    return analysis
+

@@ -137,7 +137,8 @@ def _order(found: list[Checkpoint]) -> list[Checkpoint]:
         f"ordered {len(found)} checkpoints by the numbers in their file names, because "
         f"{', '.join(lacking[:5]) or 'some'}{' ...' if len(lacking) > 5 else ''} record no epoch or step"
         + (f" (the epoch/step of {', '.join(partial[:5])} were not used for ordering)" if partial else "")
-        + (f"; {', '.join(unnumbered)} hold no number and go last" if unnumbered else "")
+        + (f"; {', '.join(unnumbered)} hold no number and go last" if unnumbered else ""),
+        code="ordered-by-file-name",
     )
     ordered = sorted(found, key=lambda c: (not _name_numbers(c.name), _name_numbers(c.name), c.name))
     return [replace(c, ordered_by="file name") for c in ordered]
@@ -150,7 +151,8 @@ def _warn_equal_times(ordered: Sequence[Checkpoint]) -> None:
             return
         key = (c.epoch, c.step)
         if key in seen:
-            warn(f"{seen[key]} and {c.name} record the same epoch/step {key} but differ in content")
+            warn(f"{seen[key]} and {c.name} record the same epoch/step {key} but differ in content",
+                 code="same-position", checkpoint=c.name)
         seen[key] = c.name
 
 

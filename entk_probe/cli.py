@@ -6,6 +6,7 @@ shows the traceback); progress goes to stderr, the report to stdout.
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 import functools
 import sys
@@ -15,13 +16,17 @@ from pathlib import Path
 from typing import Any
 
 import click
+import torch
 from rich.console import Console
 from rich.table import Table
 
 from . import __version__
 from .analysis import AnalyzeOptions, analyze, load_plugins
 from .errors import EntkProbeError, EntkProbeWarning
+from .dynamics import ANGLE_STATISTICS
+from .jsonreport import dumps, to_json, write_json
 from .models import make_spec, parse_model_kwargs
+from .phases import CONE_STATISTIC, PhaseThresholds
 from .probes import SPEC_GRAMMAR, available_probes, make_probe, save_probe
 from .registry import REGISTRY
 from .report import render
@@ -73,6 +78,16 @@ def _data_options(command: Callable[..., None]) -> Callable[..., None]:
     return command
 
 
+def _threshold_options(command: Callable[..., None]) -> Callable[..., None]:
+    """One option per PhaseThresholds field, e.g. --cone-max-drift-ratio, defaults from the dataclass."""
+    for f in reversed(dataclasses.fields(PhaseThresholds)):
+        command = click.option(
+            "--" + f.name.replace("_", "-"), f"threshold_{f.name}", type=type(f.default), default=f.default,
+            show_default=True, help=f"Phase threshold: {f.metadata['help']}.",
+        )(command)
+    return command
+
+
 _plugins_option = click.option(
     "--plugins", "plugins", multiple=True, type=click.Path(path_type=Path),
     help="A plugin file or folder registering models (repeatable); ENTK_PROBE_PLUGINS is read too.",
@@ -99,13 +114,23 @@ _plugins_option = click.option(
 @click.option("--params", metavar="PATTERNS", help="Only parameters whose names match, e.g. 'layer4.*,fc.*'.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
 @click.option("--max-memory", default=None, help="Memory budget for Jacobians, e.g. 4GiB (default: half of free).")
+@click.option("--jacobian-dtype", type=click.Choice(["float32", "float64"]), default="float32", show_default=True)
 @_data_options
+@_threshold_options
+@click.option("--cone-statistic", type=click.Choice(list(ANGLE_STATISTICS)), default=CONE_STATISTIC, show_default=True,
+              help="Which principal angle of the top-k eigenspaces measures the cone.")
+@click.option("--subspace-k", type=int, help="Eigenspace dimension for subspace angles (default: number of classes).")
+@click.option("--buffer-motion", is_flag=True, help="Measure how much of each step's kernel motion the buffers (BatchNorm statistics) explain.")
+@click.option("--no-cache", is_flag=True, help="Recompute every kernel (default: reuse the kernel cache).")
+@click.option("--json", "json_path", metavar="PATH|-", help="Write the JSON report to PATH, or to stdout with -.")
 @_handles_errors
 def analyze_command(run_dir: Path, probe_spec: str | None, arch: str | None, plugins: tuple[Path, ...],
                     model_kwargs: tuple[str, ...], weights: str, glob: str | None, every: int | None,
                     range_: str | None, max_checkpoints: int | None, trust_checkpoints: bool, mode: str,
-                    params: str | None, device: str, max_memory: str | None, normalize: str | None,
-                    data_root: Path | None, download: bool) -> None:
+                    params: str | None, device: str, max_memory: str | None, jacobian_dtype: str,
+                    normalize: str | None, data_root: Path | None, download: bool, cone_statistic: str,
+                    subspace_k: int | None, buffer_motion: bool, no_cache: bool, json_path: str | None,
+                    **thresholds: Any) -> None:
     """Compute the eNTK of every checkpoint in RUN_DIR and show how it moved.
 
     Example: entk-probe analyze runs/demo --probe synthetic:48
@@ -114,7 +139,9 @@ def analyze_command(run_dir: Path, probe_spec: str | None, arch: str | None, plu
         arch=arch, plugins=plugins, model_kwargs=parse_model_kwargs(model_kwargs), weights=weights, glob=glob,
         every=every, range=range_, max_checkpoints=max_checkpoints, trust_checkpoints=trust_checkpoints,
         mode=mode, device=device, max_memory=max_memory, params=params, normalize=normalize,
-        data_root=data_root, download=download,
+        data_root=data_root, download=download, jacobian_dtype=getattr(torch, jacobian_dtype),
+        thresholds=PhaseThresholds(**{k.removeprefix("threshold_"): v for k, v in thresholds.items()}),
+        cone_statistic=cone_statistic, subspace_k=subspace_k, buffer_motion=buffer_motion, cache=not no_cache,
     )
     err = Console(stderr=True)
 
@@ -122,7 +149,14 @@ def analyze_command(run_dir: Path, probe_spec: str | None, arch: str | None, plu
         if err.is_terminal:
             err.print(f"[{i + 1}/{total}] {ckpt.name}")
 
-    render(analyze(run_dir, probe_spec, options, on_checkpoint=progress), Console())
+    result = analyze(run_dir, probe_spec, options, on_checkpoint=progress)
+    if json_path is not None:
+        report = to_json(result)
+        if json_path == "-":
+            click.echo(dumps(report))
+            return
+        write_json(report, Path(json_path))
+    render(result, Console())
 
 
 @main.group("probe")

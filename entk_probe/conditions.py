@@ -69,7 +69,8 @@ def eval_mode(model: nn.Module) -> Iterator[None]:
     if any(flag for _, flag in flags):
         warn(
             "the model was in training mode; the eNTK is computed in eval mode (BatchNorm uses "
-            "running statistics, dropout is off) and the training flags are restored afterwards"
+            "running statistics, dropout is off) and the training flags are restored afterwards",
+            code="training-mode",
         )
     model.eval()
     try:

@@ -130,7 +130,8 @@ def compute_entk_result(
     if not torch.isfinite(kernel).all():
         warn(
             "the eNTK has NaN or infinite entries: the model's logits or gradients are not finite "
-            "on this probe (a diverged checkpoint?)"
+            "on this probe (a diverged checkpoint?)",
+            code="non-finite-kernel",
         )
     return EntkResult(
         kernel=kernel,

@@ -33,14 +33,23 @@ class MemoryBudgetError(EntkProbeError):
 
 
 class EntkProbeWarning(UserWarning):
-    """Something the user should know about a result (not a bug): always shown, never silent."""
+    """Something the user should know about a result (not a bug): always shown, never silent.
+
+    ``code`` names the kind of warning for tools reading the JSON report; ``checkpoint`` the
+    checkpoint it concerns, if one.
+    """
+
+    def __init__(self, message: str, code: str = "warning", checkpoint: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.checkpoint = checkpoint
 
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 _CONTEXTLIB = os.path.abspath(sys.modules["contextlib"].__file__ or "")
 
 
-def warn(message: str) -> None:
+def warn(message: str, *, code: str = "warning", checkpoint: str | None = None) -> None:
     """Give an EntkProbeWarning that points at the caller's code, not at entk-probe's."""
     level = 2  # 1 is this function, 2 its caller
     frame = sys._getframe(1)
@@ -50,4 +59,4 @@ def warn(message: str) -> None:
             break
         frame = frame.f_back
         level += 1
-    warnings.warn(message, EntkProbeWarning, stacklevel=level)
+    warnings.warn(EntkProbeWarning(message, code, checkpoint), stacklevel=level)

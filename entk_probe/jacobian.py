@@ -161,6 +161,7 @@ def jacobian_rows(fn: ModelFunction, x: Tensor, pieces: tuple[Piece, ...], summe
             first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             warn(
                 "torch.func.vmap cannot trace this model, so per-sample Jacobians are computed one "
-                f"sample at a time (same numbers, slower). vmap said: {first_line[:300]}"
+                f"sample at a time (same numbers, slower). vmap said: {first_line[:300]}",
+                code="vmap-fallback",
             )
     _rows_loop(fn, x, pieces, summed, out)

@@ -84,7 +84,9 @@ def _torch_load(path: Path, trust: bool) -> dict[str, Any]:
     if trust:
         warn(
             f"{path}: loaded with full unpickling (--trust-checkpoints): the file could have run "
-            "arbitrary code; this is recorded in the report"
+            "arbitrary code; this is recorded in the report",
+            code="unpickled",
+            checkpoint=path.name,
         )
         obj = torch.load(path, map_location="cpu", weights_only=False)
     else:

@@ -285,6 +285,7 @@ def load_weights(model: nn.Module, state: Mapping[str, Tensor], *, arch: str, wh
             + ": pass the factory arguments it was trained with, e.g. --model-kwargs img_size=32"
         )
     if dropped:
-        warn(f"{where}: ignored {len(dropped)} entries outside Lightning's 'model.' prefix: {', '.join(dropped[:4])}")
+        warn(f"{where}: ignored {len(dropped)} entries outside Lightning's 'model.' prefix: {', '.join(dropped[:4])}",
+             code="ignored-entries")
     model.load_state_dict(fitted, strict=True)
     return removed

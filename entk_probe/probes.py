@@ -258,7 +258,7 @@ def _choose_normalization(target: Target | None, override: str | None) -> Normal
     if target is not None and target.normalization.mean is not None:
         return target.normalization
     warn("no normalisation is known for this model: the probe inputs stay in [0, 1]; pass --normalize if it "
-         "was trained on normalised images")
+         "was trained on normalised images", code="no-normalization")
     return Normalization(None, None, "none known for the model")
 
 
@@ -325,7 +325,8 @@ def make_probe(
     if len(sizes) > 1:
         raise ProbeError(f"the selected images differ in size ({sorted(sizes)[:3]}); the model states no input size to resize them to")
     for note in notes:
-        warn(f"probe {spec.text}: {note}, as the model expects {tuple(target.input_size)}")  # type: ignore[union-attr]
+        warn(f"probe {spec.text}: {note}, as the model expects {tuple(target.input_size)}",  # type: ignore[union-attr]
+             code="probe-converted")
     norm = _choose_normalization(target, normalize_override)
     inputs = normalize(torch.stack(images), norm)  # (N, C, H, W)
     if target is not None and target.transform is not None:
@@ -399,7 +400,7 @@ def load_probe(path: Path, target: Target | None = None) -> Probe:
         tuple(target.normalization.mean) != normalization.mean or tuple(target.normalization.std or ()) != normalization.std
     ):
         warn(f"{path}: its inputs were normalised with {normalization.describe()}, the model states "
-             f"{target.normalization.describe()}")
+             f"{target.normalization.describe()}", code="probe-normalization")
     synthetic = json.loads(meta.get("synthetic", "false"))
     labels = tensors["labels"].long()
     return Probe(

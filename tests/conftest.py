@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 import torch
 
@@ -9,6 +11,12 @@ import torch
 @pytest.fixture(autouse=True)
 def _seeded() -> None:
     torch.manual_seed(0)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_kernel_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Kernels the tests compute never land in (or come from) the user's cache."""
+    os.environ["ENTK_PROBE_CACHE"] = str(tmp_path_factory.mktemp("kernel-cache"))
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

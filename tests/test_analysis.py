@@ -6,6 +6,9 @@ import argparse
 import math
 from pathlib import Path
 
+import numpy as np
+import pytest
+
 import timm
 import torch
 from safetensors.torch import load_file
@@ -14,6 +17,7 @@ from timm.utils import CheckpointSaver, ModelEmaV3
 from entk_probe import compute_entk
 from entk_probe.analysis import AnalyzeOptions, analyze
 from entk_probe.dynamics import kernel_angle_deg, kernel_distance
+from entk_probe.errors import EntkProbeWarning
 from entk_probe.probes import Target, make_probe
 
 from .helpers import write_run
@@ -24,7 +28,8 @@ CPU = AnalyzeOptions(device="cpu")
 def test_angles_and_velocities_match_direct_kernels(tmp_path: Path) -> None:
     paths = write_run(tmp_path / "run")
     seen: list[int] = []
-    result = analyze(tmp_path / "run", "synthetic:4", CPU, on_checkpoint=lambda i, n, c: seen.append(i))
+    with pytest.warns(EntkProbeWarning, match="BatchNorm"):
+        result = analyze(tmp_path / "run", "synthetic:4", CPU, on_checkpoint=lambda i, n, c: seen.append(i))
     assert seen == [0, 1, 2] and result.time_unit == "epoch"
     assert result.model.arch == "test_resnet" and result.model.input_size == (3, 32, 32)
     probe = make_probe("synthetic:4", Target((3, 32, 32)))
@@ -34,11 +39,15 @@ def test_angles_and_velocities_match_direct_kernels(tmp_path: Path) -> None:
         model = timm.create_model("test_resnet", pretrained=False, num_classes=3)
         model.load_state_dict(load_file(str(path)))
         kernels.append(compute_entk(model.eval(), probe.inputs, device="cpu"))
-    rows = result.checkpoints
-    assert [r.checkpoint.path for r in rows] == paths
+    rows = result.summary.checkpoints
+    assert [r.checkpoint.path for r in result.runs] == paths
     assert math.isclose(rows[2].angle_from_first_deg, kernel_angle_deg(kernels[0], kernels[2]), rel_tol=1e-9)
     assert math.isclose(rows[0].velocity, kernel_distance(kernels[0], kernels[1]) / 0.5, rel_tol=1e-9)
     assert math.isnan(rows[-1].velocity) and rows[-1].angle_to_last_deg == 0.0
+    assert result.summary.phases.verdict == "insufficient"  # three checkpoints
+    again = analyze(tmp_path / "run", "synthetic:4", CPU)
+    assert all(run.cached for run in again.runs), "the second analysis must come from the kernel cache"
+    assert np.array_equal(again.summary.angle, result.summary.angle)
 
 
 def _timm_train_run(run_dir: Path) -> timm.models.ResNet:
@@ -63,13 +72,13 @@ def test_a_timm_train_run_with_raw_and_ema_weights(tmp_path: Path) -> None:
     final = _timm_train_run(run)
     raw = analyze(run, "synthetic:3", CPU)
     assert raw.model.arch_source == "args.model in checkpoint-0.pth.tar"
-    assert [r.checkpoint.name for r in raw.checkpoints] == [f"checkpoint-{i}.pth.tar" for i in range(3)]
-    assert raw.checkpoints[-1].state_dict_key == "state_dict"
+    assert [r.checkpoint.name for r in raw.runs] == [f"checkpoint-{i}.pth.tar" for i in range(3)]
+    assert raw.runs[-1].state_dict_key == "state_dict"
     probe = make_probe("synthetic:3", Target((3, 32, 32)))
     expected_last = compute_entk(final.eval(), probe.inputs, device="cpu")
     ema = analyze(run, "synthetic:3", AnalyzeOptions(device="cpu", weights="ema"))
-    assert ema.checkpoints[-1].state_dict_key == "state_dict_ema"
-    assert not math.isclose(ema.checkpoints[-1].angle_from_first_deg, raw.checkpoints[-1].angle_from_first_deg)
+    assert ema.runs[-1].state_dict_key == "state_dict_ema"
+    assert not math.isclose(ema.summary.checkpoints[-1].angle_from_first_deg, raw.summary.checkpoints[-1].angle_from_first_deg)
     model = timm.create_model("test_resnet", num_classes=4)
     model.load_state_dict(torch.load(run / "checkpoint-2.pth.tar", weights_only=False)["state_dict"])
     assert torch.allclose(compute_entk(model.eval(), probe.inputs, device="cpu"), expected_last, rtol=1e-12)
@@ -92,7 +101,7 @@ def test_a_lightning_run_of_a_plugin_model(tmp_path: Path) -> None:
                                                         model_kwargs={"width": 16}))
     assert result.model.origin == f"plugin {plugin}"
     assert result.model.kwargs == {"num_classes": 10, "width": 16} and result.model.input_size == (1, 28, 28)
-    assert [r.checkpoint.step for r in result.checkpoints] == [0, 100, 200]
+    assert [r.checkpoint.step for r in result.runs] == [0, 100, 200]
     assert result.num_params == 784 * 16 + 16 + 16 * 16 + 16 + 16 * 10 + 10
 
 
@@ -104,10 +113,41 @@ def test_the_run_directorys_own_probe_is_used_when_no_probe_is_given(tmp_path: P
     save_probe(probe, tmp_path / "run" / "probe.safetensors")
     result = analyze(tmp_path / "run", None, CPU)
     assert torch.equal(result.probe.inputs, probe.inputs) and result.probe.spec.startswith("file:")
-    import pytest
-
     from entk_probe.errors import UsageError
 
     (tmp_path / "run" / "probe.safetensors").unlink()
     with pytest.raises(UsageError, match="no --probe given and .* holds no probe.safetensors"):
         analyze(tmp_path / "run", None, CPU)
+
+
+def test_buffer_motion_splits_each_step_into_weights_and_buffers(tmp_path: Path) -> None:
+    from entk_probe.dynamics import center
+
+    run = tmp_path / "run"
+    run.mkdir()
+    model = timm.create_model("test_resnet", num_classes=3)
+    probe = make_probe("synthetic:3", Target((3, 32, 32)))
+    states = []
+    for step in range(2):
+        with torch.no_grad():
+            for p in model.parameters():
+                p.add_(0.05 * torch.randn_like(p))
+            for m in model.modules():
+                if isinstance(m, torch.nn.BatchNorm2d):
+                    m.running_var.mul_(1.5)
+        states.append({k: v.clone() for k, v in model.state_dict().items()})
+        torch.save({"epoch": step, "args": {"img_size": 32, "num_classes": 3}, "state_dict": states[-1]}, run / f"c{step}.pt")
+    result = analyze(run, "synthetic:3", AnalyzeOptions(device="cpu", arch="test_resnet", buffer_motion=True))
+    assert result.has_batchnorm and len(result.buffer_share) == 1
+
+    def kernel(state: dict) -> torch.Tensor:
+        m = timm.create_model("test_resnet", num_classes=3)
+        m.load_state_dict(state)
+        return center(compute_entk(m.eval(), probe.inputs, device="cpu"))
+
+    buffers = {name for name, _ in model.named_buffers()}
+    mixed = {k: (states[0][k] if k in buffers else v) for k, v in states[1].items()}
+    k0, km, k1 = kernel(states[0]), kernel(mixed), kernel(states[1])
+    weights_part, buffers_part = kernel_angle_deg(k0, km), kernel_angle_deg(km, k1)
+    assert math.isclose(result.buffer_share[0], buffers_part / (weights_part + buffers_part), rel_tol=1e-6)
+    assert 0 < result.buffer_share[0] < 1

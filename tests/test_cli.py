@@ -24,7 +24,7 @@ def test_analyze_prints_the_report_on_stdout(tmp_path: Path) -> None:
     write_run(tmp_path / "run")
     result = CliRunner().invoke(main, ["analyze", str(tmp_path / "run"), "--probe", "synthetic:3", "--device", "cpu"])
     assert result.exit_code == 0, result.output
-    assert "ckpt_10" in result.stdout and "velocity" in result.stdout
+    assert "ckpt_10" in result.stdout and "verdict: insufficient" in result.stdout
 
 
 def test_usage_errors_exit_2_with_one_line_and_no_traceback(tmp_path: Path) -> None:

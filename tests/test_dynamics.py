@@ -1,13 +1,37 @@
-"""Distances and velocities against direct numpy computations."""
+"""Kernel dynamics against direct numpy and scipy computations."""
 
 from __future__ import annotations
 
 import math
 
 import numpy as np
+import pytest
+import scipy.linalg
 import torch
 
-from entk_probe.dynamics import cosine, kernel_angle_deg, kernel_distance, velocities
+from entk_probe.dynamics import (
+    accuracy,
+    alignment,
+    angle_statistics,
+    center,
+    cosine,
+    disagreement,
+    kernel_angle_deg,
+    kernel_distance,
+    pairwise,
+    path_and_diameter,
+    sample_kernel,
+    spectrum,
+    step_rates,
+    subspace_angles,
+    top_eigenspace,
+    velocities,
+)
+
+
+def _psd(n: int, seed: int) -> torch.Tensor:
+    f = torch.randn(n, 3 * n, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+    return f @ f.T
 
 
 def test_cosine_distance_and_angle_match_numpy() -> None:
@@ -21,14 +45,6 @@ def test_cosine_distance_and_angle_match_numpy() -> None:
     assert math.isnan(cosine(a, torch.zeros_like(a)))
 
 
-def test_velocity_is_distance_per_unit_time() -> None:
-    ks = [torch.randn(4, 4, dtype=torch.float64) for _ in range(3)]
-    v = velocities(ks, [0.0, 0.5, 2.0])
-    assert math.isclose(v[0], kernel_distance(ks[0], ks[1]) / 0.5)
-    assert math.isclose(v[1], kernel_distance(ks[1], ks[2]) / 1.5)
-    assert math.isnan(velocities(ks[:2], [1.0, 1.0])[0])
-
-
 def test_nearly_parallel_kernels_keep_their_small_distance() -> None:
     a = torch.randn(8, 8, dtype=torch.float64)
     direction = torch.randn(8, 8, dtype=torch.float64)
@@ -37,3 +53,91 @@ def test_nearly_parallel_kernels_keep_their_small_distance() -> None:
     b = a + eps * direction * (a.norm() / direction.norm())  # angle atan(eps)
     assert math.isclose(kernel_angle_deg(a, b), math.degrees(math.atan(eps)), rel_tol=1e-6)
     assert math.isclose(kernel_distance(a, b), 2 * math.sin(math.atan(eps) / 2) ** 2, rel_tol=1e-6)  # = 1 - cos, no cancellation
+
+
+def test_pairwise_matrices_equal_direct_numpy() -> None:
+    kernels = [_psd(7, s) for s in range(5)]
+    distance, angle = pairwise(kernels)
+    flat = np.stack([k.numpy().ravel() / np.linalg.norm(k.numpy()) for k in kernels])
+    rho = np.clip(flat @ flat.T, -1, 1)
+    np.testing.assert_allclose(distance, 1 - rho, rtol=1e-10, atol=1e-14)
+    off = ~np.eye(5, dtype=bool)  # arccos of a rounded 1.0 is ~1e-6 degrees, not 0: compare off the diagonal
+    np.testing.assert_allclose(angle[off], np.degrees(np.arccos(rho))[off], rtol=1e-10)
+    assert np.array_equal(distance, distance.T) and np.all(np.diag(angle) == 0)
+
+
+def test_velocity_is_distance_per_unit_time() -> None:
+    ks = [torch.randn(4, 4, dtype=torch.float64) for _ in range(3)]
+    v = velocities(ks, [0.0, 0.5, 2.0])
+    assert math.isclose(v[0], kernel_distance(ks[0], ks[1]) / 0.5)
+    assert math.isclose(v[1], kernel_distance(ks[1], ks[2]) / 1.5)
+    assert math.isnan(velocities(ks[:2], [1.0, 1.0])[0])
+    _, angle = pairwise(ks)
+    rates = step_rates(angle, [0.0, 0.5, 2.0])
+    assert math.isclose(rates[1], angle[1, 2] / 1.5)
+
+
+def test_centering_matches_h_k_h() -> None:
+    k = _psd(6, 1)
+    h = np.eye(6) - np.ones((6, 6)) / 6
+    np.testing.assert_allclose(center(k).numpy(), h @ k.numpy() @ h, atol=1e-12)
+    full = torch.randn(5, 5, 2, 2, dtype=torch.float64)
+    h5 = np.eye(5) - 1 / 5
+    np.testing.assert_allclose(center(full)[:, :, 1, 0].numpy(), h5 @ full[:, :, 1, 0].numpy() @ h5, atol=1e-12)
+    assert torch.equal(sample_kernel(full), full[:, :, 0, 0] + full[:, :, 1, 1])
+
+
+def test_alignment_against_numpy() -> None:
+    k = _psd(8, 2)
+    labels = torch.tensor([0, 1, 2, 0, 1, 2, 0, 1])
+    y = np.eye(3)[labels.numpy()]
+    y = y - y.mean(0)
+    target = y @ y.T
+    expected = (k.numpy() * target).sum() / (np.linalg.norm(k.numpy()) * np.linalg.norm(target))
+    assert math.isclose(alignment(k, labels, 3), expected, rel_tol=1e-12)
+    # a kernel built from the labels themselves is perfectly aligned
+    assert math.isclose(alignment(torch.from_numpy(target), labels, 3), 1.0, rel_tol=1e-12)
+
+
+def test_spectrum_against_numpy() -> None:
+    k = _psd(9, 3)
+    eig = np.sort(np.linalg.eigvalsh(k.numpy()))[::-1]
+    out = spectrum(k, top=4)
+    np.testing.assert_allclose(out["top_eigenvalues"], eig[:4], rtol=1e-10)
+    p = eig / eig.sum()
+    assert math.isclose(out["effective_rank"], float(np.exp(-(p * np.log(p)).sum())), rel_tol=1e-10)
+    assert math.isclose(spectrum(torch.eye(9, dtype=torch.float64))["effective_rank"], 9.0, rel_tol=1e-12)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_subspace_angles_equal_scipys(seed: int) -> None:
+    gen = torch.Generator().manual_seed(seed)
+    n, k = 30, 5
+    a = torch.randn(n, k, generator=gen, dtype=torch.float64)
+    tilt = [1e-7, 1e-3, 0.3, 3.0, 100.0, 1e3][seed]  # from nearly equal to nearly orthogonal subspaces
+    b = a + tilt * torch.randn(n, k, generator=gen, dtype=torch.float64)
+    np.testing.assert_allclose(subspace_angles(a, b), scipy.linalg.subspace_angles(a.numpy(), b.numpy()), rtol=1e-10, atol=1e-10)
+    c = torch.randn(n, k + 2, generator=gen, dtype=torch.float64)  # different dimensions
+    np.testing.assert_allclose(subspace_angles(a, c), scipy.linalg.subspace_angles(a.numpy(), c.numpy()), rtol=1e-10, atol=1e-10)
+
+
+def test_eigenspaces_and_angle_statistics() -> None:
+    k = torch.diag(torch.tensor([5.0, 4.0, 3.0, 0.5, 0.1], dtype=torch.float64))
+    u = top_eigenspace(k, 2)
+    assert torch.allclose(u.abs(), torch.eye(5, dtype=torch.float64)[:, :2])
+    stats = angle_statistics(np.radians([10.0, 20.0, 60.0]))
+    assert math.isclose(stats["largest"], 60.0) and math.isclose(stats["mean"], 30.0)
+    assert math.isclose(stats["rms"], math.sqrt((100 + 400 + 3600) / 3)) and math.isclose(stats["smallest"], 10.0)
+
+
+def test_function_space_metrics() -> None:
+    logits = torch.tensor([[2.0, 1.0], [0.0, 3.0], [1.0, 0.0]])
+    assert math.isclose(accuracy(logits, torch.tensor([0, 1, 1])), 2 / 3)
+    other = torch.tensor([[2.0, 1.0], [3.0, 0.0], [0.0, 1.0]])
+    assert math.isclose(disagreement(logits, other), 2 / 3)
+
+
+def test_path_and_diameter() -> None:
+    angle = np.array([[0, 1, 2, 1.5], [1, 0, 1, 1], [2, 1, 0, 0.5], [1.5, 1, 0.5, 0]], dtype=float)
+    assert path_and_diameter(angle, 0, 3) == (2.5, 2.0)
+    assert path_and_diameter(angle, 1, 3) == (1.5, 1.0)

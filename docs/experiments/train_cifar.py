@@ -1,0 +1,126 @@
+"""Train a small model on the real CIFAR-10 subset and keep dense early checkpoints.
+
+The runs behind docs/phases.md. Training images: the 4,000 of ../shared/data (data_batch_1),
+normalised with the CIFAR constants, no augmentation; plain SGD with momentum (or Adam) at a
+constant learning rate unless --cosine. Checkpoints: steps 0, 1, 2, 4, 8, 16 (within the first
+epoch of 31 steps at batch 128), then once an epoch; safetensors with arch, step, epoch,
+num_classes, input_size, mean/std and the running train loss and test accuracy (the 1,000
+test images) in the metadata.
+
+    python docs/experiments/train_cifar.py --arch test_resnet --lr 0.05 --epochs 20 --out runs/test_resnet
+    python docs/experiments/train_cifar.py --arch resnet20_cifar --plugins plugins --lr 0.1 --out runs/r20
+    python docs/experiments/train_cifar.py --arch mlp --width 4096 --lr 1e-3 --epochs 8 --out runs/mlp4096
+
+Deterministic for a seed on one machine (torch.use_deterministic_algorithms); CPU only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import save_file
+from torch import nn
+
+from entk_probe.analysis import load_plugins
+from entk_probe.datasets import read_cifar
+from entk_probe.preprocess import PRESETS
+from entk_probe.registry import REGISTRY
+
+DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
+EARLY_STEPS = (0, 1, 2, 4, 8, 16)
+
+
+def load_split(split: str) -> tuple[torch.Tensor, torch.Tensor]:
+    data = read_cifar("cifar10", split, [DATA])
+    images = np.stack(data.load(np.arange(len(data.labels))))  # (M, 32, 32, 3) uint8
+    x = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255
+    mean, std = (torch.tensor(v).view(1, 3, 1, 1) for v in PRESETS["cifar"])
+    return (x - mean) / std, torch.from_numpy(data.labels)
+
+
+def make_model(args: argparse.Namespace) -> nn.Module:
+    if args.arch == "mlp":  # the wide two-layer MLP of the lazy example
+        return nn.Sequential(nn.Flatten(), nn.Linear(3072, args.width), nn.ReLU(), nn.Linear(args.width, 10))
+    kwargs = {"num_classes": 10}
+    return REGISTRY.get(args.arch).factory(**kwargs)
+
+
+def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
+    model.eval()
+    with torch.no_grad():
+        correct = sum(int((model(x[i:i + 500]).argmax(1) == y[i:i + 500]).sum()) for i in range(0, len(y), 500))
+    model.train()
+    return correct / len(y)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--arch", required=True)
+    parser.add_argument("--plugins", type=Path, action="append", default=[])
+    parser.add_argument("--width", type=int, default=4096)
+    parser.add_argument("--lr", type=float, required=True)
+    parser.add_argument("--optimizer", choices=["sgd", "adam"], default="sgd")
+    parser.add_argument("--cosine", action="store_true", help="cosine learning-rate decay to 0 over the run")
+    parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args()
+
+    load_plugins(args.plugins)
+    torch.manual_seed(args.seed)
+    torch.use_deterministic_algorithms(True)
+    x_train, y_train = load_split("train")
+    x_test, y_test = load_split("test")
+    model = make_model(args)
+    if args.optimizer == "sgd":
+        optimizer = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=0.9)
+    else:
+        optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
+    steps_per_epoch = len(y_train) // args.batch_size
+    total = steps_per_epoch * args.epochs
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, (lambda s: 0.5 * (1 + np.cos(np.pi * s / total))) if args.cosine else (lambda s: 1.0))
+    args.out.mkdir(parents=True, exist_ok=True)
+    order = torch.Generator().manual_seed(args.seed + 1)
+    losses: list[float] = []
+    started = time.time()
+
+    def save(step: int) -> None:
+        accuracy = evaluate(model, x_test, y_test)
+        recent = float(np.mean(losses[-steps_per_epoch:])) if losses else float("nan")
+        metadata = {
+            "arch": args.arch if args.arch != "mlp" else f"mlp{args.width}", "step": str(step),
+            "epoch": f"{step / steps_per_epoch:.6f}", "num_classes": "10", "input_size": "[3, 32, 32]",
+            "mean": json.dumps(PRESETS["cifar"][0]), "std": json.dumps(PRESETS["cifar"][1]),
+            "train_loss": f"{recent:.4f}", "test_accuracy": f"{accuracy:.4f}", "lr": f"{schedule.get_last_lr()[0]:.6g}",
+            "training": json.dumps({k: str(v) for k, v in vars(args).items()}),
+        }
+        weights = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
+        save_file(weights, str(args.out / f"step{step:05d}.safetensors"), metadata=metadata)
+        print(f"step {step:5d} epoch {step / steps_per_epoch:6.3f} loss {recent:.3f} test acc {accuracy:.3f} "
+              f"({time.time() - started:.0f} s)", flush=True)
+
+    model.train()
+    save(0)
+    step = 0
+    for _ in range(args.epochs):
+        for batch in torch.randperm(len(y_train), generator=order)[: steps_per_epoch * args.batch_size].view(steps_per_epoch, -1):
+            loss = nn.functional.cross_entropy(model(x_train[batch]), y_train[batch])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+            losses.append(loss.item())
+            step += 1
+            if step in EARLY_STEPS or step % steps_per_epoch == 0:
+                save(step)
+
+
+if __name__ == "__main__":
+    main()

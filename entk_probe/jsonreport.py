@@ -1,0 +1,143 @@
+"""The JSON report: a versioned, self-describing record of an analysis, for other tools.
+
+Keys follow DESIGN.md; ``schema/report.schema.json`` (shipped in the package) is its JSON
+Schema. Non-finite numbers are written as null, never as NaN. A breaking change of the keys
+other tools rely on raises ``SCHEMA_VERSION``'s major number.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import json
+import math
+import os
+import platform
+import sys
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from . import __version__
+from .analysis import Analysis
+
+SCHEMA_VERSION = "1.0"
+
+
+def finite(value: Any) -> Any:
+    """``value`` with every non-finite float (also inside lists, dicts, arrays) replaced by None."""
+    if isinstance(value, (float, np.floating)):
+        return float(value) if math.isfinite(value) else None
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, np.ndarray):
+        return finite(value.tolist())
+    if isinstance(value, torch.Tensor):
+        return finite(value.tolist())
+    if isinstance(value, dict):
+        return {str(k): finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite(v) for v in value]
+    return value
+
+
+def _environment(analysis: Analysis) -> dict[str, Any]:
+    import safetensors
+    import timm
+
+    device = analysis.device
+    name = torch.cuda.get_device_name(torch.device(device)) if device.startswith("cuda") else platform.processor() or platform.machine()
+    return {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "torch": torch.__version__,
+        "timm": timm.__version__,
+        "numpy": np.__version__,
+        "safetensors": safetensors.__version__,
+        "device": device,
+        "device_name": name,
+        "plugins": [str(p) for p in analysis.options.plugins] + [p for p in os.environ.get("ENTK_PROBE_PLUGINS", "").split(os.pathsep) if p],
+        "argv": sys.argv,
+    }
+
+
+def _checkpoint(analysis: Analysis, i: int) -> dict[str, Any]:
+    run, row = analysis.runs[i], analysis.summary.checkpoints[i]
+    c = run.checkpoint
+    metrics = {f.name: getattr(row, f.name) for f in dataclasses.fields(row) if f.name not in ("time", "phase")}
+    return {
+        "path": str(c.path), "name": c.name, "sha256": c.sha256, "step": c.step, "epoch": c.epoch, "time": row.time,
+        "phase": row.phase or None, "aliases": list(c.aliases), "ordered_by": c.ordered_by,
+        "weights": {"choice": analysis.options.weights, "key": run.state_dict_key},
+        "unpickled": c.unpickled, "kernel_cached": run.cached, "kernel_seconds": run.kernel_seconds,
+        "metrics": metrics,
+    }
+
+
+def to_json(analysis: Analysis) -> dict[str, Any]:
+    """The report as a JSON-ready dict (schema_version ``SCHEMA_VERSION``)."""
+    spec, probe, summary, opts = analysis.model, analysis.probe, analysis.summary, analysis.options
+    phases, cone = summary.phases, summary.cone
+    boundary = None
+    if phases.boundary is not None:
+        b = phases.boundary
+        c = analysis.runs[b].checkpoint
+        boundary = {"index": b, "step": c.step, "epoch": c.epoch, "time": summary.checkpoints[b].time,
+                    "checkpoint": c.name}
+    report = {
+        "schema_version": SCHEMA_VERSION,
+        "tool": {"name": "entk-probe", "version": __version__},
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "run": {"path": str(analysis.run_dir)},
+        "model": {"arch": spec.arch, "source": spec.arch_source, "origin": spec.origin, "num_params": analysis.num_params,
+                  "kwargs": {k: repr(v) if not isinstance(v, (int, float, str, bool, type(None))) else v for k, v in spec.kwargs.items()},
+                  "settings_from": spec.sources, "input_size": list(spec.input_size) if spec.input_size else None,
+                  "has_batchnorm": analysis.has_batchnorm},
+        "probe": {"spec": probe.spec, "n": probe.n, "dataset": probe.dataset, "split": probe.split, "seed": probe.seed,
+                  "indices": probe.indices.tolist(), "labels": probe.labels.tolist() if probe.labels is not None else None,
+                  "classes": list(probe.classes), "sha256": probe.sha256, "synthetic": probe.synthetic,
+                  "normalization": {"mean": probe.normalization.mean, "std": probe.normalization.std,
+                                    "source": probe.normalization.source},
+                  "transforms": list(probe.transforms), "source": probe.source, "input_shape": list(probe.inputs.shape[1:])},
+        "kernel": {"mode": opts.mode, "jacobian_dtype": str(opts.jacobian_dtype).removeprefix("torch."),
+                   "device": analysis.device, "params": opts.params, "param_names": list(analysis.param_names),
+                   "num_params": analysis.num_params, "num_classes": analysis.num_classes},
+        "time_unit": analysis.time_unit,
+        "checkpoints": [_checkpoint(analysis, i) for i in range(len(analysis.runs))],
+        "pairwise": {"distance": summary.distance, "distance_centered": summary.centered_distance,
+                     "angle_deg": summary.angle, "angle_centered_deg": summary.centered_angle},
+        "phases": {"verdict": phases.verdict, "boundary": boundary, "thresholds": phases.thresholds.as_dict(),
+                   "evidence": phases.evidence, "explanation": phases.explanation, "kernels": summary.drives_verdict},
+        "cone": None if cone is None else {
+            "k": cone.k, "statistic": cone.statistic, "width_deg": cone.width_deg,
+            "per_checkpoint_deg": cone.per_checkpoint_deg, "statistics_deg": cone.all_statistics,
+            "frobenius_half_angle_deg": cone.frobenius_half_angle_deg, "reference": "top-k eigenspace of the Phase II mean kernel",
+        },
+        "buffer_motion": None if analysis.buffer_share is None else {"share_per_step": analysis.buffer_share},
+        "warnings": analysis.warnings,
+        "environment": _environment(analysis),
+        "timings": {"total_seconds": analysis.seconds,
+                    "kernel_seconds": sum(r.kernel_seconds for r in analysis.runs)},
+    }
+    return finite(report)
+
+
+def dumps(report: dict[str, Any]) -> str:
+    """Serialise a report; NaN or infinity anywhere is an error, never written."""
+    return json.dumps(report, indent=1, allow_nan=False)
+
+
+def write_json(report: dict[str, Any], path: Path) -> None:
+    """Write ``report`` to ``path`` atomically (a temporary file renamed into place)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(dumps(report) + "\n")
+    tmp.replace(path)
+
+
+def schema() -> dict[str, Any]:
+    """The report's JSON Schema, as shipped in the package."""
+    return json.loads(resources.files("entk_probe").joinpath("schema/report.schema.json").read_text())

@@ -1,0 +1,144 @@
+"""A run's kernels summarised: every per-checkpoint metric, the pairwise matrices, phases, cone.
+
+Pure: kernels, times, labels and logits in; a ``RunSummary`` out. The verdict is driven by the
+centred kernels (H K H): the uncentred cosine is dominated by the kernel's constant mode (the
+mean logit gradient shared by all inputs), which on real runs moves little while the centred
+kernel, which carries how the network tells inputs apart, shows the dynamics (docs/phases.md
+has the numbers). Both are reported.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from torch import Tensor
+
+from .dynamics import (
+    accuracy,
+    alignment,
+    angle_statistics,
+    center,
+    disagreement,
+    kernel_angle_deg,
+    pairwise,
+    spectrum,
+    step_rates,
+    subspace_angles,
+    top_eigenspace,
+)
+from .phases import CONE_STATISTIC, ConeWidth, PhaseResult, PhaseThresholds, classify, cone_width
+
+
+@dataclass
+class CheckpointMetrics:
+    """Everything measured at one checkpoint; step quantities refer to the step to the next one."""
+
+    time: float
+    distance_from_first: float
+    distance_to_last: float
+    angle_from_first_deg: float
+    angle_to_last_deg: float
+    centered_distance_from_first: float
+    centered_distance_to_last: float
+    centered_angle_from_first_deg: float
+    centered_angle_to_last_deg: float
+    velocity: float  # S to the next checkpoint per unit time (DESIGN.md); NaN for the last
+    centered_velocity: float
+    angular_velocity_deg: float  # centred angle to the next checkpoint per unit time
+    alignment: float
+    centered_alignment: float
+    effective_rank: float
+    top_eigenvalues: list[float]
+    trace: float
+    subspace_to_next: dict[str, float]  # principal-angle statistics to the next checkpoint, degrees
+    accuracy: float  # NaN without labels
+    disagreement_with_previous: float  # NaN for the first
+    phase: str  # "I", "II" or "" when there is no boundary
+    cone_subspace_deg: float = math.nan  # the cone statistic to the Phase II mean kernel
+
+
+@dataclass
+class RunSummary:
+    checkpoints: list[CheckpointMetrics]
+    distance: np.ndarray  # (T, T) S between uncentred kernels
+    angle: np.ndarray  # (T, T) degrees
+    centered_distance: np.ndarray
+    centered_angle: np.ndarray
+    phases: PhaseResult
+    cone: ConeWidth | None
+    k: int
+    drives_verdict: str = "centered"
+    notes: list[str] = field(default_factory=list)
+
+
+def _row(matrix: np.ndarray, i: int, j: int) -> float:
+    return float(matrix[i, j])
+
+
+def summarize(
+    kernels: Sequence[Tensor],
+    times: Sequence[float],
+    *,
+    num_classes: int,
+    labels: Tensor | None = None,
+    logits: Sequence[Tensor] | None = None,
+    thresholds: PhaseThresholds = PhaseThresholds(),
+    k: int | None = None,
+    statistic: str = CONE_STATISTIC,
+) -> RunSummary:
+    """Measure a run's kernel trajectory. ``k`` (default ``num_classes``) sets the eigenspaces."""
+    k = k or num_classes
+    t = len(kernels)
+    centred = [center(kern) for kern in kernels]
+    distance, angle = pairwise(kernels)
+    c_distance, c_angle = pairwise(centred)
+    phases = classify(c_angle, times, thresholds)
+    cone = cone_width(centred, phases.boundary, k, statistic) if phases.boundary is not None else None
+    dt = np.diff(np.asarray(times, dtype=float))
+    rates = step_rates(c_angle, times)
+    spaces = [top_eigenspace(c, k) for c in centred]
+    rows = []
+    for i in range(t):
+        nxt = i + 1 < t
+        step_ok = nxt and dt[i] > 0
+        spec = spectrum(kernels[i])
+        rows.append(CheckpointMetrics(
+            time=float(times[i]),
+            distance_from_first=_row(distance, 0, i), distance_to_last=_row(distance, i, t - 1),
+            angle_from_first_deg=_row(angle, 0, i), angle_to_last_deg=_row(angle, i, t - 1),
+            centered_distance_from_first=_row(c_distance, 0, i), centered_distance_to_last=_row(c_distance, i, t - 1),
+            centered_angle_from_first_deg=_row(c_angle, 0, i), centered_angle_to_last_deg=_row(c_angle, i, t - 1),
+            velocity=float(distance[i, i + 1] / dt[i]) if step_ok else math.nan,
+            centered_velocity=float(c_distance[i, i + 1] / dt[i]) if step_ok else math.nan,
+            angular_velocity_deg=float(rates[i]) if nxt else math.nan,
+            alignment=alignment(kernels[i], labels, num_classes) if labels is not None else math.nan,
+            centered_alignment=alignment(centred[i], labels, num_classes) if labels is not None else math.nan,
+            effective_rank=float(spec["effective_rank"]),  # type: ignore[arg-type]
+            top_eigenvalues=list(spec["top_eigenvalues"]),  # type: ignore[call-overload]
+            trace=float(spec["trace"]),  # type: ignore[arg-type]
+            subspace_to_next=angle_statistics(subspace_angles(spaces[i], spaces[i + 1])) if nxt else {},
+            accuracy=accuracy(logits[i], labels) if logits is not None and labels is not None else math.nan,
+            disagreement_with_previous=disagreement(logits[i - 1], logits[i]) if logits is not None and i > 0 else math.nan,
+            phase="" if phases.boundary is None else ("I" if i < phases.boundary else "II"),
+            cone_subspace_deg=cone.per_checkpoint_deg[i] if cone is not None else math.nan,
+        ))
+    return RunSummary(rows, distance, angle, c_distance, c_angle, phases, cone, k)
+
+
+def buffer_shares(before: Sequence[Tensor], mixed: Sequence[Tensor], after: Sequence[Tensor]) -> list[float]:
+    """Share of each step's (centred) kernel motion that the buffers explain.
+
+    ``mixed[i]`` is the kernel of checkpoint i+1's weights with checkpoint i's buffers: the step
+    K_i -> K_{i+1} splits into a weights part K_i -> mixed and a buffers part mixed -> K_{i+1};
+    the share is buffers / (weights + buffers), by angle.
+    """
+    shares = []
+    for a, m, b in zip(before, mixed, after):
+        weights, buffers = kernel_angle_deg(center(a), center(m)), kernel_angle_deg(center(m), center(b))
+        total = weights + buffers
+        shares.append(buffers / total if total > 0 else math.nan)
+    return shares
+

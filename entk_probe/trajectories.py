@@ -1,0 +1,107 @@
+"""Synthetic kernel trajectories with a known answer, to test and explain the phase verdict.
+
+Kernels are centred symmetric (N, N) matrices of unit Frobenius norm built from an orthonormal
+set E_0, E_1, ... (in the Frobenius inner product), so every angle is planted exactly:
+
+- Phase I moves along the great circle from E_0 towards E_1 at a constant angle per step;
+- Phase II, by ``kind``: ``cone`` jumps around within a cap of angular radius ``cone_deg`` about
+  where Phase I ended (long path, small diameter); ``frozen`` stays put; ``drift`` keeps moving
+  along a new great circle (diameter grows with path); ``single`` continues Phase I's circle at
+  Phase I's speed (one phase); ``lazy`` is a trajectory that never moves more than ``lazy_deg``.
+- ``noise_deg`` tilts every kernel by that angle in a random direction (SGD noise);
+  ``decay`` multiplies Phase II's step angles by decay**j (a decaying learning rate).
+
+Times: Phase I's checkpoints at 0, 1/32, 1/16, ... of an epoch (dense, as real runs keep them),
+then one an epoch; the boundary checkpoint is the last of Phase I.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+KINDS = ("cone", "frozen", "drift", "single", "lazy")
+
+
+@dataclass(frozen=True)
+class Trajectory:
+    kernels: list[Tensor]  # (N, N) each
+    times: list[float]
+    boundary: int | None  # planted: index of the checkpoint that ends Phase I
+    kind: str
+
+
+def _basis(n: int, count: int, gen: torch.Generator) -> list[Tensor]:
+    """``count`` orthonormal centred symmetric (n, n) matrices."""
+    h = torch.eye(n, dtype=torch.float64) - 1.0 / n
+    out: list[Tensor] = []
+    while len(out) < count:
+        a = torch.randn(n, n, generator=gen, dtype=torch.float64)
+        m = h @ (a + a.T) @ h
+        for e in out:
+            m = m - (m * e).sum() * e
+        out.append(m / torch.linalg.vector_norm(m))
+    return out
+
+
+def _rotate(p: Tensor, direction: Tensor, angle_deg: float) -> Tensor:
+    """Move unit ``p`` by ``angle_deg`` towards ``direction`` (made orthogonal to ``p``)."""
+    d = direction - (direction * p).sum() * p
+    d = d / torch.linalg.vector_norm(d)
+    a = math.radians(angle_deg)
+    return math.cos(a) * p + math.sin(a) * d
+
+
+def make_trajectory(
+    kind: str,
+    *,
+    n: int = 24,
+    phase1_steps: int = 6,
+    phase2_steps: int = 14,
+    phase1_step_deg: float = 8.0,
+    phase2_step_deg: float = 2.0,
+    cone_deg: float = 3.0,
+    lazy_deg: float = 1.0,
+    noise_deg: float = 0.0,
+    decay: float = 1.0,
+    seed: int = 0,
+) -> Trajectory:
+    """A trajectory of ``phase1_steps + phase2_steps + 1`` kernels (module docstring)."""
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}, not {kind!r}")
+    gen = torch.Generator().manual_seed(seed)
+    basis = _basis(n, 8, gen)
+    e0, e1, e2, rest = basis[0], basis[1], basis[2], basis[3:]
+    times = [0.0] + [2.0 ** (k - phase1_steps) for k in range(phase1_steps)]  # ..., 1/4, 1/2, 1 epoch
+    times += [times[-1] + j for j in range(1, phase2_steps + 1)]
+    # single and lazy move at one angular velocity (per unit time) throughout
+    rate = (lazy_deg if kind == "lazy" else phase1_step_deg * phase1_steps) / times[-1]
+    points = [e0]
+    for k in range(phase1_steps):
+        step = rate * (times[k + 1] - times[k]) if kind in ("single", "lazy") else phase1_step_deg
+        points.append(_rotate(points[-1], e1, step))
+    centre = points[-1]
+    for j in range(phase2_steps):
+        step = phase2_step_deg * decay**j
+        if kind in ("single", "lazy"):
+            points.append(_rotate(points[-1], e1, rate * (times[phase1_steps + j + 1] - times[phase1_steps + j])))
+        elif kind == "frozen":
+            points.append(centre.clone())
+        elif kind == "drift":
+            points.append(_rotate(points[-1], e2, step))
+        else:  # cone: a point of the cap, a random direction away from the centre
+            weights = torch.randn(len(rest), generator=gen, dtype=torch.float64)
+            direction = sum(w * e for w, e in zip(weights, rest))
+            radius = cone_deg * (0.5 + 0.5 * float(torch.rand(1, generator=gen)))
+            points.append(_rotate(centre, direction, radius * min(1.0, decay**j * step / phase2_step_deg)))
+    if noise_deg > 0:
+        noisy = []
+        for p in points:
+            direction = sum(w * e for w, e in zip(torch.randn(len(basis), generator=gen, dtype=torch.float64), basis))
+            noisy.append(_rotate(p, direction, noise_deg))
+        points = noisy
+    boundary = None if kind in ("single", "lazy") else phase1_steps
+    return Trajectory([p.clone() for p in points], times, boundary, kind)

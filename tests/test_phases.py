@@ -1,0 +1,71 @@
+"""The phase rule on trajectories with a known answer: every verdict, with noise and LR decay."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from entk_probe.dynamics import pairwise
+from entk_probe.phases import PhaseThresholds, classify, cone_width, drift_ratio, find_boundary
+from entk_probe.trajectories import make_trajectory
+
+EXPECTED = {"cone": "two-phase-cone", "frozen": "two-phase-frozen", "drift": "no-cone", "single": "single-phase", "lazy": "lazy"}
+CONDITIONS = [(0.0, 1.0), (0.3, 1.0), (0.3, 0.85), (1.0, 0.85)]  # (noise in degrees, LR decay a Phase II step)
+
+
+@pytest.mark.parametrize("kind", sorted(EXPECTED))
+@pytest.mark.parametrize("noise,decay", CONDITIONS)
+@pytest.mark.parametrize("seed", [0, 1])
+def test_verdict_and_planted_boundary_are_recovered(kind: str, noise: float, decay: float, seed: int) -> None:
+    tr = make_trajectory(kind, noise_deg=noise, decay=decay, seed=seed)
+    _, angle = pairwise(tr.kernels)
+    result = classify(angle, tr.times)
+    assert result.verdict == EXPECTED[kind], result.explanation
+    if tr.boundary is None:
+        assert result.boundary is None
+    else:
+        assert abs(result.boundary - tr.boundary) <= 1, (result.boundary, tr.boundary)
+
+
+def test_too_few_checkpoints_is_insufficient() -> None:
+    tr = make_trajectory("cone", phase1_steps=2, phase2_steps=3)
+    _, angle = pairwise(tr.kernels)
+    result = classify(angle, tr.times)
+    assert result.verdict == "insufficient" and "at least 7" in result.explanation
+
+
+def test_thresholds_change_the_verdict_as_documented() -> None:
+    tr = make_trajectory("drift", noise_deg=0.3)
+    _, angle = pairwise(tr.kernels)
+    strict = classify(angle, tr.times)
+    assert strict.verdict == "no-cone" and strict.evidence["phase2_drift_ratio"] > 1.5
+    loose = classify(angle, tr.times, PhaseThresholds(cone_max_drift_ratio=10.0))
+    assert loose.verdict == "two-phase-cone"
+    lazy = classify(angle, tr.times, PhaseThresholds(lazy_max_angle_deg=90.0))
+    assert lazy.verdict == "lazy"
+
+
+def test_boundary_is_the_corner_of_the_displacement() -> None:
+    t = np.array([0, 1, 2, 3, 4, 5, 6, 7, 8, 9], dtype=float)
+    d = np.minimum(t, 4.0) * 10 + np.maximum(t - 4.0, 0.0) * 1  # corner at t = 4
+    b, s1, s2 = find_boundary(d, t, 2, 4)
+    assert b == 4 and math.isclose(s1, 10.0) and math.isclose(s2, 1.0)
+
+
+def test_drift_ratio_of_a_steady_drift_is_three() -> None:
+    n = 41
+    angle = np.abs(np.subtract.outer(np.arange(n), np.arange(n))).astype(float)  # points on a line
+    assert math.isclose(drift_ratio(angle, 0, n - 1), 3.0, rel_tol=0.05)
+
+
+def test_cone_width_around_the_phase2_mean() -> None:
+    tr = make_trajectory("cone", n=16, cone_deg=3.0, seed=3)
+    width = cone_width(tr.kernels, 6, k=3)
+    assert width.statistic == "rms" and len(width.per_checkpoint_deg) == len(tr.kernels)
+    assert width.width_deg == max(width.all_statistics["rms"][6:])
+    assert width.frobenius_half_angle_deg <= 3.0 + 1e-9  # every cap point is within 3 degrees of the centre...
+    assert width.per_checkpoint_deg[0] > width.width_deg  # ...and the initial kernel is outside the cone
+    for name in ("largest", "mean", "smallest"):
+        assert len(width.all_statistics[name]) == len(tr.kernels)

@@ -1,0 +1,47 @@
+"""The synthetic trajectories plant exactly the angles they promise."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from entk_probe.trajectories import KINDS, make_trajectory
+
+
+def _angles(kernels: list[torch.Tensor]) -> np.ndarray:
+    u = torch.stack([k.reshape(-1) / k.norm() for k in kernels])
+    return np.degrees(np.arccos(np.clip((u @ u.T).numpy(), -1, 1)))
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_kernels_are_centred_symmetric_unit_matrices(kind: str) -> None:
+    tr = make_trajectory(kind, n=10, noise_deg=0.5, seed=1)
+    assert len(tr.kernels) == len(tr.times) == 21
+    for k in tr.kernels:
+        assert torch.allclose(k, k.T, atol=1e-12)
+        assert torch.allclose(k.sum(dim=0), torch.zeros(10, dtype=torch.float64), atol=1e-10)
+        assert math.isclose(float(k.norm()), 1.0, rel_tol=1e-12)
+    assert list(tr.times) == sorted(tr.times)
+
+
+def test_planted_angles() -> None:
+    a = _angles(make_trajectory("cone", phase1_step_deg=8.0, cone_deg=3.0, seed=2).kernels)
+    assert np.allclose([a[i, i + 1] for i in range(6)], 8.0, atol=1e-9)  # Phase I: 8 degrees a step
+    assert math.isclose(a[0, 6], 48.0, abs_tol=1e-9)
+    assert a[6, 7:].max() <= 3.0 + 1e-9 and a[6, 7:].min() >= 1.5 - 1e-9  # within the cap, off its centre
+    drift = _angles(make_trajectory("drift", phase2_step_deg=2.0).kernels)
+    assert math.isclose(drift[6, 20], 28.0, abs_tol=1e-9)  # 14 steps of 2 degrees along a great circle
+    frozen = _angles(make_trajectory("frozen").kernels)
+    assert frozen[6:, 6:].max() < 1e-5  # arccos of a rounded 1.0: a few 1e-6 degrees
+    lazy = _angles(make_trajectory("lazy", lazy_deg=1.0).kernels)
+    assert lazy.max() <= 1.0 + 1e-9
+
+
+def test_single_phase_moves_at_one_speed_in_time() -> None:
+    tr = make_trajectory("single")
+    a = _angles(tr.kernels)
+    rates = [a[i, i + 1] / (tr.times[i + 1] - tr.times[i]) for i in range(len(tr.times) - 1)]
+    assert np.allclose(rates, rates[0], rtol=1e-6)
