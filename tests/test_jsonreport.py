@@ -1,0 +1,70 @@
+"""The JSON report: schema-valid, no NaN, atomic, and what the CLI writes."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import jsonschema
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from entk_probe.analysis import AnalyzeOptions, analyze
+from entk_probe.cli import main
+from entk_probe.jsonreport import SCHEMA_VERSION, dumps, finite, schema, to_json, write_json
+
+from .helpers import write_run
+
+
+def validate(report: dict) -> None:
+    jsonschema.validate(report, schema(), cls=jsonschema.Draft202012Validator)
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    run = tmp_path_factory.mktemp("json") / "run"
+    write_run(run, steps=tuple(range(0, 45, 5)))
+    with pytest.warns(Warning):
+        return to_json(analyze(run, "synthetic:4", AnalyzeOptions(device="cpu")))
+
+
+def test_report_is_schema_valid_with_the_design_keys(report: dict) -> None:
+    validate(report)
+    assert report["schema_version"] == SCHEMA_VERSION and report["tool"]["name"] == "entk-probe"
+    assert len(report["checkpoints"]) == 9 and len(report["pairwise"]["distance"]) == 9
+    assert report["phases"]["verdict"] in ("two-phase-cone", "two-phase-frozen", "no-cone", "single-phase", "lazy", "insufficient")
+    assert report["probe"]["synthetic"] is True and len(report["probe"]["sha256"]) == 64
+    assert report["kernel"]["mode"] == "trace" and report["kernel"]["jacobian_dtype"] == "float32"
+    assert {"code": "batchnorm-buffers"}.items() <= report["warnings"][0].items()
+    assert report["checkpoints"][0]["metrics"]["disagreement_with_previous"] is None  # NaN written as null
+    json.loads(dumps(report))
+
+
+def test_non_finite_numbers_become_null() -> None:
+    data = {"a": math.nan, "b": [1.0, math.inf, np.float64(-math.inf)], "c": np.array([[0.5, math.nan]]), "d": np.int64(3)}
+    assert finite(data) == {"a": None, "b": [1.0, None, None], "c": [[0.5, None]], "d": 3}
+    with pytest.raises(ValueError):
+        dumps({"x": math.nan})
+
+
+def test_write_is_atomic(tmp_path: Path, report: dict) -> None:
+    path = tmp_path / "out" / "report.json"
+    write_json(report, path)
+    assert json.loads(path.read_text()) == report
+    assert [p.name for p in path.parent.iterdir()] == ["report.json"]
+
+
+def test_cli_json_to_stdout_is_only_json(tmp_path: Path) -> None:
+    write_run(tmp_path / "run")
+    result = CliRunner().invoke(main, ["analyze", str(tmp_path / "run"), "--probe", "synthetic:3", "--device", "cpu", "--json", "-"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    validate(report)
+    assert "entk-probe: warning" in result.stderr
+    out = tmp_path / "r.json"
+    result = CliRunner().invoke(main, ["analyze", str(tmp_path / "run"), "--probe", "synthetic:3", "--device", "cpu",
+                                       "--json", str(out), "--cone-max-drift-ratio", "2.5"])
+    assert result.exit_code == 0 and "verdict" in result.stdout
+    assert json.loads(out.read_text())["phases"]["thresholds"]["cone_max_drift_ratio"] == 2.5
