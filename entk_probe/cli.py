@@ -24,7 +24,7 @@ from . import __version__
 from .analysis import AnalyzeOptions, analyze, load_plugins
 from .errors import EntkProbeError, EntkProbeWarning
 from .dynamics import ANGLE_STATISTICS
-from .jsonreport import dumps, to_json, write_json
+from .jsonreport import dumps, read_json, to_json, write_json
 from .models import make_spec, parse_model_kwargs
 from .phases import CONE_STATISTIC, PhaseThresholds
 from .probes import SPEC_GRAMMAR, available_probes, make_probe, save_probe
@@ -149,14 +149,24 @@ def analyze_command(run_dir: Path, probe_spec: str | None, arch: str | None, plu
         if err.is_terminal:
             err.print(f"[{i + 1}/{total}] {ckpt.name}")
 
-    result = analyze(run_dir, probe_spec, options, on_checkpoint=progress)
+    report = to_json(analyze(run_dir, probe_spec, options, on_checkpoint=progress))
+    if json_path == "-":
+        click.echo(dumps(report))
+        return
     if json_path is not None:
-        report = to_json(result)
-        if json_path == "-":
-            click.echo(dumps(report))
-            return
         write_json(report, Path(json_path))
-    render(result, Console())
+    render(report, Console())
+
+
+@main.command("report")
+@click.argument("path", type=click.Path(path_type=Path))
+@_handles_errors
+def report_command(path: Path) -> None:
+    """Print a saved JSON report (entk-probe analyze --json PATH) as the terminal report.
+
+    Example: entk-probe report runs/r20/report.json
+    """
+    render(read_json(path), Console())
 
 
 @main.group("probe")

@@ -23,6 +23,11 @@ import torch
 
 from . import __version__
 from .analysis import Analysis
+from .errors import EntkProbeError, UsageError
+
+
+class ReportError(EntkProbeError):
+    """A saved report cannot be read."""
 
 SCHEMA_VERSION = "1.0"
 
@@ -141,3 +146,17 @@ def write_json(report: dict[str, Any], path: Path) -> None:
 def schema() -> dict[str, Any]:
     """The report's JSON Schema, as shipped in the package."""
     return json.loads(resources.files("entk_probe").joinpath("schema/report.schema.json").read_text())
+
+
+def read_json(path: Path) -> dict[str, Any]:
+    """Read a saved report; a clear error when it is missing, not JSON, or of another major version."""
+    try:
+        report = json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise UsageError(f"report {path} does not exist") from None
+    except (OSError, ValueError) as exc:
+        raise ReportError(f"{path}: not a readable JSON report ({exc})") from None
+    version = str(report.get("schema_version", "")) if isinstance(report, dict) else ""
+    if version.split(".")[0] != SCHEMA_VERSION.split(".")[0]:
+        raise ReportError(f"{path}: schema_version {version or 'missing'}; this entk-probe reads {SCHEMA_VERSION.split('.')[0]}.x")
+    return report

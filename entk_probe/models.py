@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import ast
 import inspect
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -72,25 +71,22 @@ def parse_model_kwargs(items: Sequence[str]) -> dict[str, Any]:
     return out
 
 
+RUN_DIR_FILES = (("args.yaml", ("model",)), ("config.json", ("architecture", "model", "arch")))
+
+
 def _run_dir_hints(run_dir: Path) -> list[tuple[str, str]]:
+    """Architecture names in timm's args.yaml or a config.json of the run directory."""
     hints = []
-    args_yaml = run_dir / "args.yaml"
-    if args_yaml.is_file():
+    for name, keys in RUN_DIR_FILES:
+        path = run_dir / name
+        if not path.is_file():
+            continue
         try:
-            data = yaml.safe_load(args_yaml.read_text())
+            data = yaml.safe_load(path.read_text())  # YAML is a superset of JSON
         except (OSError, yaml.YAMLError) as exc:
-            raise UsageError(f"{args_yaml}: not readable YAML ({exc})") from None
-        if isinstance(data, Mapping) and isinstance(data.get("model"), str):
-            hints.append((data["model"], f"{args_yaml} model"))
-    config = run_dir / "config.json"
-    if config.is_file():
-        try:
-            data = json.loads(config.read_text())
-        except (OSError, json.JSONDecodeError) as exc:
-            raise UsageError(f"{config}: not readable JSON ({exc})") from None
-        for key in ("architecture", "model", "arch"):
-            if isinstance(data, Mapping) and isinstance(data.get(key), str):
-                hints.append((data[key], f"{config} {key}"))
+            raise UsageError(f"{path}: not readable ({exc})") from None
+        if isinstance(data, Mapping):
+            hints += [(data[key], f"{path} {key}") for key in keys if isinstance(data.get(key), str)]
     return hints
 
 

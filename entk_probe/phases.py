@@ -40,8 +40,8 @@ ratio is 3. Noise adds to both means alike. Synthetic trajectories (docs/phases.
 The plain ratio diameter / path is reported too; it is not used because noise inflates the path.
 
 Cone width: the angles between each checkpoint's top-k eigenspace (k = number of classes) and
-that of the Phase II mean kernel (the mean of the unit Phase II kernels), summarised by one
-statistic (``CONE_STATISTIC``); the width is its largest value over Phase II. Also reported:
+that of the Phase II mean kernel (the mean of the unit kernels after the boundary), summarised by
+one statistic (``CONE_STATISTIC``); the width is its largest value over Phase II. Also reported:
 the Frobenius half-angle, the largest angle between a Phase II kernel and the Phase II mean.
 """
 
@@ -67,7 +67,7 @@ from .dynamics import (
 )
 
 VERDICTS = ("two-phase-cone", "two-phase-frozen", "no-cone", "single-phase", "lazy", "insufficient")
-CONE_STATISTIC = "rms"
+CONE_STATISTIC = "mean"
 
 
 @dataclass(frozen=True)
@@ -80,7 +80,7 @@ class PhaseThresholds:
     lazy_max_angle_deg: float = field(default=5.0, metadata={"help": "trajectory diameter (degrees) below which the run is lazy"})
     max_velocity_ratio: float = field(default=0.25, metadata={"help": "Phase II / Phase I rate away from init above which there is one phase"})
     frozen_diameter_fraction: float = field(default=0.05, metadata={"help": "Phase II diameter / Phase I travel below which Phase II is frozen"})
-    cone_max_diameter_fraction: float = field(default=1.0, metadata={"help": "Phase II diameter / Phase I travel at most, for a cone"})
+    cone_max_diameter_fraction: float = field(default=0.5, metadata={"help": "Phase II diameter / Phase I travel at most, for a cone"})
     cone_max_drift_ratio: float = field(default=1.5, metadata={"help": "Phase II drift ratio at most, for a cone"})
 
     def as_dict(self) -> dict[str, float]:
@@ -204,10 +204,10 @@ class ConeWidth:
 def cone_width(kernels: Sequence[Tensor], boundary: int, k: int, statistic: str = CONE_STATISTIC) -> ConeWidth:
     """Cone width around the Phase II mean kernel (module docstring); kernels as the verdict saw them."""
     samples = [sample_kernel(kern).to(torch.float64) for kern in kernels]
-    phase2 = samples[boundary:]
+    phase2 = samples[boundary + 1 :]
     mean = torch.stack([s / torch.linalg.vector_norm(s) for s in phase2]).mean(0)
     reference = top_eigenspace(mean, k)
     stats = [angle_statistics(subspace_angles(top_eigenspace(s, k), reference)) for s in samples]
     every = {name: [s[name] for s in stats] for name in ANGLE_STATISTICS}
     half = max(kernel_angle_deg(s, mean) for s in phase2)
-    return ConeWidth(k, statistic, max(every[statistic][boundary:]), every[statistic], every, half)
+    return ConeWidth(k, statistic, max(every[statistic][boundary + 1 :]), every[statistic], every, half)

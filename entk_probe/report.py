@@ -1,47 +1,143 @@
-"""The terminal report: a rich rendering of an Analysis, for people (stdout)."""
+"""The terminal report, rendered from the JSON report (so `entk-probe report FILE` prints the same).
+
+Sections: a header (run, model, probe, kernel, time taken), a table with a row per checkpoint,
+a compact chart of displacement and velocity over time, the verdict in plain words with the
+numbers and thresholds behind it, the cone width, and the warnings. It reads at 80 columns and
+without colour (rich drops the styles where the terminal has none).
+"""
 
 from __future__ import annotations
 
 import math
+from typing import Any
 
-from rich.console import Console
+from rich.console import Console, Group
+from rich.panel import Panel
 from rich.table import Table
+from rich.text import Text
 
-from .analysis import Analysis
+PLAIN = {
+    "two-phase-cone": "Two phases. The kernel moves fast until the boundary, then keeps moving inside a narrow region "
+                      "that it does not leave: the cone effect.",
+    "two-phase-frozen": "Two phases. The kernel moves fast until the boundary, then practically stops: Phase II is frozen (lazy).",
+    "no-cone": "Two phases, but no cone. After the fast Phase I the kernel keeps moving over a wide region, or drifts away.",
+    "single-phase": "One phase. The kernel never slows down relative to its early motion.",
+    "lazy": "Lazy. The kernel barely moves during the whole run.",
+    "insufficient": "Not enough checkpoints to tell phases apart.",
+}
+BARS = "▁▂▃▄▅▆▇█"
 
 
-def _fmt(value: float | None, spec: str) -> str:
+def _num(value: Any, spec: str) -> str:
     return "—" if value is None or (isinstance(value, float) and math.isnan(value)) else format(value, spec)
 
 
-def render(analysis: Analysis, console: Console) -> None:
-    """Print the header, the per-checkpoint table and the verdict of ``analysis``."""
-    probe, spec, summary = analysis.probe, analysis.model, analysis.summary
-    console.print(f"[bold]entk-probe[/bold] · run {analysis.run_dir}")
-    console.print(
-        f"model {spec.arch} from {spec.origin} ({analysis.num_params:,} parameters) · probe {probe.spec} "
-        f"(N={probe.n}{', synthetic inputs' if probe.synthetic else ''}) · "
-        f"kernel {analysis.options.mode} · device {analysis.device}"
-    )
-    unit = analysis.time_unit
-    table = Table(show_edge=False)
-    for name in ("checkpoint", unit, "∠init°", "∠final°", f"ω°/{unit}", "align", "acc", "phase"):
-        table.add_column(name, justify="left" if name == "checkpoint" else "right", overflow="fold")
-    for run, row in zip(analysis.runs, summary.checkpoints):
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "?"
+    minutes, sec = divmod(int(round(seconds)), 60)
+    return f"{minutes}m{sec:02d}s" if minutes else f"{seconds:.1f}s"
+
+
+def _spark(values: list[float | None], log: bool = False) -> str:
+    """One character a value, heights scaled between the smallest and the largest."""
+    xs = [None if v is None or (log and v <= 0) else (math.log10(v) if log else v) for v in values]
+    known = [x for x in xs if x is not None]
+    if not known:
+        return " " * len(values)
+    low, high = min(known), max(known)
+    scale = (len(BARS) - 1) / (high - low) if high > low else 0.0
+    return "".join(" " if x is None else BARS[int(round((x - low) * scale))] for x in xs)
+
+
+def _header(r: dict[str, Any]) -> list[str]:
+    model, probe, kernel = r["model"], r["probe"], r["kernel"]
+    norm = probe["normalization"]
+    normalization = "none" if norm["mean"] is None else f"mean {norm['mean']} std {norm['std']}"
+    lines = [
+        f"entk-probe {r['tool']['version']} · run {r['run']['path']}",
+        f"model {model['arch']} ({model['origin']}), {model['num_params']:,} parameters",
+        f"probe {probe['spec']}: N={probe['n']}"
+        + (" synthetic Gaussian inputs (smoke test only)" if probe["synthetic"] else
+           f" from {probe['dataset']} {probe['split'] or ''}, seed {probe['seed']}, sha256 {probe['sha256'][:12]}")
+        + f"; normalisation {normalization} ({norm['source']})",
+        f"kernel {kernel['mode']} · {kernel['jacobian_dtype']} Jacobians · {kernel['device']} · "
+        f"{len(r['checkpoints'])} checkpoints in {_duration(r['timings'].get('total_seconds'))}",
+    ]
+    return lines
+
+
+def _table(r: dict[str, Any]) -> Table:
+    unit = r["time_unit"]
+    table = Table(show_edge=False, pad_edge=False, box=None, header_style="bold")
+    columns = [("checkpoint", "left"), ("step", "right"), ("epoch", "right"), ("∠init", "right"), ("∠final", "right"),
+               (f"ω/{unit[:2]}", "right"), ("align", "right"), ("sub°", "right"), ("acc", "right"), ("ph", "left")]
+    for name, justify in columns:
+        table.add_column(name, justify=justify, no_wrap=name != "checkpoint", overflow="fold")  # type: ignore[arg-type]
+    for c in r["checkpoints"]:
+        m = c["metrics"]
+        name = c["name"].removesuffix(".safetensors")
         table.add_row(
-            run.checkpoint.name.removesuffix(".safetensors"), _fmt(row.time, ".3g"),
-            _fmt(row.centered_angle_from_first_deg, ".1f"), _fmt(row.centered_angle_to_last_deg, ".1f"),
-            _fmt(row.angular_velocity_deg, ".3g"), _fmt(row.centered_alignment, ".3f"), _fmt(row.accuracy, ".2f"), row.phase,
+            name, _num(c["step"], "d"), _num(c["epoch"], ".3g"),
+            _num(m["centered_angle_from_first_deg"], ".1f"), _num(m["centered_angle_to_last_deg"], ".1f"),
+            _num(m["angular_velocity_deg"], ".3g"), _num(m["centered_alignment"], ".2f"),
+            _num(m["subspace_to_next"].get("mean"), ".0f"), _num(m["accuracy"], ".2f"), c["phase"] or "",
         )
-    console.print(table)
-    phases = summary.phases
-    console.print(f"[bold]verdict: {phases.verdict}[/bold] — {phases.explanation}")
-    if summary.cone is not None:
-        console.print(f"cone width: {summary.cone.statistic} principal angle {summary.cone.width_deg:.1f}° (top-{summary.cone.k} "
-                      f"eigenspaces); Frobenius half-angle {summary.cone.frobenius_half_angle_deg:.1f}°")
-    for run in analysis.runs:
-        if run.checkpoint.aliases:
-            console.print(f"{run.checkpoint.name} is also {', '.join(run.checkpoint.aliases)} (identical bytes)")
-    unpickled = [run.checkpoint.name for run in analysis.runs if run.checkpoint.unpickled]
-    if unpickled:
-        console.print(f"[bold red]Loaded with full unpickling (--trust-checkpoints):[/] {', '.join(unpickled)}")
+    return table
+
+
+def _chart(r: dict[str, Any]) -> list[str]:
+    metrics = [c["metrics"] for c in r["checkpoints"]]
+    marks = "".join("┃" if c["phase"] == "II" and (i == 0 or r["checkpoints"][i - 1]["phase"] == "I") else " "
+                    for i, c in enumerate(r["checkpoints"]))
+    return [
+        f"∠ from init  {_spark([m['centered_angle_from_first_deg'] for m in metrics])}",
+        f"velocity log {_spark([m['angular_velocity_deg'] for m in metrics[:-1]] + [None], log=True)}",
+        f"Phase II     {marks}",
+    ]
+
+
+def _verdict(r: dict[str, Any]) -> Panel:
+    phases = r["phases"]
+    verdict = phases["verdict"]
+    lines = [PLAIN[verdict], "", phases.get("explanation", "")]
+    if phases["boundary"] is not None:
+        b = phases["boundary"]
+        lines.append(f"Boundary: {b.get('checkpoint', b['index'])} (step {_num(b['step'], 'd')}, epoch {_num(b['epoch'], '.3g')}).")
+    ev = phases["evidence"]
+    shown = [(k, v) for k, v in ev.items() if k not in ("checkpoints",)]
+    lines.append("Evidence: " + ", ".join(f"{k} {_num(v, '.3g')}" for k, v in shown))
+    lines.append("Thresholds: " + ", ".join(f"{k} {v}" for k, v in phases["thresholds"].items()))
+    lines.append(f"Angles of the {phases.get('kernels', 'centered')} kernels (H K H) decide; the JSON has both.")
+    cone = r.get("cone")
+    if cone is not None:
+        lines.append(f"Cone width: {cone['statistic']} principal angle {_num(cone['width_deg'], '.1f')}° between top-{cone['k']} "
+                     f"eigenspaces and the Phase II mean kernel's; Frobenius half-angle {_num(cone['frobenius_half_angle_deg'], '.1f')}°.")
+    buffers = r.get("buffer_motion")
+    if buffers is not None:
+        shares = [s for s in buffers["share_per_step"] if s is not None]
+        if shares:
+            lines.append(f"Buffers (BatchNorm statistics) explain {_num(shares[0], '.0%')} of the first step's motion, "
+                         f"{_num(sum(shares) / len(shares), '.0%')} of a step's on average.")
+    return Panel(Text("\n".join(lines)), title=f"verdict: {verdict}", title_align="left", expand=True)
+
+
+def render(report: dict[str, Any], console: Console) -> None:
+    """Print the terminal report of a JSON report dict."""
+    parts: list[Any] = [Text(line) for line in _header(report)]
+    parts += [Text(""), _table(report), Text("")]
+    parts += [Text(line) for line in _chart(report)]
+    parts.append(_verdict(report))
+    notes = []
+    for c in report["checkpoints"]:
+        if c["aliases"]:
+            notes.append(f"{c['name']} is also {', '.join(c['aliases'])} (identical bytes)")
+        if c["unpickled"]:
+            notes.append(f"{c['name']} was loaded with full unpickling (--trust-checkpoints)")
+    notes += [f"warning [{w['code']}]: {w['message']}" for w in report["warnings"]]
+    parts += [Text(n) for n in notes]
+    legend = ("∠init/∠final: centred angle (°) from the first / to the last kernel; ω: centred angle per "
+              f"{report['time_unit']} to the next checkpoint; align: centred kernel-target alignment; sub°: mean principal "
+              "angle to the next checkpoint's top-k eigenspace; acc: probe accuracy; ph: phase.")
+    parts.append(Text(legend, style="dim"))
+    console.print(Group(*parts))

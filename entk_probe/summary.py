@@ -56,7 +56,7 @@ class CheckpointMetrics:
     subspace_to_next: dict[str, float]  # principal-angle statistics to the next checkpoint, degrees
     accuracy: float  # NaN without labels
     disagreement_with_previous: float  # NaN for the first
-    phase: str  # "I", "II" or "" when there is no boundary
+    phase: str  # "I" up to and with the boundary checkpoint, "II" after it, "" when there is no boundary
     cone_subspace_deg: float = math.nan  # the cone statistic to the Phase II mean kernel
 
 
@@ -122,7 +122,7 @@ def summarize(
             subspace_to_next=angle_statistics(subspace_angles(spaces[i], spaces[i + 1])) if nxt else {},
             accuracy=accuracy(logits[i], labels) if logits is not None and labels is not None else math.nan,
             disagreement_with_previous=disagreement(logits[i - 1], logits[i]) if logits is not None and i > 0 else math.nan,
-            phase="" if phases.boundary is None else ("I" if i < phases.boundary else "II"),
+            phase="" if phases.boundary is None else ("I" if i <= phases.boundary else "II"),
             cone_subspace_deg=cone.per_checkpoint_deg[i] if cone is not None else math.nan,
         ))
     return RunSummary(rows, distance, angle, c_distance, c_angle, phases, cone, k)

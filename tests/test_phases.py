@@ -41,7 +41,7 @@ def test_thresholds_change_the_verdict_as_documented() -> None:
     _, angle = pairwise(tr.kernels)
     strict = classify(angle, tr.times)
     assert strict.verdict == "no-cone" and strict.evidence["phase2_drift_ratio"] > 1.5
-    loose = classify(angle, tr.times, PhaseThresholds(cone_max_drift_ratio=10.0))
+    loose = classify(angle, tr.times, PhaseThresholds(cone_max_drift_ratio=10.0, cone_max_diameter_fraction=1.0))
     assert loose.verdict == "two-phase-cone"
     lazy = classify(angle, tr.times, PhaseThresholds(lazy_max_angle_deg=90.0))
     assert lazy.verdict == "lazy"
@@ -63,9 +63,9 @@ def test_drift_ratio_of_a_steady_drift_is_three() -> None:
 def test_cone_width_around_the_phase2_mean() -> None:
     tr = make_trajectory("cone", n=16, cone_deg=3.0, seed=3)
     width = cone_width(tr.kernels, 6, k=3)
-    assert width.statistic == "rms" and len(width.per_checkpoint_deg) == len(tr.kernels)
-    assert width.width_deg == max(width.all_statistics["rms"][6:])
+    assert width.statistic == "mean" and len(width.per_checkpoint_deg) == len(tr.kernels)
+    assert width.width_deg == max(width.all_statistics["mean"][7:])
     assert width.frobenius_half_angle_deg <= 3.0 + 1e-9  # every cap point is within 3 degrees of the centre...
     assert width.per_checkpoint_deg[0] > width.width_deg  # ...and the initial kernel is outside the cone
-    for name in ("largest", "mean", "smallest"):
+    for name in ("largest", "rms", "smallest"):
         assert len(width.all_statistics[name]) == len(tr.kernels)

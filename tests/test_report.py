@@ -1,37 +1,65 @@
-"""The terminal report reads at 80 columns without colour."""
+"""The terminal report reads at 80 columns without colour, and renders a saved report the same."""
 
 from __future__ import annotations
 
 import io
+import shutil
 from pathlib import Path
 
+import pytest
 from rich.console import Console
 
 from entk_probe.analysis import AnalyzeOptions, analyze
-from entk_probe.report import render
+from entk_probe.jsonreport import read_json, to_json, write_json
+from entk_probe.report import PLAIN, render
 
 from .helpers import write_run
 
 
-def test_report_fits_80_columns_and_names_every_checkpoint(tmp_path: Path) -> None:
-    write_run(tmp_path / "run")
-    result = analyze(tmp_path / "run", "synthetic:3", AnalyzeOptions(device="cpu"))
+def _text(report: dict, width: int = 80) -> str:
     out = io.StringIO()
-    render(result, Console(file=out, width=80, no_color=True, force_terminal=False))
-    text = out.getvalue()
+    render(report, Console(file=out, width=width, no_color=True, force_terminal=False))
+    return out.getvalue()
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    run = tmp_path_factory.mktemp("report") / "run"
+    paths = write_run(run, steps=tuple(range(0, 45, 5)))
+    shutil.copy(paths[-1], run / "last.safetensors")
+    with pytest.warns(Warning):
+        return to_json(analyze(run, "synthetic:3", AnalyzeOptions(device="cpu")))
+
+
+def test_report_fits_80_columns_without_colour(report: dict) -> None:
+    text = _text(report)
     assert max(len(line) for line in text.splitlines()) <= 80
-    for name in ("ckpt_0", "ckpt_5", "ckpt_10"):
-        assert name in text
-    assert "test_resnet" in text and "synthetic:3" in text
     assert "\x1b[" not in text
+    for name in ("ckpt_0", "ckpt_20", "ckpt_40"):
+        assert name in text
+    assert "test_resnet" in text and "synthetic:3" in text and "synthetic Gaussian inputs" in text
+    assert f"verdict: {report['phases']['verdict']}" in text
+    assert PLAIN[report["phases"]["verdict"]][:30] in text.replace("\n", " ").replace("│", "").replace("  ", " ")
+    assert "ckpt_40.safetensors is also last.safetensors (identical bytes)" in text
+    assert "warning [batchnorm-buffers]" in text
+    assert "cone_max_drift_ratio 1.5" in text.replace("\n│ ", " ")  # thresholds are printed
 
 
-def test_aliases_of_identical_files_are_listed(tmp_path: Path) -> None:
-    import shutil
+def test_a_saved_report_renders_identically(tmp_path: Path, report: dict) -> None:
+    path = tmp_path / "report.json"
+    write_json(report, path)
+    assert _text(read_json(path)) == _text(report)
 
-    paths = write_run(tmp_path / "run", steps=(0, 5))
-    shutil.copy(paths[-1], tmp_path / "run" / "last.safetensors")
-    result = analyze(tmp_path / "run", "synthetic:3", AnalyzeOptions(device="cpu"))
-    out = io.StringIO()
-    render(result, Console(file=out, width=80, no_color=True))
-    assert "ckpt_5.safetensors is also last.safetensors (identical bytes)" in out.getvalue()
+
+def test_bad_report_files(tmp_path: Path) -> None:
+    from entk_probe.errors import EntkProbeError, UsageError
+
+    with pytest.raises(UsageError, match="does not exist"):
+        read_json(tmp_path / "nope.json")
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    with pytest.raises(EntkProbeError, match="not a readable JSON report"):
+        read_json(bad)
+    bad.write_text('{"schema_version": "2.0"}')
+    with pytest.raises(EntkProbeError, match="schema_version 2.0"):
+        read_json(bad)

@@ -46,7 +46,7 @@ def test_phase_labels_and_cone_on_a_planted_cone() -> None:
     s = summarize(tr.kernels, tr.times, num_classes=3)
     assert s.phases.verdict == "two-phase-cone" and s.cone is not None
     b = s.phases.boundary
-    assert [r.phase for r in s.checkpoints] == ["I"] * b + ["II"] * (len(tr.times) - b)
+    assert [r.phase for r in s.checkpoints] == ["I"] * (b + 1) + ["II"] * (len(tr.times) - b - 1)
     assert math.isnan(s.checkpoints[0].accuracy)  # no labels
 
 

@@ -9,7 +9,8 @@ test images) in the metadata.
 
     python docs/experiments/train_cifar.py --arch test_resnet --lr 0.05 --epochs 20 --out runs/test_resnet
     python docs/experiments/train_cifar.py --arch resnet20_cifar --plugins plugins --lr 0.1 --out runs/r20
-    python docs/experiments/train_cifar.py --arch mlp --width 4096 --lr 1e-3 --epochs 8 --out runs/mlp4096
+    python docs/experiments/train_cifar.py --arch mlp2_cifar --plugins docs/experiments/cifar_mlp.py \
+        --model-kwargs width=4096 --lr 1e-3 --epochs 8 --out runs/mlp4096
 
 Deterministic for a seed on one machine (torch.use_deterministic_algorithms); CPU only.
 """
@@ -28,10 +29,15 @@ from torch import nn
 
 from entk_probe.analysis import load_plugins
 from entk_probe.datasets import read_cifar
+from entk_probe.models import parse_model_kwargs as parse_kwarg_list
 from entk_probe.preprocess import PRESETS
 from entk_probe.registry import REGISTRY
 
 DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
+
+
+def parse_model_kwargs(text: str) -> dict:
+    return parse_kwarg_list([item for item in text.split(",") if item])
 EARLY_STEPS = (0, 1, 2, 4, 8, 16)
 
 
@@ -44,10 +50,7 @@ def load_split(split: str) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def make_model(args: argparse.Namespace) -> nn.Module:
-    if args.arch == "mlp":  # the wide two-layer MLP of the lazy example
-        return nn.Sequential(nn.Flatten(), nn.Linear(3072, args.width), nn.ReLU(), nn.Linear(args.width, 10))
-    kwargs = {"num_classes": 10}
-    return REGISTRY.get(args.arch).factory(**kwargs)
+    return REGISTRY.get(args.arch).factory(num_classes=10, **args.model_kwargs)
 
 
 def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
@@ -62,7 +65,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--arch", required=True)
     parser.add_argument("--plugins", type=Path, action="append", default=[])
-    parser.add_argument("--width", type=int, default=4096)
+    parser.add_argument("--model-kwargs", type=parse_model_kwargs, default={}, metavar="K=V[,K=V]",
+                        help="factory arguments, e.g. width=4096")
     parser.add_argument("--lr", type=float, required=True)
     parser.add_argument("--optimizer", choices=["sgd", "adam"], default="sgd")
     parser.add_argument("--cosine", action="store_true", help="cosine learning-rate decay to 0 over the run")
@@ -95,7 +99,7 @@ def main() -> None:
         accuracy = evaluate(model, x_test, y_test)
         recent = float(np.mean(losses[-steps_per_epoch:])) if losses else float("nan")
         metadata = {
-            "arch": args.arch if args.arch != "mlp" else f"mlp{args.width}", "step": str(step),
+            "arch": args.arch, "model_kwargs": json.dumps(args.model_kwargs), "step": str(step),
             "epoch": f"{step / steps_per_epoch:.6f}", "num_classes": "10", "input_size": "[3, 32, 32]",
             "mean": json.dumps(PRESETS["cifar"][0]), "std": json.dumps(PRESETS["cifar"][1]),
             "train_loss": f"{recent:.4f}", "test_accuracy": f"{accuracy:.4f}", "lr": f"{schedule.get_last_lr()[0]:.6g}",
