@@ -3,9 +3,9 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-DEMO_RUN ?= demo-run
+SAMPLE ?= sample_checkpoints/fashion_mnist_mlp
 
-.PHONY: install demo test clean
+.PHONY: install demo test samples clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -14,15 +14,16 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed
 
-$(DEMO_RUN)/.complete: $(VENV)/.installed sample_checkpoints/make_demo_run.py
-	$(PY) sample_checkpoints/make_demo_run.py $(DEMO_RUN)
-	touch $@
-
-demo: $(DEMO_RUN)/.complete
-	$(VENV)/bin/entk-probe analyze $(DEMO_RUN) --probe synthetic:48
+# The main job on a shipped sample run: its probe.safetensors travels with it, so no dataset is needed.
+demo: $(VENV)/.installed
+	$(VENV)/bin/entk-probe analyze $(SAMPLE) --plugins plugins/mlp.py --plot demo.png
 
 test: $(VENV)/.installed
 	$(PY) -m pytest
 
+# Regenerate sample_checkpoints/ (needs ../shared/data and Debian's dataset-fashion-mnist).
+samples: $(VENV)/.installed
+	$(PY) sample_checkpoints/make_samples.py
+
 clean:
-	rm -rf $(VENV) $(DEMO_RUN) .pytest_cache
+	rm -rf $(VENV) .pytest_cache demo.png

@@ -19,7 +19,7 @@ import torch
 from torch import Tensor, nn
 
 from .cache import KernelCache, cache_key
-from .checkpoints import Checkpoint, discover, select, time_unit
+from .checkpoints import Checkpoint, discover, select, single, time_unit
 from .engine import compute_entk_result, resolve_device
 from .errors import EntkProbeWarning, UsageError, warn
 from .loading import read_content, select_state_dict, strip_prefixes
@@ -86,6 +86,7 @@ class Analysis:
     buffer_share: list[float] | None  # per step; None without --buffer-motion
     has_batchnorm: bool
     seconds: float
+    kernels: list[Tensor] = field(default_factory=list)  # float64, one per checkpoint, in analysis order
     warnings: list[dict[str, str]] = field(default_factory=list)  # {code, message[, checkpoint]}
 
 
@@ -173,6 +174,44 @@ def analyze(
     return analysis
 
 
+def _prepare(arch: str, arch_source: str, ckpt: Checkpoint, state: Mapping[str, Tensor], probe_spec: str,
+             options: AnalyzeOptions) -> tuple[ModelSpec, nn.Module, Probe]:
+    """The model spec, a fresh model, and the probe shaped for it."""
+    spec = make_spec(arch, arch_source, state, recorded=ckpt.args, user_kwargs=options.model_kwargs)
+    model = build_model(spec)
+    probe = make_probe(probe_spec, spec.target(), normalize_override=options.normalize,
+                       data_root=options.data_root, download=options.download)
+    return spec, model, probe
+
+
+@dataclass
+class CheckpointKernel:
+    """One checkpoint's kernel, for `entk-probe kernel`."""
+
+    checkpoint: Checkpoint
+    model: ModelSpec
+    probe: Probe
+    kernel: Tensor
+    device: str
+    param_names: tuple[str, ...]
+    cached: bool
+
+
+def checkpoint_kernel(path: Path, probe_spec: str, options: AnalyzeOptions = AnalyzeOptions(),
+                      on_chunk: Callable[[int, int], None] | None = None) -> CheckpointKernel:
+    """The eNTK of one checkpoint file on a probe (through the kernel cache)."""
+    load_plugins(options.plugins)
+    ckpt = single(path, trust=options.trust_checkpoints)
+    run_dir = ckpt.path.parent.parent if ckpt.name.count("/") else ckpt.path.parent
+    arch, arch_source = resolve_arch(options.arch, [ckpt], run_dir)
+    state, _ = select_state_dict(read_content(ckpt.path, trust=options.trust_checkpoints), options.weights)
+    spec, model, probe = _prepare(arch, arch_source, ckpt, state, probe_spec, options)
+    source = _KernelSource(model, probe, spec, options, on_chunk)
+    load_weights(model, state, arch=arch, where=str(ckpt.path))
+    kernel, _, cached = source.kernel({"checkpoint": ckpt.sha256, "weights": options.weights})
+    return CheckpointKernel(ckpt, spec, probe, kernel, source.device, source.param_names, cached)
+
+
 def _analyze(
     run_dir: Path,
     probe_spec: str | None,
@@ -198,10 +237,7 @@ def _analyze(
             on_checkpoint(i, len(chosen), ckpt)
         state, key = select_state_dict(read_content(ckpt.path, trust=options.trust_checkpoints), options.weights)
         if model is None:
-            spec = make_spec(arch, arch_source, state, recorded=ckpt.args, user_kwargs=options.model_kwargs)
-            model = build_model(spec)
-            probe = make_probe(probe_spec, spec.target(), normalize_override=options.normalize,
-                               data_root=options.data_root, download=options.download)
+            spec, model, probe = _prepare(arch, arch_source, ckpt, state, probe_spec, options)
             source = _KernelSource(model, probe, spec, options, on_chunk)
         assert spec is not None and probe is not None and source is not None
         if options.buffer_motion and previous is not None:
@@ -221,7 +257,12 @@ def _analyze(
     unit = time_unit(chosen) or "index"
     times = [float(i) if unit == "index" else float(c.time(unit)) for i, c in enumerate(chosen)]  # type: ignore[arg-type]
     num_classes = int(kernels[0].shape[-1]) if options.mode == "full" else int(logits[0].shape[1])
-    summary = summarize(kernels, times, num_classes=num_classes, labels=probe.labels, logits=logits,
+    label_classes = max(len(probe.classes), int(probe.labels.max()) + 1) if probe.labels is not None else None
+    if label_classes is not None and label_classes != num_classes:
+        warn(f"the model has {num_classes} outputs but the probe {probe.spec} has {label_classes} classes: probe accuracy "
+             "is not measured; alignment uses the probe's labels", code="class-mismatch")
+    summary = summarize(kernels, times, num_classes=num_classes, labels=probe.labels, label_classes=label_classes,
+                        logits=logits,
                         thresholds=options.thresholds, k=options.subspace_k, statistic=options.cone_statistic)
     has_bn = _has_batchnorm(model)
     if has_bn and not options.buffer_motion:
@@ -233,5 +274,6 @@ def _analyze(
         run_dir=run_dir, model=spec, num_params=source.num_params, num_classes=num_classes, probe=probe,
         options=options, device=source.device, param_names=source.param_names, time_unit=unit,
         runs=runs, summary=summary, buffer_share=shares, has_batchnorm=has_bn, seconds=time.perf_counter() - started,
+        kernels=kernels,
     )
 

@@ -26,7 +26,7 @@ from typing import Any
 from .errors import UsageError, warn
 from .loading import CheckpointError, arch_hints, read_content, train_args, training_position
 
-__all__ = ["Checkpoint", "CheckpointError", "discover", "select", "sha256_of", "parse_range"]
+__all__ = ["Checkpoint", "CheckpointError", "discover", "parse_range", "read_checkpoint", "select", "sha256_of", "single"]
 
 SUFFIXES = (".safetensors", ".pth.tar", ".pt", ".pth", ".bin", ".ckpt")
 HF_FOLDER = re.compile(r"^checkpoint-(\d+)$")
@@ -88,7 +88,7 @@ def _hf_position(path: Path) -> tuple[int | None, float | None]:
     return int(data.get("global_step", step)), (float(epoch) if isinstance(epoch, (int, float)) else None)
 
 
-def _read(path: Path, run_dir: Path, trust: bool) -> Checkpoint | None:
+def read_checkpoint(path: Path, run_dir: Path, trust: bool = False) -> Checkpoint | None:
     """The checkpoint at ``path``; None for entk-probe's own files (probe.safetensors, kernels)."""
     content = read_content(path, trust=trust, tensors=False)
     if content.metadata.get("format", "").startswith(OWN_FORMAT_PREFIX):
@@ -174,7 +174,7 @@ def discover(run_dir: Path, *, glob: str | None = None, trust: bool = False) -> 
             f"{run_dir} holds no checkpoint: looked for *{', *'.join(SUFFIXES)} and checkpoint-<step>/ "
             "folders with model.safetensors or pytorch_model.bin"
         )
-    found = [c for c in (_read(p, run_dir, trust) for p in paths) if c is not None]
+    found = [c for c in (read_checkpoint(p, run_dir, trust) for p in paths) if c is not None]
     if not found:
         raise CheckpointError(f"{run_dir} holds no checkpoint, only entk-probe's own files")
     ordered = _order(_deduplicate(found))
@@ -237,3 +237,20 @@ def select(
                 step = (len(chosen) - 1) / (max_checkpoints - 1)
                 chosen = [chosen[math.floor(i * step + 0.5)] for i in range(max_checkpoints)]
     return chosen
+
+
+def single(path: Path, *, trust: bool = False) -> Checkpoint:
+    """One checkpoint given by its file (or Hugging Face checkpoint folder), for `entk-probe kernel`."""
+    path = Path(path)
+    if path.is_dir():
+        weights = [path / w for w in HF_WEIGHTS if (path / w).is_file()]
+        if not weights:
+            raise UsageError(f"{path} is a folder without {' or '.join(HF_WEIGHTS)}; give a checkpoint file")
+        path = weights[0]
+    if not path.is_file():
+        raise UsageError(f"checkpoint {path} does not exist")
+    run_dir = path.parent.parent if HF_FOLDER.match(path.parent.name) else path.parent
+    found = read_checkpoint(path, run_dir, trust)
+    if found is None:
+        raise UsageError(f"{path} is a file entk-probe wrote (a probe or a kernel), not a checkpoint")
+    return found

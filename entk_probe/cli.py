@@ -21,10 +21,13 @@ from rich.console import Console
 from rich.table import Table
 
 from . import __version__
-from .analysis import AnalyzeOptions, analyze, load_plugins
+from .analysis import AnalyzeOptions, analyze, checkpoint_kernel, load_plugins
 from .errors import EntkProbeError, EntkProbeWarning
 from .dynamics import ANGLE_STATISTICS
 from .jsonreport import dumps, read_json, to_json, write_json
+from .kernelfile import kernel_metadata, save_kernel
+from .plots import plot_report
+from .progress import progress_bars
 from .models import make_spec, parse_model_kwargs
 from .phases import CONE_STATISTIC, PhaseThresholds
 from .probes import SPEC_GRAMMAR, available_probes, make_probe, save_probe
@@ -78,6 +81,11 @@ def _data_options(command: Callable[..., None]) -> Callable[..., None]:
     return command
 
 
+def _output_options(command: Callable[..., None]) -> Callable[..., None]:
+    command = click.option("--no-color", is_flag=True, help="No colours or styles in the report.")(command)
+    return click.option("--quiet", is_flag=True, help="No progress bars (they are off anyway when stderr is no terminal).")(command)
+
+
 def _threshold_options(command: Callable[..., None]) -> Callable[..., None]:
     """One option per PhaseThresholds field, e.g. --cone-max-drift-ratio, defaults from the dataclass."""
     for f in reversed(dataclasses.fields(PhaseThresholds)):
@@ -123,6 +131,9 @@ _plugins_option = click.option(
 @click.option("--buffer-motion", is_flag=True, help="Measure how much of each step's kernel motion the buffers (BatchNorm statistics) explain.")
 @click.option("--no-cache", is_flag=True, help="Recompute every kernel (default: reuse the kernel cache).")
 @click.option("--json", "json_path", metavar="PATH|-", help="Write the JSON report to PATH, or to stdout with -.")
+@click.option("--plot", "plot_path", type=click.Path(path_type=Path), help="Write a PNG of the dynamics (needs the plot extra).")
+@click.option("--save-kernels", type=click.Path(path_type=Path), metavar="DIR", help="Save every kernel to DIR as safetensors.")
+@_output_options
 @_handles_errors
 def analyze_command(run_dir: Path, probe_spec: str | None, arch: str | None, plugins: tuple[Path, ...],
                     model_kwargs: tuple[str, ...], weights: str, glob: str | None, every: int | None,
@@ -130,6 +141,7 @@ def analyze_command(run_dir: Path, probe_spec: str | None, arch: str | None, plu
                     params: str | None, device: str, max_memory: str | None, jacobian_dtype: str,
                     normalize: str | None, data_root: Path | None, download: bool, cone_statistic: str,
                     subspace_k: int | None, buffer_motion: bool, no_cache: bool, json_path: str | None,
+                    plot_path: Path | None, save_kernels: Path | None, quiet: bool, no_color: bool,
                     **thresholds: Any) -> None:
     """Compute the eNTK of every checkpoint in RUN_DIR and show how it moved.
 
@@ -143,30 +155,79 @@ def analyze_command(run_dir: Path, probe_spec: str | None, arch: str | None, plu
         thresholds=PhaseThresholds(**{k.removeprefix("threshold_"): v for k, v in thresholds.items()}),
         cone_statistic=cone_statistic, subspace_k=subspace_k, buffer_motion=buffer_motion, cache=not no_cache,
     )
-    err = Console(stderr=True)
-
-    def progress(i: int, total: int, ckpt: Any) -> None:
-        if err.is_terminal:
-            err.print(f"[{i + 1}/{total}] {ckpt.name}")
-
-    report = to_json(analyze(run_dir, probe_spec, options, on_checkpoint=progress))
+    with progress_bars(quiet) as (on_checkpoint, on_chunk):
+        result = analyze(run_dir, probe_spec, options, on_checkpoint=on_checkpoint, on_chunk=on_chunk)
+    report = to_json(result)
+    if save_kernels is not None:
+        for run, kernel in zip(result.runs, result.kernels):
+            meta = kernel_metadata(run.checkpoint, arch=result.model.arch, probe_spec=result.probe.spec,
+                                   probe_sha256=result.probe.sha256, mode=options.mode, jacobian_dtype=jacobian_dtype,
+                                   device=result.device, params=params)
+            save_kernel(save_kernels / (run.checkpoint.name.replace("/", "__") + ".kernel.safetensors"), kernel, meta)
+    if plot_path is not None:
+        plot_report(report, plot_path)
     if json_path == "-":
         click.echo(dumps(report))
         return
     if json_path is not None:
         write_json(report, Path(json_path))
-    render(report, Console())
+    render(report, Console(no_color=no_color))
 
 
 @main.command("report")
 @click.argument("path", type=click.Path(path_type=Path))
+@click.option("--plot", "plot_path", type=click.Path(path_type=Path), help="Also write the PNG of the dynamics.")
+@click.option("--no-color", is_flag=True, help="No colours or styles.")
 @_handles_errors
-def report_command(path: Path) -> None:
+def report_command(path: Path, plot_path: Path | None, no_color: bool) -> None:
     """Print a saved JSON report (entk-probe analyze --json PATH) as the terminal report.
 
-    Example: entk-probe report runs/r20/report.json
+    Example: entk-probe report runs/r20/report.json --plot r20.png
     """
-    render(read_json(path), Console())
+    report = read_json(path)
+    if plot_path is not None:
+        plot_report(report, plot_path)
+    render(report, Console(no_color=no_color))
+
+
+@main.command("kernel")
+@click.argument("checkpoint", type=click.Path(path_type=Path))
+@click.option("--probe", "probe_spec", required=True, help="Probe set spec, e.g. cifar10:500.")
+@click.option("-o", "--output", type=click.Path(path_type=Path), required=True, help="The .safetensors file to write.")
+@click.option("--arch", help="Architecture (timm or plugin name); default: what the checkpoint records.")
+@_plugins_option
+@click.option("--model-kwargs", "model_kwargs", multiple=True, metavar="KEY=VALUE", help="Argument for the model factory (repeatable).")
+@click.option("--weights", type=click.Choice(["raw", "ema"]), default="raw", show_default=True)
+@click.option("--trust-checkpoints", is_flag=True, help="Allow full unpickling of a torch file safe loading refuses.")
+@click.option("--mode", type=click.Choice(["trace", "full", "pntk"]), default="trace", show_default=True)
+@click.option("--params", metavar="PATTERNS", help="Only parameters whose names match, e.g. 'layer4.*,fc.*'.")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
+@click.option("--max-memory", default=None, help="Memory budget for Jacobians, e.g. 4GiB (default: half of free).")
+@click.option("--jacobian-dtype", type=click.Choice(["float32", "float64"]), default="float32", show_default=True)
+@_data_options
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@_handles_errors
+def kernel_command(checkpoint: Path, probe_spec: str, output: Path, arch: str | None, plugins: tuple[Path, ...],
+                   model_kwargs: tuple[str, ...], weights: str, trust_checkpoints: bool, mode: str, params: str | None,
+                   device: str, max_memory: str | None, jacobian_dtype: str, normalize: str | None,
+                   data_root: Path | None, download: bool, quiet: bool) -> None:
+    """Compute one checkpoint's eNTK on a probe and save it with its metadata.
+
+    Example: entk-probe kernel runs/r20/step00620.safetensors --probe cifar10:200 -o K.safetensors
+    """
+    options = AnalyzeOptions(
+        arch=arch, plugins=plugins, model_kwargs=parse_model_kwargs(model_kwargs), weights=weights,
+        trust_checkpoints=trust_checkpoints, mode=mode, device=device, max_memory=max_memory, params=params,
+        jacobian_dtype=getattr(torch, jacobian_dtype), normalize=normalize, data_root=data_root, download=download,
+    )
+    with progress_bars(quiet) as (_, on_chunk):
+        result = checkpoint_kernel(checkpoint, probe_spec, options, on_chunk=on_chunk)
+    meta = kernel_metadata(result.checkpoint, arch=result.model.arch, probe_spec=result.probe.spec,
+                           probe_sha256=result.probe.sha256, mode=mode, jacobian_dtype=jacobian_dtype,
+                           device=result.device, params=params)
+    save_kernel(output, result.kernel, meta)
+    click.echo(f"wrote {output}: {mode} kernel of shape {tuple(result.kernel.shape)} for {result.checkpoint.name}"
+               f"{' (from the kernel cache)' if result.cached else ''}", err=True)
 
 
 @main.group("probe")

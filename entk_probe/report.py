@@ -32,6 +32,20 @@ def _num(value: Any, spec: str) -> str:
     return "—" if value is None or (isinstance(value, float) and math.isnan(value)) else format(value, spec)
 
 
+def _rate(value: Any) -> str:
+    """A velocity in at most five characters: 1990, 27.1, 0.594."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "—"
+    return f"{value:.0f}" if abs(value) >= 100 else f"{value:.3g}"
+
+
+def _short(name: str) -> str:
+    for suffix in (".safetensors", ".pth.tar", ".ckpt", ".pth", ".pt", ".bin"):
+        if name.endswith(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
 def _duration(seconds: float | None) -> str:
     if seconds is None:
         return "?"
@@ -76,11 +90,10 @@ def _table(r: dict[str, Any]) -> Table:
         table.add_column(name, justify=justify, no_wrap=name != "checkpoint", overflow="fold")  # type: ignore[arg-type]
     for c in r["checkpoints"]:
         m = c["metrics"]
-        name = c["name"].removesuffix(".safetensors")
         table.add_row(
-            name, _num(c["step"], "d"), _num(c["epoch"], ".3g"),
+            _short(c["name"]), _num(c["step"], "d"), _num(c["epoch"], ".3g"),
             _num(m["centered_angle_from_first_deg"], ".1f"), _num(m["centered_angle_to_last_deg"], ".1f"),
-            _num(m["angular_velocity_deg"], ".3g"), _num(m["centered_alignment"], ".2f"),
+            _rate(m["angular_velocity_deg"]), _num(m["centered_alignment"], ".2f"),
             _num(m["subspace_to_next"].get("mean"), ".0f"), _num(m["accuracy"], ".2f"), c["phase"] or "",
         )
     return table

@@ -84,13 +84,21 @@ def summarize(
     *,
     num_classes: int,
     labels: Tensor | None = None,
+    label_classes: int | None = None,
     logits: Sequence[Tensor] | None = None,
     thresholds: PhaseThresholds = PhaseThresholds(),
     k: int | None = None,
     statistic: str = CONE_STATISTIC,
 ) -> RunSummary:
-    """Measure a run's kernel trajectory. ``k`` (default ``num_classes``) sets the eigenspaces."""
+    """Measure a run's kernel trajectory.
+
+    ``num_classes`` is the model's number of logits; ``label_classes`` (default the same) the
+    probe's, for the alignment; accuracy is measured only when the two agree. ``k`` (default
+    ``num_classes``) sets the eigenspaces.
+    """
     k = k or num_classes
+    label_classes = label_classes or num_classes
+    same_classes = label_classes == num_classes
     t = len(kernels)
     centred = [center(kern) for kern in kernels]
     distance, angle = pairwise(kernels)
@@ -114,13 +122,13 @@ def summarize(
             velocity=float(distance[i, i + 1] / dt[i]) if step_ok else math.nan,
             centered_velocity=float(c_distance[i, i + 1] / dt[i]) if step_ok else math.nan,
             angular_velocity_deg=float(rates[i]) if nxt else math.nan,
-            alignment=alignment(kernels[i], labels, num_classes) if labels is not None else math.nan,
-            centered_alignment=alignment(centred[i], labels, num_classes) if labels is not None else math.nan,
+            alignment=alignment(kernels[i], labels, label_classes) if labels is not None else math.nan,
+            centered_alignment=alignment(centred[i], labels, label_classes) if labels is not None else math.nan,
             effective_rank=float(spec["effective_rank"]),  # type: ignore[arg-type]
             top_eigenvalues=list(spec["top_eigenvalues"]),  # type: ignore[call-overload]
             trace=float(spec["trace"]),  # type: ignore[arg-type]
             subspace_to_next=angle_statistics(subspace_angles(spaces[i], spaces[i + 1])) if nxt else {},
-            accuracy=accuracy(logits[i], labels) if logits is not None and labels is not None else math.nan,
+            accuracy=accuracy(logits[i], labels) if logits is not None and labels is not None and same_classes else math.nan,
             disagreement_with_previous=disagreement(logits[i - 1], logits[i]) if logits is not None and i > 0 else math.nan,
             phase="" if phases.boundary is None else ("I" if i <= phases.boundary else "II"),
             cone_subspace_deg=cone.per_checkpoint_deg[i] if cone is not None else math.nan,

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from entk_probe import __version__
@@ -43,11 +45,40 @@ def test_analysis_failures_exit_1(tmp_path: Path) -> None:
     assert result.exit_code == 1 and "no checkpoint" in result.stderr
 
 
-def test_installed_console_script_runs() -> None:
+def _script() -> str:
     script = shutil.which("entk-probe", path=str(Path(sys.executable).parent))
     assert script is not None, "entk-probe is not installed next to this Python"
-    done = subprocess.run([script, "--version"], capture_output=True, text=True, timeout=120)
+    return script
+
+
+def test_installed_console_script_runs() -> None:
+    done = subprocess.run([_script(), "--version"], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and __version__ in done.stdout
+
+
+@pytest.mark.parametrize("probe", ["synthetic:4", "cifar10:20"])
+def test_console_script_full_analysis_pipes_clean_json(tmp_path: Path, probe: str) -> None:
+    import json
+
+    import jsonschema
+
+    from entk_probe.jsonreport import schema
+
+    from .data import SHARED, needs_cifar
+
+    if probe.startswith("cifar") and needs_cifar.args[0]:
+        pytest.skip(needs_cifar.kwargs["reason"])
+    write_run(tmp_path / "run", steps=(0, 5, 10, 15, 20, 25, 30, 35), num_classes=10)
+    done = subprocess.run([_script(), "analyze", str(tmp_path / "run"), "--probe", probe, "--data-root", str(SHARED),
+                           "--device", "cpu", "--json", "-"], capture_output=True, text=True, timeout=600,
+                          env={**os.environ, "ENTK_PROBE_CACHE": str(tmp_path / "cache")})
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    jsonschema.validate(report, schema(), cls=jsonschema.Draft202012Validator)
+    assert len(report["checkpoints"]) == 8 and report["probe"]["spec"] == probe
+    if probe.startswith("cifar"):
+        assert report["probe"]["dataset"] == "cifar10" and len(report["probe"]["labels"]) == 20
+        assert all(c["metrics"]["accuracy"] is not None for c in report["checkpoints"])
 
 
 def test_models_lists_plugins_with_their_origin() -> None:
@@ -111,3 +142,45 @@ def test_probe_export_and_probes(tmp_path: Path) -> None:
     assert result.exit_code == 1 and "--download" in result.stderr
     result = CliRunner().invoke(main, ["probes"])
     assert result.exit_code == 0 and "fashion-mnist" in result.stdout and "imagefolder" in result.stdout
+
+
+def test_kernel_command_and_save_kernels(tmp_path: Path) -> None:
+    from entk_probe.kernelfile import load_kernel
+
+    paths = write_run(tmp_path / "run")
+    out = tmp_path / "K.safetensors"
+    result = CliRunner().invoke(main, ["kernel", str(paths[1]), "--probe", "synthetic:3", "--device", "cpu", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert result.stdout == "" and "wrote" in result.stderr
+    kernel, meta = load_kernel(out)
+    assert kernel.shape == (3, 3) and meta["arch"] == "test_resnet" and meta["step"] == "5"
+    saved = tmp_path / "kernels"
+    result = CliRunner().invoke(main, ["analyze", str(tmp_path / "run"), "--probe", "synthetic:3", "--device", "cpu",
+                                       "--save-kernels", str(saved), "--quiet", "--no-color"])
+    assert result.exit_code == 0, result.output
+    files = sorted(p.name for p in saved.iterdir())
+    assert files == ["ckpt_0.safetensors.kernel.safetensors", "ckpt_10.safetensors.kernel.safetensors",
+                     "ckpt_5.safetensors.kernel.safetensors"]
+    import torch
+
+    assert torch.equal(load_kernel(saved / files[2])[0], kernel), "the same checkpoint, the same kernel"
+    result = CliRunner().invoke(main, ["kernel", str(tmp_path / "run" / "nope.pt"), "--probe", "synthetic:3", "-o", str(out)])
+    assert result.exit_code == 2 and "does not exist" in result.stderr
+
+
+def test_report_command_rerenders_a_saved_report(tmp_path: Path) -> None:
+    write_run(tmp_path / "run")
+    saved = tmp_path / "report.json"
+    first = CliRunner().invoke(main, ["analyze", str(tmp_path / "run"), "--probe", "synthetic:3", "--device", "cpu",
+                                      "--json", str(saved), "--no-color"], terminal_width=80)
+    assert first.exit_code == 0, first.output
+    again = CliRunner().invoke(main, ["report", str(saved), "--no-color"], terminal_width=80)
+    assert again.exit_code == 0 and again.stdout == first.stdout
+    result = CliRunner().invoke(main, ["report", str(tmp_path / "none.json")])
+    assert result.exit_code == 2
+
+
+def test_every_command_has_help_with_an_example() -> None:
+    for command in (["analyze"], ["kernel"], ["report"], ["models"], ["probes"], ["probe", "export"]):
+        result = CliRunner().invoke(main, [*command, "--help"])
+        assert result.exit_code == 0 and "Example" in result.output, command

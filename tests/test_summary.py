@@ -56,3 +56,12 @@ def test_buffer_shares_split_each_step() -> None:
     weights, buffers = kernel_angle_deg(center(a), center(m)), kernel_angle_deg(center(m), center(b))
     assert math.isclose(share, buffers / (weights + buffers), rel_tol=1e-12)
     assert buffer_shares([a], [b], [b]) == [0.0]  # the whole step came from the weights
+
+
+def test_probe_classes_other_than_the_models_outputs() -> None:
+    kernels = _psd_path(8)
+    labels = torch.arange(12) % 6  # six probe classes, a three-logit model
+    logits = [torch.randn(12, 3) for _ in range(8)]
+    s = summarize(kernels, list(range(8)), num_classes=3, labels=labels, label_classes=6, logits=logits)
+    assert all(math.isnan(r.accuracy) for r in s.checkpoints)
+    assert all(math.isfinite(r.alignment) for r in s.checkpoints)

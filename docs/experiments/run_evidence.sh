@@ -18,12 +18,13 @@ train r20lr01 --arch resnet20_cifar --plugins plugins --lr 0.01 --epochs 20
 train mlp4096 --arch mlp2_cifar --plugins docs/experiments/cifar_mlp.py --model-kwargs width=4096 --lr 1e-3 --epochs 8
 for run in test_resnet r20 r20cos r20lr01; do
   $ENTK analyze "$RUNS/$run" --probe cifar10:200 --data-root ../shared/data --plugins plugins --device cpu \
-    --json "$OUT/$run.json" > "$OUT/$run.txt"
+    --json "$OUT/$run.json" --plot "$OUT/$run.png" > "$OUT/$run.txt"
 done
-$ENTK analyze "$RUNS/mlp4096" --probe cifar10:100 --data-root ../shared/data --plugins docs/experiments/cifar_mlp.py \
-  --device cpu --json "$OUT/mlp4096.json" > "$OUT/mlp4096.txt"
+# 12.6M parameters: the Jacobian of the 3072x4096 weight is split into column ranges (about 30 minutes)
+$ENTK analyze "$RUNS/mlp4096" --probe cifar10:64 --data-root ../shared/data --plugins docs/experiments/cifar_mlp.py \
+  --device cpu --max-memory 14GiB --json "$OUT/mlp4096.json" --plot "$OUT/mlp4096.png" > "$OUT/mlp4096.txt"
 $ENTK analyze "$RUNS/r20cos" --probe cifar10:200 --data-root ../shared/data --plugins plugins --device cpu \
-  --buffer-motion --max-checkpoints 26 --json "$OUT/r20cos_buffers.json" > "$OUT/r20cos_buffers.txt"
+  --buffer-motion --range 0:3 --json "$OUT/r20cos_buffers.json" > "$OUT/r20cos_buffers.txt"
 $PY docs/experiments/synthetic_phases.py > docs/experiments/synthetic_phases.md
 $PY docs/experiments/summarize_runs.py "$OUT"/test_resnet.json "$OUT"/r20.json "$OUT"/r20cos.json "$OUT"/r20lr01.json \
   "$OUT"/mlp4096.json > docs/experiments/real_runs.md

@@ -1,0 +1,31 @@
+"""The PNG of a report: written, a real image, every panel drawn."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from entk_probe.analysis import AnalyzeOptions, analyze
+from entk_probe.jsonreport import to_json
+from entk_probe.plots import plot_report
+
+from .helpers import write_run
+
+matplotlib = pytest.importorskip("matplotlib", reason="the plot extra (matplotlib) is not installed")
+
+
+def test_plot_is_a_png_with_four_panels(tmp_path: Path) -> None:
+    write_run(tmp_path / "run", steps=tuple(range(0, 45, 5)))
+    with pytest.warns(Warning):
+        report = to_json(analyze(tmp_path / "run", "synthetic:3", AnalyzeOptions(device="cpu")))
+    path = tmp_path / "out" / "dynamics.png"
+    plot_report(report, path)
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 20_000
+    from PIL import Image
+
+    with Image.open(path) as image:
+        assert image.size == (1210, 880)  # 11 x 8 inches at 110 dpi
+        colours = image.convert("RGB").getcolors(maxcolors=1 << 20)
+    assert colours is not None and len(colours) > 200, "the panels were not drawn"
