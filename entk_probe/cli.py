@@ -22,15 +22,15 @@ from rich.table import Table
 
 from . import __version__
 from .analysis import AnalyzeOptions, analyze, checkpoint_kernel, load_plugins
-from .errors import EntkProbeError, EntkProbeWarning
 from .dynamics import ANGLE_STATISTICS
+from .errors import EntkProbeError, EntkProbeWarning
 from .jsonreport import dumps, read_json, to_json, write_json
 from .kernelfile import kernel_metadata, save_kernel
-from .plots import plot_report
-from .progress import progress_bars
 from .models import make_spec, parse_model_kwargs
 from .phases import CONE_STATISTIC, PhaseThresholds
+from .plots import plot_report
 from .probes import SPEC_GRAMMAR, available_probes, make_probe, save_probe
+from .progress import progress_bars
 from .registry import REGISTRY
 from .report import render
 

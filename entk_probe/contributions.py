@@ -23,7 +23,6 @@ from .jacobian import ModelFunction, Piece, jacobian_rows
 from .modes import KernelMode
 from .planning import ParamGroup
 
-
 Progress = Callable[[int, int], None]  # (units done, units in all)
 
 

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 import timm
 import torch
 from safetensors.torch import load_file

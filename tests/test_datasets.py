@@ -11,7 +11,16 @@ from PIL import Image
 
 from entk_probe.datasets import DatasetNotFound, ProbeError, read_cifar, read_idx, read_image_folder
 
-from .data import CIFAR10, CLASSES, FASHION, fake_images, needs_cifar, needs_fashion, write_cifar10_binary, write_cifar10_python, write_idx
+from .data import (
+    CIFAR10,
+    CLASSES,
+    fake_images,
+    needs_cifar,
+    needs_fashion,
+    write_cifar10_binary,
+    write_cifar10_python,
+    write_idx,
+)
 
 CIFAR_NAMES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 
