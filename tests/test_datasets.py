@@ -148,3 +148,26 @@ def test_image_folder_grey_and_rgb(tmp_path: Path) -> None:
     (tmp_path / "dogs" / "2.png").write_bytes(b"broken")
     with pytest.raises(ProbeError, match=r"2\.png: not a readable image"):
         read_image_folder(tmp_path).load(np.array([4]))
+
+
+def test_cifar100_python_and_binary_layouts(tmp_path: Path) -> None:
+    rng = np.random.default_rng(1)
+    data = rng.integers(0, 256, size=(30, 3072), dtype=np.uint8)
+    fine, coarse = np.arange(30) % 100, np.arange(30) % 20
+    names = [f"fine{i}" for i in range(100)]
+    py = tmp_path / "cifar-100-python"
+    py.mkdir()
+    with open(py / "test", "wb") as fh:
+        pickle.dump({b"data": data, b"fine_labels": fine.tolist(), b"coarse_labels": coarse.tolist()}, fh, protocol=2)
+    with open(py / "meta", "wb") as fh:
+        pickle.dump({b"fine_label_names": [n.encode() for n in names]}, fh, protocol=2)
+    binary = tmp_path / "cifar-100-binary"
+    binary.mkdir()
+    records = np.concatenate([coarse.astype(np.uint8)[:, None], fine.astype(np.uint8)[:, None], data], axis=1)
+    (binary / "test.bin").write_bytes(records.tobytes())
+    (binary / "fine_label_names.txt").write_text("\n".join(names) + "\n")
+    a, b = (read_cifar("cifar100", "test", [tmp_path], layout) for layout in ("python", "binary"))
+    assert a.labels.tolist() == b.labels.tolist() == fine.tolist()  # the fine labels, not the coarse ones
+    assert a.classes == b.classes == tuple(names)
+    assert np.array_equal(a.load(np.array([7]))[0], data[7].reshape(3, 32, 32).transpose(1, 2, 0))
+    assert np.array_equal(b.load(np.array([7]))[0], a.load(np.array([7]))[0])
