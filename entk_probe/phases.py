@@ -36,7 +36,8 @@ angle between a kernel of one half and a kernel of the other, over the mean angl
 kernels of the same half. A kernel wandering in a cone (or settling in it) is about as far from
 the other half as from its own: ratio near 1. A drifting kernel leaves: for a steady drift the
 ratio is 3. Noise adds to both means alike. Synthetic trajectories (docs/phases.md) give
-0.94 to 1.12 for cones, 1.9 to 2.7 for drifts, with and without noise and learning-rate decay.
+0.94 to 1.03 for cones (up to 1.11 for a frozen kernel's jitter), 1.8 to 2.7 for drifts, with
+and without noise and learning-rate decay.
 The plain ratio diameter / path is reported too; it is not used because noise inflates the path.
 
 Cone width: the angles between each checkpoint's top-k eigenspace (k = number of classes) and
