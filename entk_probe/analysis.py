@@ -202,7 +202,7 @@ def checkpoint_kernel(path: Path, probe_spec: str, options: AnalyzeOptions = Ana
     """The eNTK of one checkpoint file on a probe (through the kernel cache)."""
     load_plugins(options.plugins)
     ckpt = single(path, trust=options.trust_checkpoints)
-    run_dir = ckpt.path.parent.parent if ckpt.name.count("/") else ckpt.path.parent
+    run_dir = ckpt.path.parents[ckpt.name.count("/")]  # the name is relative to the run directory
     arch, arch_source = resolve_arch(options.arch, [ckpt], run_dir)
     state, _ = select_state_dict(read_content(ckpt.path, trust=options.trust_checkpoints), options.weights)
     spec, model, probe = _prepare(arch, arch_source, ckpt, state, probe_spec, options)

@@ -79,15 +79,6 @@ def pairwise(kernels: Sequence[Tensor]) -> tuple[np.ndarray, np.ndarray]:
     return distance, angle
 
 
-def velocities(kernels: Sequence[Tensor], times: Sequence[float]) -> list[float]:
-    """v_i = S(K_i, K_{i+1}) / (t_{i+1} − t_i), one fewer than the kernels; NaN where Δt ≤ 0."""
-    out = []
-    for i in range(len(kernels) - 1):
-        dt = times[i + 1] - times[i]
-        out.append(kernel_distance(kernels[i], kernels[i + 1]) / dt if dt > 0 else math.nan)
-    return out
-
-
 def step_rates(angle: np.ndarray, times: Sequence[float]) -> np.ndarray:
     """Angular velocity of each step, degrees per unit time, from a pairwise angle matrix; NaN where Δt ≤ 0."""
     t = np.asarray(times, dtype=float)

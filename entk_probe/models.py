@@ -52,8 +52,10 @@ class ModelSpec:
 
     def target(self) -> Target:
         """What the model expects of its probe inputs."""
-        norm = Normalization(self.mean, self.std, self.sources.get("normalization", "the model states none"))
-        return Target(self.input_size, norm if self.mean is not None else Target(None).normalization, self.entry.transform)
+        if self.mean is None:
+            return Target(self.input_size, transform=self.entry.transform)
+        norm = Normalization(self.mean, self.std, self.sources["normalization"])
+        return Target(self.input_size, norm, self.entry.transform)
 
 
 def parse_model_kwargs(items: Sequence[str]) -> dict[str, Any]:
@@ -150,11 +152,10 @@ def _shape_hints(entry: ModelEntry, state: Mapping[str, Tensor]) -> dict[str, tu
     """num_classes and in_chans read off the weights, with the tensor each came from."""
     state = _unwrapped(state)
     classifier, first_conv = entry.classifier, entry.first_conv
-    if entry.origin == "timm" or (classifier is None and first_conv is None):
-        cfg = get_pretrained_cfg(entry.name) if entry.origin == "timm" else None
-        if cfg is not None:
-            head = cfg.classifier[0] if isinstance(cfg.classifier, (list, tuple)) else cfg.classifier
-            classifier, first_conv = classifier or head, first_conv or cfg.first_conv
+    cfg = get_pretrained_cfg(entry.name) if entry.origin == "timm" else None
+    if cfg is not None:  # timm's config names the classifier and the first convolution
+        head = cfg.classifier[0] if isinstance(cfg.classifier, (list, tuple)) else cfg.classifier
+        classifier, first_conv = classifier or head, first_conv or cfg.first_conv
     hints: dict[str, tuple[int, str]] = {}
     head = _find(state, classifier)
     if head is None:  # the last matrix whose name ends in .weight

@@ -25,7 +25,6 @@ from entk_probe.dynamics import (
     step_rates,
     subspace_angles,
     top_eigenspace,
-    velocities,
 )
 
 
@@ -66,15 +65,13 @@ def test_pairwise_matrices_equal_direct_numpy() -> None:
     assert np.array_equal(distance, distance.T) and np.all(np.diag(angle) == 0)
 
 
-def test_velocity_is_distance_per_unit_time() -> None:
+def test_step_rates_are_angle_per_unit_time() -> None:
     ks = [torch.randn(4, 4, dtype=torch.float64) for _ in range(3)]
-    v = velocities(ks, [0.0, 0.5, 2.0])
-    assert math.isclose(v[0], kernel_distance(ks[0], ks[1]) / 0.5)
-    assert math.isclose(v[1], kernel_distance(ks[1], ks[2]) / 1.5)
-    assert math.isnan(velocities(ks[:2], [1.0, 1.0])[0])
     _, angle = pairwise(ks)
     rates = step_rates(angle, [0.0, 0.5, 2.0])
-    assert math.isclose(rates[1], angle[1, 2] / 1.5)
+    assert math.isclose(rates[0], kernel_angle_deg(ks[0], ks[1]) / 0.5, rel_tol=1e-12)
+    assert math.isclose(rates[1], kernel_angle_deg(ks[1], ks[2]) / 1.5, rel_tol=1e-12)
+    assert math.isnan(step_rates(angle[:2, :2], [1.0, 1.0])[0])
 
 
 def test_centering_matches_h_k_h() -> None:
