@@ -9,20 +9,24 @@ symmetric half, and reshapes to the mode's kernel (``modes``). Definitions are i
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from torch import Tensor, nn
 
+from .capture import BatchDependence, LayerShapes, check_layers
 from .conditions import eval_mode, exact_float32
 from .contributions import Contribution, EngineContext, JacobianContribution, Progress
 from .errors import MemoryBudgetError, UsageError, warn
 from .gram import mirror_upper
 from .jacobian import ModelFunction, probe_model
+from .layerplan import check_paths, plan_layers
+from .layers import Layer, find_layers
 from .memory import default_budget, is_out_of_memory, parse_bytes, release_host_memory
-from .modes import get_mode
+from .modes import KernelMode, get_mode
 from .parameters import ParamFilter, select_parameters
 from .planning import EntkPlan, make_plan
+from .structured import CaptureContribution
 
 
 @dataclass(frozen=True)
@@ -69,6 +73,74 @@ def _check_inputs(inputs: object) -> Tensor:
     return inputs
 
 
+def _plan(
+    model: nn.Module,
+    fn: ModelFunction,
+    x: Tensor,
+    sizes: list[tuple[str, int]],
+    kmode: KernelMode,
+    budget: int,
+    chunk_size: int | None,
+    paths: str,
+) -> tuple[EntkPlan, dict[str, tuple[Layer, LayerShapes]]]:
+    """Plan every layer's path, the capture passes, and the Jacobian groups of the rest."""
+    n = x.shape[0]
+    num_classes, activation_bytes = probe_model(fn, x[0])
+    rows = kmode.jacobian_rows(num_classes)
+    candidates, excluded = find_layers(model, [name for name, _ in sizes])
+    check = None if paths == "jacobian" else check_layers(fn, x, candidates)
+    layer_plans, capture_groups = plan_layers(
+        candidates, check, excluded, dict(sizes), num_samples=n, rows=rows, full=kmode.rows_are_logits,
+        itemsize=x.element_size(), budget=budget, activation_bytes=activation_bytes, paths=paths,
+    )
+    if chunk_size is not None:
+        capture_groups = [replace(g, chunk_size=min(chunk_size, n)) for g in capture_groups]
+    captured = {p for plan in layer_plans if plan.path != "jacobian" for p in plan.params}
+    rest = [(name, numel) for name, numel in sizes if name not in captured]
+    jacobian = make_plan(
+        rest,
+        num_samples=n,
+        num_classes=num_classes,
+        jacobian_rows=rows,
+        gram_rows=n * kmode.gram_rows_per_sample(num_classes),
+        itemsize=x.element_size(),
+        activation_bytes=activation_bytes,
+        budget=budget,
+        chunk_size=chunk_size,
+    )
+    plan = replace(jacobian, layers=tuple(layer_plans), capture_groups=tuple(capture_groups))
+    kept = {layer.name: (layer, check.shapes[layer.name]) for layer in check.layers} if check else {}
+    return plan, kept
+
+
+def _run(plan: EntkPlan, layers: dict[str, tuple[Layer, LayerShapes]], fn: ModelFunction, x: Tensor,
+         kmode: KernelMode, sizes: dict[str, int], progress: Progress | None) -> Tensor:
+    """Let every contribution of the plan add its Gram matrix; the (M, M) float64 sum, upper triangle."""
+    by_name = {p.layer: p for p in plan.layers}
+    contributions: list[Contribution] = [
+        CaptureContribution([layers[name][0] for name in group.layers], [by_name[name] for name in group.layers],
+                            {name: layers[name][1] for name in group.layers}, group.chunk_size, sizes)
+        for group in plan.capture_groups
+    ]
+    contributions += [JacobianContribution(g) for g in plan.groups]
+    ctx = EngineContext(fn, x, kmode, plan.num_classes, progress)
+    ctx.total_units = sum(c.work_units(ctx) for c in contributions)
+    gram = torch.zeros(plan.gram_rows, plan.gram_rows, dtype=torch.float64, device=x.device)  # (M, M)
+    try:
+        for contribution in contributions:
+            contribution.add_to(gram, ctx)
+            if x.device.type == "cpu":
+                release_host_memory()
+    except RuntimeError as exc:
+        if not is_out_of_memory(exc):
+            raise
+        raise MemoryBudgetError(
+            f"{x.device} ran out of memory while computing the kernel ({plan.describe()}): give a "
+            "smaller max_memory (--max-memory) so that less is held at once"
+        ) from exc
+    return gram
+
+
 def compute_entk_result(
     model: nn.Module,
     inputs: Tensor,
@@ -80,6 +152,7 @@ def compute_entk_result(
     max_memory: int | str | None = None,
     chunk_size: int | None = None,
     progress: Progress | None = None,
+    paths: str = "auto",
 ) -> EntkResult:
     """Like ``compute_entk``, returning the kernel with the plan and settings used."""
     started = time.perf_counter()
@@ -91,42 +164,22 @@ def compute_entk_result(
     if chunk_size is not None and (isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1):
         raise UsageError(f"chunk_size must be a positive integer, got {chunk_size!r}")
     budget = parse_bytes(max_memory) if max_memory is not None else default_budget(dev)
+    check_paths(paths)
     sizes = select_parameters(model, params)
 
     with eval_mode(model), exact_float32():
         fn = ModelFunction.build(model, dev, jacobian_dtype)
         x = inputs.to(device=dev, dtype=jacobian_dtype)  # (N, ...)
-        n = x.shape[0]
-        num_classes, activation_bytes = probe_model(fn, x[0])
-        plan = make_plan(
-            sizes,
-            num_samples=n,
-            num_classes=num_classes,
-            jacobian_rows=kmode.jacobian_rows(num_classes),
-            gram_rows=n * kmode.gram_rows_per_sample(num_classes),
-            itemsize=x.element_size(),
-            activation_bytes=activation_bytes,
-            budget=budget,
-            chunk_size=chunk_size,
-        )
-        contributions: list[Contribution] = [JacobianContribution(g) for g in plan.groups]
-        ctx = EngineContext(fn, x, kmode, num_classes, progress)
-        ctx.total_units = sum(c.work_units(ctx) for c in contributions)
-        gram = torch.zeros(plan.gram_rows, plan.gram_rows, dtype=torch.float64, device=dev)  # (M, M)
+        plan, layers = _plan(model, fn, x, sizes, kmode, budget, chunk_size, paths)
         try:
-            for contribution in contributions:
-                contribution.add_to(gram, ctx)
-                if dev.type == "cpu":
-                    release_host_memory()
-        except RuntimeError as exc:
-            if not is_out_of_memory(exc):
-                raise
-            raise MemoryBudgetError(
-                f"{dev} ran out of memory while computing the kernel ({plan.describe()}): give a "
-                "smaller max_memory (--max-memory) so that fewer Jacobian rows are held at once"
-            ) from exc
+            gram = _run(plan, layers, fn, x, kmode, dict(sizes), progress)
+        except BatchDependence as exc:
+            warn(f"{exc} on a later chunk of the probe, so per-layer kernels do not apply and every parameter "
+                 "goes through the Jacobian path", code="batch-dependence")
+            plan, layers = _plan(model, fn, x, sizes, kmode, budget, chunk_size, "jacobian")
+            gram = _run(plan, layers, fn, x, kmode, dict(sizes), progress)
         mirror_upper(gram)
-        kernel = kmode.finalize(gram, n, num_classes).cpu()
+        kernel = kmode.finalize(gram, plan.num_samples, plan.num_classes).cpu()
     if not torch.isfinite(kernel).all():
         warn(
             "the eNTK has NaN or infinite entries: the model's logits or gradients are not finite "
@@ -156,6 +209,7 @@ def compute_entk(
     max_memory: int | str | None = None,
     chunk_size: int | None = None,
     progress: Progress | None = None,
+    paths: str = "auto",
 ) -> Tensor:
     """The empirical NTK of ``model`` on ``inputs`` (N, ...), as a float64 tensor on the CPU.
 
@@ -186,4 +240,5 @@ def compute_entk(
         max_memory=max_memory,
         chunk_size=chunk_size,
         progress=progress,
+        paths=paths,
     ).kernel

@@ -58,12 +58,28 @@ class ModelFunction:
     def logits(self, varied: Mapping[str, Tensor], x: Tensor) -> Tensor:
         """Logits of one sample ``x`` (no batch dimension), shape (C,), with ``varied`` params."""
         out = functional_call(self.module, ({**self.params, **varied}, self.buffers), (x.unsqueeze(0),))
-        if not isinstance(out, Tensor):
-            raise ModelError(
-                f"the model returned {type(out).__name__}, not a tensor of logits: wrap it so that "
-                "forward returns a (batch, classes) tensor"
-            )
-        return out.reshape(-1)  # (C,)
+        return _require_tensor(out).reshape(-1)  # (C,)
+
+
+def _require_tensor(out: object) -> Tensor:
+    if not isinstance(out, Tensor):
+        raise ModelError(
+            f"the model returned {type(out).__name__}, not a tensor of logits: wrap it so that "
+            "forward returns a (batch, classes) tensor"
+        )
+    return out
+
+
+def as_logits(out: object, batch: int) -> Tensor:
+    """The model's output for ``batch`` inputs as logits (batch, C), or a ModelError saying what it was."""
+    logits = _require_tensor(out)
+    if logits.dim() not in (1, 2) or logits.shape[0] != batch:
+        inputs = "one input" if batch == 1 else f"{batch} inputs"
+        raise ModelError(
+            f"for a batch of {inputs} the model returned shape {tuple(logits.shape)}; entk-probe "
+            "needs logits of shape (batch, classes)"
+        )
+    return logits.reshape(batch, -1)
 
 
 def probe_model(fn: ModelFunction, x0: Tensor) -> tuple[int, int]:
@@ -88,17 +104,7 @@ def probe_model(fn: ModelFunction, x0: Tensor) -> tuple[int, int]:
     finally:
         for handle in handles:
             handle.remove()
-    if not isinstance(out, Tensor):
-        raise ModelError(
-            f"the model returned {type(out).__name__}, not a tensor of logits: wrap it so that "
-            "forward returns a (batch, classes) tensor"
-        )
-    if out.dim() not in (1, 2) or out.shape[0] != 1:
-        raise ModelError(
-            f"for a batch of one input the model returned shape {tuple(out.shape)}; entk-probe "
-            "needs logits of shape (batch, classes)"
-        )
-    return int(out.numel()), activation_bytes
+    return int(as_logits(out, 1).numel()), activation_bytes
 
 
 def _varied(fn: ModelFunction, pieces: tuple[Piece, ...]) -> dict[str, Tensor]:

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 from .errors import MemoryBudgetError
 from .jacobian import Piece
+from .layerplan import CaptureGroup, LayerPlan
 from .memory import format_bytes
 
 # Measured on CPU (benchmarks/memory_calibration.py): a chunk's Jacobian exists up to about 3.5
@@ -62,7 +63,11 @@ class ParamGroup:
 
 @dataclass(frozen=True)
 class EntkPlan:
-    """What the engine will do for one kernel, and the memory it expects to use (bytes)."""
+    """What the engine will do for one kernel, and the memory it expects to use (bytes).
+
+    ``groups`` are the parameter groups of the Jacobian path; ``layers`` says which path every
+    layer took (``layerplan``), ``capture_groups`` how the captured layers share capture passes.
+    """
 
     num_samples: int
     num_classes: int
@@ -71,24 +76,37 @@ class EntkPlan:
     itemsize: int  # bytes of one Jacobian element
     budget: int
     groups: tuple[ParamGroup, ...]
+    layers: tuple[LayerPlan, ...] = ()
+    capture_groups: tuple[CaptureGroup, ...] = ()
 
     @property
     def num_params(self) -> int:
-        return sum(g.size for g in self.groups)
+        captured = sum(layer.num_params for layer in self.layers if layer.path != "jacobian")
+        return sum(g.size for g in self.groups) + captured
 
     @property
     def holds_full_jacobian(self) -> bool:
-        return len(self.groups) == 1
+        return len(self.groups) == 1 and not self.capture_groups
 
     @property
     def num_chunks(self) -> int:
-        return sum(math.ceil(self.num_samples / g.chunk_size) for g in self.groups)
+        jacobian = sum(math.ceil(self.num_samples / g.chunk_size) for g in self.groups)
+        return jacobian + sum(math.ceil(self.num_samples / c.chunk_size) for c in self.capture_groups)
+
+    def path_counts(self) -> dict[str, int]:
+        """Layers by path, e.g. {"structured": 21, "per-sample": 20, "jacobian": 1}."""
+        counts: dict[str, int] = {}
+        for layer in self.layers:
+            counts[layer.path] = counts.get(layer.path, 0) + 1
+        return counts
 
     def describe(self) -> str:
-        """One line for logs: groups, chunks and the memory the plan expects."""
+        """One line for logs: paths, passes, chunks and the memory the plan expects."""
+        paths = ", ".join(f"{k} {v}" for k, v in self.path_counts().items()) or "none"
         return (
-            f"{self.num_params:,} parameters in {len(self.groups)} group(s), "
-            f"{self.num_chunks} Jacobian chunk(s), budget {format_bytes(self.budget)}"
+            f"{self.num_params:,} parameters; layers by path: {paths}; {len(self.capture_groups)} capture "
+            f"pass(es), {len(self.groups)} Jacobian group(s), {self.num_chunks} chunk(s), budget "
+            f"{format_bytes(self.budget)}"
         )
 
 
@@ -141,6 +159,8 @@ def make_plan(
     Raises MemoryBudgetError when not even one sample of a parameter's smallest piece fits.
     """
     n, r, b = num_samples, jacobian_rows, itemsize
+    if not sizes:  # every parameter is on another path
+        return EntkPlan(n, num_classes, r, gram_rows, b, budget, ())
     total = sum(numel for _, numel in sizes)
     per_sample_act = (r + 2) * activation_bytes * ACTIVATION_SAFETY
     slab_cols_max = math.inf if b == 8 else max(1, min(

@@ -27,6 +27,7 @@ from . import models
 from .reference import explicit_jacobian, kernels_from_jacobian, relative_error
 
 MODES = ("full", "trace", "pntk")
+PATHS = ("auto", "structured", "per-sample", "jacobian")
 
 
 @functools.cache
@@ -37,16 +38,33 @@ def _case(name: str) -> tuple[nn.Module, torch.Tensor, dict[str, torch.Tensor]]:
     return model, inputs, reference
 
 
+@pytest.mark.parametrize("paths", PATHS)
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("name", sorted(models.ALL))
-def test_every_mode_matches_the_explicit_jacobian(name: str, mode: str) -> None:
+def test_every_mode_and_path_matches_the_explicit_jacobian(name: str, mode: str, paths: str) -> None:
     model, inputs, reference = _case(name)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", EntkProbeWarning)  # the BN/Dropout model starts in train mode
-        kernel = compute_entk(model, inputs, mode=mode, device="cpu", jacobian_dtype=torch.float64)
+        result = compute_entk_result(model, inputs, mode=mode, device="cpu", jacobian_dtype=torch.float64, paths=paths)
+    kernel = result.kernel
     assert kernel.dtype == torch.float64 and kernel.device.type == "cpu"
     assert kernel.shape == reference[mode].shape
     assert relative_error(kernel, reference[mode]) < 1e-10
+    taken = {layer.path for layer in result.plan.layers}
+    assert taken == {"jacobian"} if paths == "jacobian" else paths == "auto" or paths in taken
+
+
+def test_the_plan_covers_every_parameter_once() -> None:
+    model, inputs, _ = _case("timm_test_vit")
+    result = compute_entk_result(model, inputs, device="cpu", jacobian_dtype=torch.float64)
+    named = [p for layer in result.plan.layers for p in layer.params]
+    assert sorted(named) == sorted(result.param_names)
+    on_jacobians = [p.name for g in result.plan.groups for p in g.pieces]
+    assert sorted(on_jacobians) == sorted(p for layer in result.plan.layers if layer.path == "jacobian" for p in layer.params)
+    # The ViT's own cls_token and pos_embed cannot be captured: the root module's forward is the model.
+    root = next(layer for layer in result.plan.layers if layer.layer == "")
+    assert set(root.params) == {"cls_token", "pos_embed"} and root.path == "jacobian"
+    assert result.plan.num_params == sum(p.numel() for p in model.parameters())
 
 
 @pytest.mark.parametrize("chunk_size", [1, 2, 3, 5, 7])
@@ -65,7 +83,7 @@ def test_parameter_streaming_equals_unchunked(mode: str) -> None:
     # (pntk holds one Jacobian row a sample, not three, so it needs a smaller budget to split).
     budget = 20_000 if mode == "pntk" else 60_000
     result = compute_entk_result(
-        model, inputs, mode=mode, device="cpu", jacobian_dtype=torch.float64, max_memory=budget
+        model, inputs, mode=mode, device="cpu", jacobian_dtype=torch.float64, max_memory=budget, paths="jacobian"
     )
     pieces = [p for g in result.plan.groups for p in g.pieces]
     assert len(result.plan.groups) > 3
@@ -144,9 +162,15 @@ def test_tf32_is_off_while_the_engine_runs_and_restored_after() -> None:
 def test_progress_counts_every_chunk() -> None:
     model, inputs = models.mlp()
     calls: list[tuple[int, int]] = []
-    result = compute_entk_result(model.eval(), inputs, device="cpu", chunk_size=3, progress=lambda d, t: calls.append((d, t)))
+    result = compute_entk_result(model.eval(), inputs, device="cpu", chunk_size=3, progress=lambda d, t: calls.append((d, t)),
+                                 paths="jacobian")
     assert calls == [(1, 3), (2, 3), (3, 3)]
     assert result.plan.num_chunks == 3
+    # Captured layers: one unit a capture chunk (7 samples, 3 a chunk), then one a layer (3 Linear).
+    calls.clear()
+    result = compute_entk_result(model.eval(), inputs, device="cpu", chunk_size=3, progress=lambda d, t: calls.append((d, t)))
+    assert calls == [(d, 6) for d in range(1, 7)]
+    assert result.plan.num_chunks == 3 and len(result.plan.capture_groups) == 1
 
 
 def test_parameter_filter_by_pattern_list_and_callable() -> None:
@@ -236,6 +260,7 @@ _MEMORY_SCRIPT = textwrap.dedent(
     import torch
     from torch import nn
     from entk_probe import compute_entk_result
+    from tests.reference import explicit_jacobian, kernels_from_jacobian, relative_error
 
     def status():
         fields = dict(line.split(":", 1) for line in open("/proc/self/status"))
@@ -243,30 +268,52 @@ _MEMORY_SCRIPT = textwrap.dedent(
 
     torch.manual_seed(0)
     torch.set_num_threads(2)
-    width, n, budget = 512, 64, 128 * 2**20
-    layers = [nn.Flatten(), nn.Linear(768, width)]
-    for _ in range(3):
-        layers += [nn.Tanh(), nn.Linear(width, width)]
-    model = nn.Sequential(*layers, nn.Tanh(), nn.Linear(width, 10)).eval()
-    inputs = torch.randn(n, 3, 16, 16)
+    case, paths = sys.argv[1], sys.argv[2]
+    if case == "mlp":
+        width, n, budget = 512, 64, 128 * 2**20
+        layers = [nn.Flatten(), nn.Linear(768, width)]
+        for _ in range(3):
+            layers += [nn.Tanh(), nn.Linear(width, width)]
+        model = nn.Sequential(*layers, nn.Tanh(), nn.Linear(width, 10)).eval()
+    else:  # a CNN whose captured tensors are several times the budget
+        n, budget = 64, 16 * 2**20
+        layers = [nn.Conv2d(3, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU()]
+        for _ in range(3):
+            layers += [nn.Conv2d(32, 32, 3, padding=1), nn.ReLU()]
+        model = nn.Sequential(*layers, nn.Flatten(), nn.Linear(32 * 64, 10)).eval()
+    inputs = torch.randn(n, 3, 8, 8) if case == "cnn" else torch.randn(n, 3, 16, 16)
     # Warm up: the first call loads torch.func's code paths, outside any budget.
-    compute_entk_result(model, inputs[:2], device="cpu")
+    compute_entk_result(model, inputs[:2], device="cpu", paths=paths)
     before = status()["VmRSS"]
     open("/proc/self/clear_refs", "w").write("5")  # reset the peak (VmHWM) to the current RSS
-    result = compute_entk_result(model, inputs, mode="trace", device="cpu", max_memory=budget)
+    result = compute_entk_result(model, inputs, mode="trace", device="cpu", max_memory=budget, paths=paths)
     peak = status()["VmHWM"]
     num_params = sum(p.numel() for p in model.parameters())
+    # An explicit float64 reference where it is cheap (the MLP's would be 3 GB).
+    reference = kernels_from_jacobian(explicit_jacobian(model.double(), inputs.double()))["trace"] if case == "cnn" else None
     print(json.dumps({
         "peak_increase": peak - before,
         "budget": budget,
         "jacobian_bytes": n * 10 * num_params * 4,
+        "captured_bytes": sum(g.capture_bytes for g in result.plan.capture_groups),
+        "capture_groups": len(result.plan.capture_groups),
         "model_bytes": num_params * 4,
         "kernel_bytes": result.kernel.numel() * 8,
         "groups": len(result.plan.groups),
+        "error": relative_error(result.kernel, reference) if reference is not None else None,
         "finite": bool(torch.isfinite(result.kernel).all()),
     }))
     """
 )
+
+
+def _peak_memory(case: str, paths: str) -> dict[str, float]:
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = {**os.environ, "PYTHONPATH": root + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    done = subprocess.run([sys.executable, "-c", _MEMORY_SCRIPT, case, paths], capture_output=True, text=True,
+                          timeout=600, env=env)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 @pytest.mark.skipif(not os.path.exists("/proc/self/clear_refs"), reason="needs Linux /proc to read peak memory")
@@ -276,11 +323,19 @@ def test_trace_kernel_of_a_jacobian_over_4x_the_budget_stays_within_it() -> None
     The margin covers what the planner cannot see: allocator slack and the transient buffers of
     vmap, which benchmarks/memory_calibration.py measures.
     """
-    done = subprocess.run([sys.executable, "-c", _MEMORY_SCRIPT], capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr
-    m = json.loads(done.stdout.strip().splitlines()[-1])
+    m = _peak_memory("mlp", "jacobian")
     assert m["jacobian_bytes"] > 4 * m["budget"]
     assert m["groups"] > 1 and m["finite"]
+    margin = 32 * 2**20 + 0.15 * m["budget"]
+    assert m["peak_increase"] < m["budget"] + m["model_bytes"] + m["kernel_bytes"] + margin, m
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/clear_refs"), reason="needs Linux /proc to read peak memory")
+def test_captured_layers_over_the_budget_are_split_into_passes_within_it() -> None:
+    """The same bound when the captured inputs and cotangents alone exceed the budget."""
+    m = _peak_memory("cnn", "auto")
+    assert m["captured_bytes"] > m["budget"] and m["capture_groups"] > 1
+    assert m["error"] < 1e-5
     margin = 32 * 2**20 + 0.15 * m["budget"]
     assert m["peak_increase"] < m["budget"] + m["model_bytes"] + m["kernel_bytes"] + margin, m
 
@@ -296,4 +351,54 @@ def test_running_out_of_memory_is_a_budget_error_not_a_vmap_fallback(monkeypatch
     with warnings.catch_warnings():
         warnings.simplefilter("error", EntkProbeWarning)  # no fallback warning may be given
         with pytest.raises(MemoryBudgetError, match="ran out of memory.*max_memory"):
-            compute_entk(model.eval(), inputs, device="cpu")
+            compute_entk(model.eval(), inputs, device="cpu", paths="jacobian")
+
+
+def test_running_out_of_memory_in_a_capture_is_a_budget_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    import entk_probe.structured as structured
+
+    def no_memory(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("[enforce fail at alloc_cpu.cpp:127] DefaultCPUAllocator: can't allocate memory")
+
+    monkeypatch.setattr(structured, "capture", no_memory)
+    model, inputs = models.mlp()
+    with pytest.raises(MemoryBudgetError, match="ran out of memory.*max_memory"):
+        compute_entk(model.eval(), inputs, device="cpu")
+
+
+# Whole timm networks at 32x32 in float64, with few classes so that the explicit reference (N·C
+# rows of every parameter's gradient) stays near 500 MB. vgg11_bn's 4096-wide classifier MLP is
+# narrowed to 64 (mlp_ratio) for the same reason; its layers are the same kinds.
+TIMM_MODELS = {
+    "resnet18": {},
+    "vgg11_bn": {"mlp_ratio": 1 / 64},
+    "convnext_atto": {},
+    "test_vit": {"img_size": 32},
+    "efficientnet_b0": {},
+}
+
+
+@functools.cache
+def _timm_case(name: str) -> tuple[nn.Module, torch.Tensor, dict[str, torch.Tensor]]:
+    import timm
+
+    torch.manual_seed(2)
+    model = timm.create_model(name, pretrained=False, num_classes=3, **TIMM_MODELS[name]).double().eval()
+    for module in model.modules():  # running statistics as a trained network has them, not 0 and 1
+        if isinstance(module, nn.modules.batchnorm._BatchNorm):
+            module.running_mean.normal_(0.0, 0.2)
+            module.running_var.uniform_(0.5, 2.0)
+    inputs = torch.randn(2, 3, 32, 32, dtype=torch.float64)
+    return model, inputs, kernels_from_jacobian(explicit_jacobian(model, inputs))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(TIMM_MODELS))
+def test_whole_timm_models_match_the_explicit_jacobian_on_every_path(name: str) -> None:
+    model, inputs, reference = _timm_case(name)
+    for mode in MODES:
+        for paths in ("auto", "structured", "per-sample"):
+            result = compute_entk_result(model, inputs, mode=mode, device="cpu", jacobian_dtype=torch.float64, paths=paths)
+            assert relative_error(result.kernel, reference[mode]) < 1e-10, (mode, paths)
+            if paths != "auto":
+                assert paths in {layer.path for layer in result.plan.layers}

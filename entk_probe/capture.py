@@ -1,0 +1,230 @@
+"""Capturing layer inputs and output cotangents: one batched forward and R backward passes.
+
+``check_layers`` runs the model on the first two probe samples and keeps only the layers whose
+captured tensors reproduce autograd's parameter gradients exactly (to rounding): called once,
+with one tensor whose first dimension is the batch, samples independent of each other. This is
+what makes the per-layer paths safe on models the engine has never seen (tied weights used
+functionally, modified forwards, batch-dependent layers): a layer that fails goes back to the
+Jacobian path, with the reason in the plan.
+
+``capture`` then fills, chunk by chunk, every kept layer's input (N, *in) and the cotangents
+(N, R, *out) of the R output rows at its output. The backward passes differentiate only with
+respect to the layers' outputs, so no parameter gradient is ever formed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor, nn
+from torch.func import functional_call, vmap
+
+from .jacobian import ModelFunction, as_logits
+from .layers import AffineLayer, Layer
+
+# Relative agreement a layer's captured per-sample gradient must reach with autograd's.
+CHECK_TOLERANCE = {torch.float32: 1e-3, torch.float64: 1e-8}
+
+
+@dataclass
+class LayerShapes:
+    """What the check saw of one layer, per sample."""
+
+    in_shape: tuple[int, ...]
+    out_shape: tuple[int, ...]
+    activation_bytes: int  # outputs of the leaf modules inside the layer, one sample
+
+
+@dataclass
+class CheckResult:
+    """Layers that passed, why the others did not, and the model's sizes."""
+
+    layers: list[Layer]
+    shapes: dict[str, LayerShapes]
+    rejected: dict[str, str] = field(default_factory=dict)  # layer name -> reason
+
+
+@dataclass
+class _Call:
+    args: tuple[object, ...]
+    kwargs: dict[str, object]
+    output: object
+
+
+def _logits(fn: ModelFunction, params: Mapping[str, Tensor], x: Tensor) -> Tensor:
+    return as_logits(functional_call(fn.module, (params, fn.buffers), (x,)), x.shape[0])  # (n, C)
+
+
+class BatchDependence(Exception):
+    """The model's batched output differs from its output one sample at a time (or cannot be compared)."""
+
+
+def batch_independent(fn: ModelFunction, x: Tensor, logits: Tensor) -> None:
+    """Raise ``BatchDependence`` unless ``logits`` (n, C) of the batch ``x`` equal the per-sample logits.
+
+    Per-sample logits come from vmap (each sample as a batch of one): capture needs what the
+    kernel's definition needs, a network applied to each input on its own.
+    """
+    try:
+        with torch.no_grad():
+            alone = vmap(lambda xi: fn.logits({}, xi))(x)  # (n, C)
+    except (RuntimeError, NotImplementedError) as exc:
+        first = str(exc).strip().splitlines()[0][:120] if str(exc).strip() else type(exc).__name__
+        raise BatchDependence(f"vmap cannot trace the model, so its per-sample outputs cannot be checked ({first})") from None
+    tol = CHECK_TOLERANCE.get(x.dtype, 1e-3)
+    if not float((alone - logits).abs().max()) <= tol * max(float(alone.abs().max()), 1e-30):
+        raise BatchDependence("the model's output for one sample depends on the other samples of the batch")
+
+
+@contextmanager
+def _hooks(modules: Mapping[nn.Module, Callable[..., object]], *, with_kwargs: bool = False):
+    handles = [m.register_forward_hook(h, with_kwargs=with_kwargs) for m, h in modules.items()]
+    try:
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+def _form_problem(call: _Call, batch: int) -> str | None:
+    """Why a call cannot be captured, or None."""
+    if call.kwargs or len(call.args) != 1 or not isinstance(call.args[0], Tensor):
+        return "called with other than one tensor argument"
+    x, out = call.args[0], call.output
+    if not isinstance(out, Tensor) or not out.is_floating_point():
+        return "its output is not a floating-point tensor"
+    if x.dim() < 1 or out.dim() < 1 or x.shape[0] != batch or out.shape[0] != batch:
+        return "the batch is not the first dimension of its input and output"
+    if not out.requires_grad:
+        return "its output does not depend on the input"
+    return None
+
+
+def _agrees(captured: Mapping[str, Tensor], reference: Mapping[str, Tensor | None], tol: float) -> bool:
+    for name, value in captured.items():
+        ref = reference[name]
+        ref = torch.zeros_like(value) if ref is None else ref
+        scale = max(float(ref.abs().max()), float(value.abs().max()))
+        if not float((value - ref).abs().max()) <= tol * scale:
+            return False
+    return True
+
+
+def check_layers(fn: ModelFunction, x: Tensor, layers: Sequence[Layer]) -> CheckResult:
+    """Run the first two samples of ``x`` through the model and keep the layers that capture exactly.
+
+    Also measures each kept layer's shapes and activation memory, which the planner uses.
+    """
+    n = min(2, x.shape[0])
+    xb = x[:n].detach().requires_grad_(True)
+    params = dict(fn.params)
+    varied = {p: params[p].detach().requires_grad_(True) for layer in layers for p in layer.params}
+    calls: dict[str, list[_Call]] = {layer.name: [] for layer in layers}
+    leaf_bytes: dict[str, int] = {}
+    names = {m: name for name, m in fn.module.named_modules()}
+
+    def record(layer: Layer) -> Callable[..., object]:
+        def hook(module: nn.Module, args: tuple, kwargs: dict, output: object) -> object:
+            calls[layer.name].append(_Call(args, kwargs, output))
+            return output.clone() if isinstance(output, Tensor) else None  # later in-place ops change the clone
+
+        return hook
+
+    def count(module: nn.Module, _args: tuple, output: object) -> None:
+        outputs = output if isinstance(output, (tuple, list)) else (output,)
+        size = sum(t.numel() * t.element_size() for t in outputs if isinstance(t, Tensor))
+        leaf_bytes[names[module]] = leaf_bytes.get(names[module], 0) + size // n
+
+    leaves = {m: count for m in fn.module.modules() if next(m.children(), None) is None}
+    with torch.enable_grad():
+        with _hooks(leaves):
+            with _hooks({layer.module: record(layer) for layer in layers}, with_kwargs=True):
+                logits = _logits(fn, {**params, **varied}, xb)  # (n, C)
+        result = CheckResult([], {})
+        if not layers:
+            return result
+        tol = CHECK_TOLERANCE.get(x.dtype, 1e-3)
+        try:
+            batch_independent(fn, xb.detach(), logits.detach())
+        except BatchDependence as exc:
+            result.rejected = {layer.name: str(exc) for layer in layers}
+            return result
+        candidates: list[Layer] = []
+        for layer in layers:
+            seen = calls[layer.name]
+            problem = f"called {len(seen)} times in one forward pass" if len(seen) != 1 else _form_problem(seen[0], n)
+            if problem:
+                result.rejected[layer.name] = problem
+            else:
+                candidates.append(layer)
+        outputs = [calls[layer.name][0].output for layer in candidates]
+        grads = torch.autograd.grad(logits[0].sum(), [*outputs, *varied.values()], allow_unused=True)
+    cotangents = dict(zip((layer.name for layer in candidates), grads[: len(candidates)]))
+    reference = dict(zip(varied, grads[len(candidates):]))
+    for layer in candidates:
+        call = calls[layer.name][0]
+        inp, out = call.args[0].detach(), call.output.detach()  # type: ignore[union-attr]
+        cot = cotangents[layer.name]
+        cot = torch.zeros_like(out) if cot is None else cot
+        if isinstance(layer, AffineLayer):
+            layer.set_shapes(tuple(inp.shape[1:]), tuple(out.shape[1:]))
+        try:
+            per_sample = layer.per_sample_grads(inp, cot.unsqueeze(1), params, fn.buffers)  # (n, 1, P)
+        except (RuntimeError, NotImplementedError, ValueError) as exc:
+            result.rejected[layer.name] = f"its per-sample gradients cannot be formed ({str(exc).splitlines()[0][:120]})"
+            continue
+        own = layer.to_named(per_sample[0, 0], params)
+        others_zero = n == 1 or float(per_sample[1:].abs().max()) <= tol * max(float(per_sample[0].abs().max()), 1e-30)
+        if not (others_zero and _agrees(own, {p: reference[p] for p in own}, tol)):
+            result.rejected[layer.name] = "its captured gradient differs from autograd's (a parameter used outside the module?)"
+            continue
+        inner = sum(b for leaf, b in leaf_bytes.items() if leaf == layer.name or leaf.startswith(layer.name + "."))
+        result.shapes[layer.name] = LayerShapes(tuple(inp.shape[1:]), tuple(out.shape[1:]), inner)
+        result.layers.append(layer)
+    return result
+
+
+Consumer = Callable[[int, int, Mapping[str, tuple[Tensor, Tensor]]], None]
+
+
+def capture(fn: ModelFunction, x: Tensor, layers: Sequence[Layer], *, summed: bool, chunk_size: int,
+            consume: Consumer) -> None:
+    """Run the probe through the model ``chunk_size`` samples at a time and hand each chunk over.
+
+    For the chunk ``i0:i1``, ``consume(i0, i1, tensors)`` receives {layer name: (inputs
+    (b, *in), cotangents (b, R, *out))}: R is the number of logits, or 1 when ``summed``
+    (cotangents of the summed logits). A chunk is one forward and R backward passes that
+    differentiate with respect to the layers' outputs only.
+    """
+    by_module = {layer.module: layer.name for layer in layers}
+    n = x.shape[0]
+    for i0 in range(0, n, chunk_size):
+        i1 = min(i0 + chunk_size, n)
+        inputs: dict[str, Tensor] = {}
+        outputs: dict[str, Tensor] = {}
+
+        def hook(module: nn.Module, args: tuple, output: Tensor) -> Tensor:
+            name = by_module[module]
+            inputs[name] = args[0].detach().clone()  # as it was when the layer read it
+            outputs[name] = output
+            return output.clone()  # later in-place ops (ReLU(inplace=True)) change the clone, not this
+
+        xs = x[i0:i1].detach().requires_grad_(True)
+        with torch.enable_grad():
+            with _hooks({m: hook for m in by_module}):
+                logits = _logits(fn, fn.params, xs)  # (b, C)
+            targets = [logits.sum()] if summed else [logits[:, r].sum() for r in range(logits.shape[1])]
+            names = list(outputs)
+            cotangents = {k: outputs[k].new_zeros(i1 - i0, len(targets), *outputs[k].shape[1:]) for k in names}
+            for r, target in enumerate(targets):
+                grads = torch.autograd.grad(target, [outputs[k] for k in names], retain_graph=r + 1 < len(targets),
+                                            allow_unused=True)
+                for name, grad in zip(names, grads):
+                    if grad is not None:
+                        cotangents[name][:, r] = grad
+        batch_independent(fn, xs.detach(), logits.detach())
+        del logits, targets, outputs
+        consume(i0, i1, {k: (inputs[k], cotangents[k]) for k in names})

@@ -1,0 +1,172 @@
+"""Which path each layer takes, and how captured layers are grouped into capture passes.
+
+Every selected parameter ends up in one ``LayerPlan``: a captured layer on the structured or
+per-sample path (``costmodel`` prices both; ``paths="auto"`` takes the cheaper one that fits), or
+the Jacobian path for what cannot be captured (parameters of the model itself, tied weights,
+layers that failed ``capture.check_layers``, layers whose captured tensors would not fit the
+budget). Captured layers are packed, in model order, into capture groups whose stored inputs and
+cotangents take at most ``CAPTURE_SHARE`` of the budget; each group costs one forward and R
+backward passes over the probe, and its layers' working memory uses the rest of the budget.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+
+from .capture import CheckResult
+from .costmodel import PathCost, capture_bytes, module_cost, per_sample_cost, structured_cost, upper_share
+from .errors import UsageError
+from .layers import AffineLayer, Layer
+
+# The engine's choices of path: "auto" lets the cost model pick per layer; the others force one
+# path wherever it applies (tests and benchmarks compare the paths this way).
+PATHS = ("auto", "structured", "per-sample", "jacobian")
+CAPTURE_SHARE = 0.5  # of the budget, for one capture group's stored inputs and cotangents
+# A capture chunk's graph: forward activations, the clones at captured outputs, and the
+# temporaries of one backward pass, in units of one sample's forward activations.
+CAPTURE_ACTIVATION_COPIES = 4
+
+
+@dataclass(frozen=True)
+class LayerPlan:
+    """How one layer's (or the rest of the model's) parameters enter the kernel."""
+
+    layer: str  # module path; "" for parameters of the model itself
+    kind: str  # linear, conv1d, conv2d, module (any other), or model
+    params: tuple[str, ...]
+    num_params: int
+    path: str  # structured, per-sample or jacobian
+    flops: float  # estimated floating-point operations of its Gram matrix (capture passes not included)
+    working_bytes: int
+    capture_bytes: int
+    block: int = 0  # samples a block (structured) or a chunk (per-sample)
+    out_slab: int = 0  # output channels a slab (per-sample affine layers); 0 when not sliced
+    reason: str = ""
+    keeps: str = "activations"  # what the capture keeps: "activations" (inputs, cotangents) or "gradients"
+
+    def as_dict(self) -> dict[str, object]:
+        """The plan as JSON-ready values."""
+        d = asdict(self)
+        d["params"] = list(self.params)
+        return d
+
+
+@dataclass(frozen=True)
+class CaptureGroup:
+    """Layers captured together in one pass over the probe."""
+
+    layers: tuple[str, ...]
+    chunk_size: int  # samples a forward/backward chunk
+    capture_bytes: int
+
+
+def check_paths(paths: str) -> str:
+    """Validate the ``paths`` choice."""
+    if paths not in PATHS:
+        raise UsageError(f"unknown path choice {paths!r}: use one of {', '.join(PATHS)}")
+    return paths
+
+
+def _jacobian_flops(num_params: int, n: int, r: int, full: bool) -> float:
+    rows = n * r if full else n
+    return 2.0 * rows * n * r * num_params * upper_share(8)
+
+
+def _choose(layer: Layer, costs: dict[str, PathCost | None], paths: str) -> tuple[PathCost | None, str]:
+    feasible = {k: c for k, c in costs.items() if c is not None}
+    if not feasible:
+        return None, "no path's working set fits the budget"
+    if paths in feasible:
+        return feasible[paths], f"{paths} path asked for"
+    best = min(feasible.values(), key=lambda c: c.weight)
+    if len(costs) == 1:
+        return best, "per-sample gradients by vjp of the module alone"
+    others = ", ".join(f"{c.path} {c.weight / 1e9:.3g}" for c in feasible.values() if c is not best)
+    return best, f"cheapest: {best.path} {best.weight / 1e9:.3g} GFLOP" + (f" against {others}" if others else "")
+
+
+def plan_layers(
+    candidates: Sequence[Layer],
+    check: CheckResult | None,
+    excluded: Mapping[str, str],
+    param_sizes: Mapping[str, int],
+    *,
+    num_samples: int,
+    rows: int,
+    full: bool,
+    itemsize: int,
+    budget: int,
+    activation_bytes: int,
+    paths: str = "auto",
+) -> tuple[list[LayerPlan], list[CaptureGroup]]:
+    """A plan for every candidate layer (and the excluded parameters), and the capture groups.
+
+    ``rows`` is R (logits a sample, or 1 for the pNTK); ``check`` is None when nothing is
+    captured (``paths="jacobian"``).
+    """
+    n, r = num_samples, rows
+    plans: list[LayerPlan] = []
+    captured: list[tuple[Layer, LayerPlan]] = []
+    working = int(budget * (1 - CAPTURE_SHARE))
+    for layer in candidates:
+        size = sum(param_sizes[p] for p in layer.params)
+        jacobian = LayerPlan(layer.name, layer.kind, layer.params, size, "jacobian",
+                             _jacobian_flops(size, n, r, full), 0, 0)
+        if check is None:
+            plans.append(LayerPlan(**{**asdict(jacobian), "reason": "jacobian path asked for"}))
+            continue
+        if layer.name in check.rejected:
+            plans.append(LayerPlan(**{**asdict(jacobian), "reason": check.rejected[layer.name]}))
+            continue
+        shapes = check.shapes[layer.name]
+        stored = capture_bytes(math.prod(shapes.in_shape), math.prod(shapes.out_shape), n, r, itemsize)
+        if stored > budget * CAPTURE_SHARE:
+            plans.append(LayerPlan(**{**asdict(jacobian), "reason": "its captured inputs and cotangents exceed "
+                                      f"{CAPTURE_SHARE:.0%} of the memory budget"}))
+            continue
+        if isinstance(layer, AffineLayer):
+            geo = layer.geometry
+            costs = {"structured": structured_cost(geo, n, r, full, itemsize, working),
+                     "per-sample": per_sample_cost(geo, n, r, full, itemsize, working)}
+        else:
+            costs = {"per-sample": module_cost(size, shapes.activation_bytes, n, r, full, itemsize, working)}
+        cost, reason = _choose(layer, costs, paths)
+        if cost is None:
+            plans.append(LayerPlan(**{**asdict(jacobian), "reason": reason}))
+            continue
+        # Per-sample gradients smaller than the inputs and cotangents they come from (norms, say)
+        # are formed during the capture, and only they are kept.
+        gradients = n * r * size * itemsize
+        keeps = "gradients" if cost.path == "per-sample" and not cost.out_slab and gradients <= stored else "activations"
+        plan = LayerPlan(layer.name, layer.kind, layer.params, size, cost.path, cost.flops, cost.working_bytes,
+                         gradients if keeps == "gradients" else stored, cost.block, cost.out_slab, reason, keeps)
+        plans.append(plan)
+        captured.append((layer, plan))
+    leftover = tuple(p for p in excluded)
+    if leftover:
+        size = sum(param_sizes[p] for p in leftover)
+        reasons = sorted(set(excluded.values()))
+        plans.insert(0, LayerPlan("", "model", leftover, size, "jacobian", _jacobian_flops(size, n, r, full), 0, 0,
+                                  reason="; ".join(reasons)))
+    return plans, _capture_groups(captured, n, budget, activation_bytes)
+
+
+def _capture_groups(captured: Sequence[tuple[Layer, LayerPlan]], n: int, budget: int,
+                    activation_bytes: int) -> list[CaptureGroup]:
+    groups: list[list[LayerPlan]] = []
+    used = 0
+    for _, plan in captured:
+        if not groups or used + plan.capture_bytes > budget * CAPTURE_SHARE:
+            groups.append([])
+            used = 0
+        groups[-1].append(plan)
+        used += plan.capture_bytes
+    result = []
+    for members in groups:
+        stored = sum(p.capture_bytes for p in members)
+        per_sample = max(1, CAPTURE_ACTIVATION_COPIES * activation_bytes)
+        chunk = max(1, min(n, int((budget - stored) // per_sample)))
+        result.append(CaptureGroup(tuple(p.layer for p in members), chunk, stored))
+    return result
