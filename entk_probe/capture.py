@@ -79,6 +79,19 @@ def batch_independent(fn: ModelFunction, x: Tensor, logits: Tensor) -> None:
         raise BatchDependence("the model's output for one sample depends on the other samples of the batch")
 
 
+def _spot_check(fn: ModelFunction, x: Tensor, logits: Tensor) -> None:
+    """Raise ``BatchDependence`` unless the chunk's first sample alone has the logits it has in the chunk.
+
+    ``check_layers`` compared two samples through vmap; this catches a model that depends on the
+    batch only for larger batches, at the cost of one sample's forward pass a chunk.
+    """
+    with torch.no_grad():
+        alone = _logits(fn, fn.params, x[:1])  # (1, C)
+    tol = CHECK_TOLERANCE.get(x.dtype, 1e-3)
+    if not float((alone[0] - logits[0]).abs().max()) <= tol * max(float(alone.abs().max()), 1e-30):
+        raise BatchDependence("the model's output for one sample depends on the other samples of the batch")
+
+
 @contextmanager
 def _hooks(modules: Mapping[nn.Module, Callable[..., object]], *, with_kwargs: bool = False):
     handles = [m.register_forward_hook(h, with_kwargs=with_kwargs) for m, h in modules.items()]
@@ -191,13 +204,15 @@ Consumer = Callable[[int, int, Mapping[str, tuple[Tensor, Tensor]]], None]
 
 
 def capture(fn: ModelFunction, x: Tensor, layers: Sequence[Layer], *, summed: bool, chunk_size: int,
-            consume: Consumer) -> None:
+            stores: Mapping[str, tuple[Tensor, Tensor]], consume: Consumer) -> None:
     """Run the probe through the model ``chunk_size`` samples at a time and hand each chunk over.
 
     For the chunk ``i0:i1``, ``consume(i0, i1, tensors)`` receives {layer name: (inputs
     (b, *in), cotangents (b, R, *out))}: R is the number of logits, or 1 when ``summed``
-    (cotangents of the summed logits). A chunk is one forward and R backward passes that
-    differentiate with respect to the layers' outputs only.
+    (cotangents of the summed logits). Layers with ``stores[name]`` = (inputs (N, *in),
+    cotangents (N, R, *out)) are written there directly and handed over as views of them. A
+    chunk is one forward and R backward passes that differentiate with respect to the layers'
+    outputs only.
     """
     by_module = {layer.module: layer.name for layer in layers}
     n = x.shape[0]
@@ -208,7 +223,11 @@ def capture(fn: ModelFunction, x: Tensor, layers: Sequence[Layer], *, summed: bo
 
         def hook(module: nn.Module, args: tuple, output: Tensor) -> Tensor:
             name = by_module[module]
-            inputs[name] = args[0].detach().clone()  # as it was when the layer read it
+            if name in stores:
+                inputs[name] = stores[name][0][i0:i1]
+                inputs[name].copy_(args[0].detach())  # as it was when the layer read it
+            else:
+                inputs[name] = args[0].detach().clone()
             outputs[name] = output
             return output.clone()  # later in-place ops (ReLU(inplace=True)) change the clone, not this
 
@@ -218,13 +237,18 @@ def capture(fn: ModelFunction, x: Tensor, layers: Sequence[Layer], *, summed: bo
                 logits = _logits(fn, fn.params, xs)  # (b, C)
             targets = [logits.sum()] if summed else [logits[:, r].sum() for r in range(logits.shape[1])]
             names = list(outputs)
-            cotangents = {k: outputs[k].new_zeros(i1 - i0, len(targets), *outputs[k].shape[1:]) for k in names}
+            cotangents = {
+                k: stores[k][1][i0:i1] if k in stores else outputs[k].new_empty(i1 - i0, len(targets), *outputs[k].shape[1:])
+                for k in names
+            }
             for r, target in enumerate(targets):
                 grads = torch.autograd.grad(target, [outputs[k] for k in names], retain_graph=r + 1 < len(targets),
                                             allow_unused=True)
                 for name, grad in zip(names, grads):
-                    if grad is not None:
+                    if grad is None:
+                        cotangents[name][:, r].zero_()
+                    else:
                         cotangents[name][:, r] = grad
-        batch_independent(fn, xs.detach(), logits.detach())
+        _spot_check(fn, xs.detach(), logits.detach())
         del logits, targets, outputs
         consume(i0, i1, {k: (inputs[k], cotangents[k]) for k in names})

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from .gram import accumulate_upper
+from .gram import FLOAT32_SLAB_COLUMNS, accumulate_upper
 from .jacobian import ModelFunction, Piece, jacobian_rows
 from .modes import KernelMode
 from .planning import ParamGroup
@@ -35,6 +35,7 @@ class EngineContext:
     mode: KernelMode
     num_classes: int
     progress: Progress | None = None
+    products: torch.dtype = torch.float64  # dtype of the Gram products (sums are float64)
     total_units: int = 0
     done_units: int = 0
 
@@ -95,4 +96,5 @@ class JacobianContribution(Contribution):
             i1 = min(i0 + chunk, n)
             jacobian_rows(ctx.fn, ctx.inputs[i0:i1], self.pieces, ctx.mode.summed_logits, store[i0:i1])
             ctx.advance(1)
-        accumulate_upper(gram, ctx.mode.features(store), self.group.slab_columns)
+        columns = self.group.slab_columns if ctx.products == torch.float64 else FLOAT32_SLAB_COLUMNS
+        accumulate_upper(gram, ctx.mode.features(store), columns, ctx.products)

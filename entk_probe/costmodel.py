@@ -12,8 +12,9 @@ M Gram rows (N·R in full mode, else N):
   Σ_{t,s} A ⊙ B, all in float64; no per-sample gradient is formed.
 
 u ≈ (k+1)/2k is the share of the Gram blocks computed when only the upper block triangle of k
-block rows is. Paths are compared in float64-equivalent work (a float32 multiply-add costs
-``FLOAT32_SPEEDUP`` times less); memory is the working set of one layer's computation, which
+block rows is. Gram products are float64, or float32 when asked for (``product_bytes``). Paths
+are compared in float64-equivalent work (a float32 multiply-add costs ``FLOAT32_SPEEDUP`` times
+less); memory is the working set of one layer's computation, which
 must fit the working share of the budget; a layer that fits no path's smallest working set goes
 to the Jacobian path, which can split a parameter into column ranges.
 """
@@ -68,7 +69,12 @@ def _gram_slab_bytes(rows: int, columns: int) -> int:
     return rows * slab_columns * 8
 
 
-def per_sample_cost(geo: Geometry, n: int, r: int, full: bool, itemsize: int, available: int) -> PathCost | None:
+def _speed(nbytes: int) -> float:
+    return FLOAT32_SPEEDUP if nbytes == 4 else 1.0
+
+
+def per_sample_cost(geo: Geometry, n: int, r: int, full: bool, itemsize: int, available: int,
+                    product_bytes: int = 8) -> PathCost | None:
     """The per-sample path of an affine layer, sliced over output channels to fit ``available`` bytes."""
     g, t, i, o = geo.groups, geo.positions, geo.in_features, geo.out_features
     rows = n * r if full else n
@@ -89,21 +95,23 @@ def per_sample_cost(geo: Geometry, n: int, r: int, full: bool, itemsize: int, av
         return None
     forming = n * r * g * t * o * i
     gram = rows * (n * r * g * o * i) * _gram_share(rows)
-    return PathCost("per-sample", 2 * (forming + gram), 2 * (forming / (FLOAT32_SPEEDUP if itemsize == 4 else 1) + gram),
+    return PathCost("per-sample", 2 * (forming + gram), 2 * (forming / _speed(itemsize) + gram / _speed(product_bytes)),
                     working(out_slab, chunk), chunk, out_slab if out_slab < o else 0)
 
 
-def structured_cost(geo: Geometry, n: int, r: int, full: bool, itemsize: int, available: int) -> PathCost | None:
+def structured_cost(geo: Geometry, n: int, r: int, full: bool, itemsize: int, available: int,
+                    product_bytes: int = 8) -> PathCost | None:
     """The structured path of an affine layer, in sample blocks that fit ``available`` bytes."""
     g, t, i, o = geo.groups, geo.positions, geo.in_features, geo.out_features
 
     def working(b: int) -> int:
         rows = b * t
-        patches = 2 * g * rows * (i * 8 + PATCH_COPIES * i * itemsize)
-        cot = 2 * g * rows * r * o * (8 + itemsize)
-        a = g * rows * rows * 8
+        p = product_bytes
+        patches = 2 * g * rows * (i * p + PATCH_COPIES * i * itemsize)
+        cot = 2 * g * rows * r * o * (p + itemsize)
+        a = g * rows * rows * p
         b_rows = rows * r if full else rows
-        return patches + cot + a + g * b_rows * b_rows * 8
+        return patches + cot + a + g * b_rows * b_rows * p
 
     block = min(n, max(math.ceil(n / MAX_SAMPLE_BLOCKS), math.ceil(MIN_BLOCK_ROWS / t)))
     while block > 1 and working(block) > available:
@@ -116,11 +124,11 @@ def structured_cost(geo: Geometry, n: int, r: int, full: bool, itemsize: int, av
     b = (pairs * r * r * o) if full else (pairs * r * o)
     combine = pairs * (r * r if full else 1)
     flops = 2 * (a + b) + combine
-    return PathCost("structured", flops, flops, working(block), block)
+    return PathCost("structured", flops, 2 * (a + b) / _speed(product_bytes) + combine, working(block), block)
 
 
 def module_cost(num_params: int, activation_bytes: int, n: int, r: int, full: bool, itemsize: int,
-                available: int) -> PathCost | None:
+                available: int, product_bytes: int = 8) -> PathCost | None:
     """The per-sample path of any module by vjp of the module alone (work: its Gram matrix)."""
     rows = n * r if full else n
     store = n * r * num_params * itemsize + _gram_slab_bytes(rows, n * r * num_params // rows)
@@ -131,7 +139,7 @@ def module_cost(num_params: int, activation_bytes: int, n: int, r: int, full: bo
     if store + chunk * per_sample > available:
         return None
     gram = rows * (n * r * num_params) * _gram_share(rows)
-    return PathCost("per-sample", 2 * gram, 2 * gram, int(store + chunk * per_sample), chunk)
+    return PathCost("per-sample", 2 * gram, 2 * gram / _speed(product_bytes), int(store + chunk * per_sample), chunk)
 
 
 def capture_bytes(in_numel: int, out_numel: int, n: int, r: int, itemsize: int) -> int:

@@ -40,6 +40,7 @@ class EntkResult:
     mode: str
     device: str
     jacobian_dtype: str
+    gram_dtype: str  # dtype of the Gram products; sums are float64
     param_names: tuple[str, ...]
     plan: EntkPlan
     per_sample_fallback: bool  # vmap could not trace the model
@@ -82,6 +83,7 @@ def _plan(
     budget: int,
     chunk_size: int | None,
     paths: str,
+    products: torch.dtype = torch.float64,
 ) -> tuple[EntkPlan, dict[str, tuple[Layer, LayerShapes]]]:
     """Plan every layer's path, the capture passes, and the Jacobian groups of the rest."""
     n = x.shape[0]
@@ -92,6 +94,7 @@ def _plan(
     layer_plans, capture_groups = plan_layers(
         candidates, check, excluded, dict(sizes), num_samples=n, rows=rows, full=kmode.rows_are_logits,
         itemsize=x.element_size(), budget=budget, activation_bytes=activation_bytes, paths=paths,
+        product_bytes=torch.empty((), dtype=products).element_size(),
     )
     if chunk_size is not None:
         capture_groups = [replace(g, chunk_size=min(chunk_size, n)) for g in capture_groups]
@@ -114,7 +117,7 @@ def _plan(
 
 
 def _run(plan: EntkPlan, layers: dict[str, tuple[Layer, LayerShapes]], fn: ModelFunction, x: Tensor,
-         kmode: KernelMode, sizes: dict[str, int], progress: Progress | None) -> Tensor:
+         kmode: KernelMode, sizes: dict[str, int], progress: Progress | None, products: torch.dtype) -> Tensor:
     """Let every contribution of the plan add its Gram matrix; the (M, M) float64 sum, upper triangle."""
     by_name = {p.layer: p for p in plan.layers}
     contributions: list[Contribution] = [
@@ -123,7 +126,7 @@ def _run(plan: EntkPlan, layers: dict[str, tuple[Layer, LayerShapes]], fn: Model
         for group in plan.capture_groups
     ]
     contributions += [JacobianContribution(g) for g in plan.groups]
-    ctx = EngineContext(fn, x, kmode, plan.num_classes, progress)
+    ctx = EngineContext(fn, x, kmode, plan.num_classes, progress, products)
     ctx.total_units = sum(c.work_units(ctx) for c in contributions)
     gram = torch.zeros(plan.gram_rows, plan.gram_rows, dtype=torch.float64, device=x.device)  # (M, M)
     try:
@@ -153,6 +156,7 @@ def compute_entk_result(
     chunk_size: int | None = None,
     progress: Progress | None = None,
     paths: str = "auto",
+    gram_dtype: torch.dtype | None = None,
 ) -> EntkResult:
     """Like ``compute_entk``, returning the kernel with the plan and settings used."""
     started = time.perf_counter()
@@ -161,6 +165,9 @@ def compute_entk_result(
     inputs = _check_inputs(inputs)
     if jacobian_dtype not in (torch.float32, torch.float64):
         raise UsageError(f"jacobian_dtype must be torch.float32 or torch.float64, not {jacobian_dtype}")
+    gram_dtype = jacobian_dtype if gram_dtype is None else gram_dtype
+    if gram_dtype not in (torch.float64, torch.float32) or (gram_dtype == torch.float32 and jacobian_dtype != torch.float32):
+        raise UsageError(f"gram_dtype must be torch.float64, or torch.float32 with float32 Jacobians, not {gram_dtype}")
     if chunk_size is not None and (isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1):
         raise UsageError(f"chunk_size must be a positive integer, got {chunk_size!r}")
     budget = parse_bytes(max_memory) if max_memory is not None else default_budget(dev)
@@ -170,14 +177,14 @@ def compute_entk_result(
     with eval_mode(model), exact_float32():
         fn = ModelFunction.build(model, dev, jacobian_dtype)
         x = inputs.to(device=dev, dtype=jacobian_dtype)  # (N, ...)
-        plan, layers = _plan(model, fn, x, sizes, kmode, budget, chunk_size, paths)
+        plan, layers = _plan(model, fn, x, sizes, kmode, budget, chunk_size, paths, gram_dtype)
         try:
-            gram = _run(plan, layers, fn, x, kmode, dict(sizes), progress)
+            gram = _run(plan, layers, fn, x, kmode, dict(sizes), progress, gram_dtype)
         except BatchDependence as exc:
             warn(f"{exc} on a later chunk of the probe, so per-layer kernels do not apply and every parameter "
                  "goes through the Jacobian path", code="batch-dependence")
-            plan, layers = _plan(model, fn, x, sizes, kmode, budget, chunk_size, "jacobian")
-            gram = _run(plan, layers, fn, x, kmode, dict(sizes), progress)
+            plan, layers = _plan(model, fn, x, sizes, kmode, budget, chunk_size, "jacobian", gram_dtype)
+            gram = _run(plan, layers, fn, x, kmode, dict(sizes), progress, gram_dtype)
         mirror_upper(gram)
         kernel = kmode.finalize(gram, plan.num_samples, plan.num_classes).cpu()
     if not torch.isfinite(kernel).all():
@@ -191,6 +198,7 @@ def compute_entk_result(
         mode=kmode.name,
         device=str(dev),
         jacobian_dtype=str(jacobian_dtype).removeprefix("torch."),
+        gram_dtype=str(gram_dtype).removeprefix("torch."),
         param_names=tuple(name for name, _ in sizes),
         plan=plan,
         per_sample_fallback=fn.vmap_works is False,
@@ -210,6 +218,7 @@ def compute_entk(
     chunk_size: int | None = None,
     progress: Progress | None = None,
     paths: str = "auto",
+    gram_dtype: torch.dtype | None = None,
 ) -> Tensor:
     """The empirical NTK of ``model`` on ``inputs`` (N, ...), as a float64 tensor on the CPU.
 
@@ -222,13 +231,24 @@ def compute_entk(
     ``device``: "auto" (CUDA when available), "cpu", "cuda" or "cuda:N"; the model is not moved.
     ``params``: which parameters count (default: all with requires_grad); glob patterns by name,
     comma-separated or as a list, or a callable taking the name.
-    ``jacobian_dtype``: dtype of model evaluation and Jacobians (float32 or float64); products and
-    sums are float64 either way.
-    ``max_memory``: bytes (or a string such as "4GiB") for Jacobians and their workspace; the
-    default is half of what the device has free. The full N·C x P Jacobian is held only when it
-    fits; otherwise parameters are processed in groups. ``chunk_size``: samples per Jacobian
-    chunk (default: as many as the budget allows). ``progress(done, total)`` is called after each
-    chunk.
+    ``jacobian_dtype``: dtype of model evaluation, layer inputs, cotangents and Jacobians (float32
+    or float64). ``gram_dtype``: dtype of the products that turn them into the kernel, by default
+    the Jacobian dtype. Float32 products sum at most a few thousand terms each in float32 and run
+    about twice as fast as float64 ones; their rounding (about 1e-7 relative) is below that of
+    float32 Jacobians themselves (benchmarks/RESULTS.md). ``gram_dtype=torch.float64`` makes every
+    product and sum exact float64 arithmetic on the float32 values. Sums across slabs, layers and
+    positions are float64 either way.
+    ``paths``: "auto" (default) lets a cost model choose, for each Linear/Conv layer, the
+    structured kernel (from its inputs and output cotangents) or its per-sample gradients; other
+    modules get per-sample gradients by vjp of the module alone, and what cannot be captured
+    (parameters of the model itself, tied weights, layers that fail the capture check) goes through
+    per-sample Jacobians of the whole model. "structured", "per-sample" or "jacobian" force that
+    path wherever it applies. ``EntkResult.plan.layers`` says which path each layer took and why.
+    ``max_memory``: bytes (or a string such as "4GiB") for captured tensors, Jacobians and their
+    workspace; the default is half of what the device has free. What does not fit is split into
+    capture passes, output-channel slabs, sample blocks or parameter groups. ``chunk_size``:
+    samples per forward/backward chunk (default: as many as the budget allows, at most 256 for a
+    capture). ``progress(done, total)`` is called after each chunk and each layer.
     """
     return compute_entk_result(
         model,
@@ -241,4 +261,5 @@ def compute_entk(
         chunk_size=chunk_size,
         progress=progress,
         paths=paths,
+        gram_dtype=gram_dtype,
     ).kernel

@@ -26,22 +26,19 @@ from torch import Tensor
 
 from .capture import LayerShapes, capture
 from .contributions import Contribution, EngineContext
-from .gram import accumulate_upper
+from .gram import accumulate_upper, slab_columns
 from .jacobian import Piece
 from .layers import AffineLayer, Layer
 from .layerplan import LayerPlan
 
 
-def _slab_columns(rows: int, columns: int, itemsize: int) -> int:
-    if itemsize == 8:
-        return columns
-    return min(columns, max(2048, 16 * 2**20 // (rows * 8)))
-
-
-def add_structured(gram: Tensor, layer: AffineLayer, x: Tensor, g: Tensor, *, full: bool, block: int) -> None:
+def add_structured(gram: Tensor, layer: AffineLayer, x: Tensor, g: Tensor, *, full: bool, block: int,
+                   products: torch.dtype = torch.float64) -> None:
     """Add the layer's Gram matrix, upper block triangle, from inputs x (N, *in) and cotangents g (N, R, *out).
 
-    ``gram`` is (N·R, N·R) sample-major when ``full``, else (N, N) (cotangents of R rows summed over rows).
+    ``gram`` is (N·R, N·R) sample-major when ``full``, else (N, N) (cotangents of R rows summed
+    over rows). The patch and cotangent Gram matrices are products in ``products``; their
+    elementwise product is summed over positions in float64.
     """
     n, r = g.shape[:2]
     geo = layer.geometry
@@ -49,13 +46,13 @@ def add_structured(gram: Tensor, layer: AffineLayer, x: Tensor, g: Tensor, *, fu
 
     def patches(i0: int, i1: int) -> Tensor:
         a = layer.patches(x[i0:i1])  # (b, G, T, I)
-        return a.transpose(0, 1).reshape(groups, (i1 - i0) * t, -1).to(torch.float64)  # (G, bT, I)
+        return a.transpose(0, 1).reshape(groups, (i1 - i0) * t, -1).to(products)  # (G, bT, I)
 
     def features(i0: int, i1: int) -> Tensor:
         c = layer.cotangents(g[i0:i1])  # (b, R, G, T, O)
         if full:
-            return c.permute(2, 0, 1, 3, 4).reshape(groups, (i1 - i0) * r * t, -1).to(torch.float64)  # (G, bRT, O)
-        return c.permute(2, 0, 3, 1, 4).reshape(groups, (i1 - i0) * t, -1).to(torch.float64)  # (G, bT, R·O)
+            return c.permute(2, 0, 1, 3, 4).reshape(groups, (i1 - i0) * r * t, -1).to(products)  # (G, bRT, O)
+        return c.permute(2, 0, 3, 1, 4).reshape(groups, (i1 - i0) * t, -1).to(products)  # (G, bT, R·O)
 
     for i0 in range(0, n, block):
         i1 = min(i0 + block, n)
@@ -68,16 +65,17 @@ def add_structured(gram: Tensor, layer: AffineLayer, x: Tensor, g: Tensor, *, fu
             pg = torch.matmul(f_i, f_j.transpose(1, 2))  # (G, bi·T, bj·T) or (G, bi·R·T, bj·R·T)
             if full:
                 prod = pg.view(groups, bi, r, t, bj, r, t).mul_(pa.view(groups, bi, 1, t, bj, 1, t))
-                gram[i0 * r : i1 * r, j0 * r : j1 * r] += prod.sum(dim=(0, 3, 6)).reshape(bi * r, bj * r)
+                gram[i0 * r : i1 * r, j0 * r : j1 * r] += prod.sum(dim=(0, 3, 6), dtype=torch.float64).reshape(bi * r, bj * r)
             else:
                 prod = pa.mul_(pg).view(groups, bi, t, bj, t)
-                gram[i0:i1, j0:j1] += prod.sum(dim=(0, 2, 4))
+                gram[i0:i1, j0:j1] += prod.sum(dim=(0, 2, 4), dtype=torch.float64)
 
 
 def add_gram(gram: Tensor, store: Tensor, ctx: EngineContext) -> None:
     """Add the Gram matrix of per-sample gradients ``store`` (N, R, P), as the mode arranges its rows."""
     features = ctx.mode.features(store)
-    accumulate_upper(gram, features, _slab_columns(features.shape[0], features.shape[1], store.element_size()))
+    rows, columns = features.shape
+    accumulate_upper(gram, features, slab_columns(rows, columns, store.element_size(), ctx.products), ctx.products)
 
 
 def add_per_sample(gram: Tensor, layer: Layer, x: Tensor, g: Tensor, ctx: EngineContext, *, chunk: int,
@@ -145,26 +143,24 @@ class CaptureContribution(Contribution):
                 kept[layer.name] = (x.new_empty(n, *shapes.in_shape), x.new_empty(n, r, *shapes.out_shape))
 
         def consume(i0: int, i1: int, tensors: Mapping[str, tuple[Tensor, Tensor]]) -> None:
-            for name, (xi, gi) in tensors.items():
-                if name in grads:
-                    step = self.plans[name].block  # per-sample chunks bound the transient memory
-                    for s0 in range(0, i1 - i0, step):
-                        s1 = min(s0 + step, i1 - i0)
-                        grads[name][i0 + s0 : i0 + s1] = by_name[name].per_sample_grads(xi[s0:s1], gi[s0:s1], params,
-                                                                                        buffers)
-                else:
-                    kept[name][0][i0:i1] = xi
-                    kept[name][1][i0:i1] = gi
+            for name in grads:
+                xi, gi = tensors[name]
+                step = self.plans[name].block  # per-sample chunks bound the transient memory
+                for s0 in range(0, i1 - i0, step):
+                    s1 = min(s0 + step, i1 - i0)
+                    grads[name][i0 + s0 : i0 + s1] = by_name[name].per_sample_grads(xi[s0:s1], gi[s0:s1], params, buffers)
             ctx.advance(1)
 
-        capture(ctx.fn, x, self.layers, summed=ctx.mode.summed_logits, chunk_size=self.capture_chunk, consume=consume)
+        capture(ctx.fn, x, self.layers, summed=ctx.mode.summed_logits, chunk_size=self.capture_chunk, stores=kept,
+                consume=consume)
         for layer in self.layers:
             plan = self.plans[layer.name]
             if layer.name in grads:
                 add_gram(gram, grads.pop(layer.name), ctx)
             elif plan.path == "structured":
                 assert isinstance(layer, AffineLayer)
-                add_structured(gram, layer, *kept.pop(layer.name), full=ctx.mode.rows_are_logits, block=plan.block)
+                add_structured(gram, layer, *kept.pop(layer.name), full=ctx.mode.rows_are_logits, block=plan.block,
+                               products=ctx.products)
             else:
                 add_per_sample(gram, layer, *kept.pop(layer.name), ctx, chunk=plan.block, out_slab=plan.out_slab)
             ctx.advance(1)

@@ -149,9 +149,12 @@ def test_capture_hands_over_inputs_and_cotangents_of_every_chunk() -> None:
         assert torch.equal(tensors["0"][0], x[i0:i1])
         hidden_cot[i0:i1] = tensors["0"][1]  # (b, C, 6)
 
-    capture(fn, x, checked.layers, summed=False, chunk_size=2, consume=consume)
+    stored = (torch.empty(5, 6, dtype=torch.float64), torch.empty(5, 3, 3, dtype=torch.float64))
+    capture(fn, x, checked.layers, summed=False, chunk_size=2, stores={"2": stored}, consume=consume)
+    h = model[0](x)
+    assert torch.allclose(stored[0], torch.tanh(h), rtol=0, atol=1e-15)  # the second layer's inputs, in place
+    assert torch.equal(stored[1], torch.eye(3, dtype=torch.float64).expand(5, 3, 3))  # d f_r / d f_q
     assert seen == [(0, 2), (2, 4), (4, 5)]
     # The cotangent of logit r at the first layer's output is d f_r / d h = W2[r] * tanh'(h), sample by sample.
-    h = model[0](x)
     expected = model[2].weight.unsqueeze(0) * (1 - torch.tanh(h) ** 2).unsqueeze(1)  # (N, C, 6)
     assert torch.allclose(hidden_cot, expected, rtol=0, atol=1e-14)

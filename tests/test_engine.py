@@ -112,14 +112,32 @@ def test_trace_and_pntk_agree_with_the_full_kernel() -> None:
     assert relative_error(pntk, full.sum(dim=(2, 3)) / num_classes) < 1e-12
 
 
-def test_float32_jacobians_are_close_to_the_float64_reference() -> None:
-    model, inputs, reference = _case("cnn_bn_dropout")
+@pytest.mark.parametrize("name", ["cnn_bn_dropout", "timm_test_resnet"])
+def test_float32_jacobians_are_close_to_the_float64_reference(name: str) -> None:
+    model, inputs, reference = _case(name)
+    errors = {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", EntkProbeWarning)
-        kernel = compute_entk(model.float(), inputs.float(), mode="full", device="cpu")
+        for gram_dtype in (None, torch.float32, torch.float64):
+            for paths in ("structured", "per-sample", "jacobian"):
+                kernel = compute_entk(model.float(), inputs.float(), mode="full", device="cpu", paths=paths,
+                                      gram_dtype=gram_dtype)
+                assert kernel.dtype == torch.float64
+                errors[gram_dtype, paths] = relative_error(kernel, reference["full"])
     model.double()
-    assert kernel.dtype == torch.float64
-    assert relative_error(kernel, reference["full"]) < 1e-5
+    assert max(errors.values()) < 1e-6, errors
+    # Float32 products (the default for float32 Jacobians) add little to the float32 Jacobians' own error.
+    for paths in ("structured", "per-sample", "jacobian"):
+        assert errors[None, paths] == errors[torch.float32, paths]
+        assert errors[torch.float32, paths] < 3 * errors[torch.float64, paths] + 1e-7
+
+
+def test_gram_dtype_must_fit_the_jacobian_dtype() -> None:
+    model, inputs = models.mlp()
+    with pytest.raises(UsageError, match="gram_dtype"):
+        compute_entk(model.eval(), inputs, device="cpu", jacobian_dtype=torch.float64, gram_dtype=torch.float32)
+    with pytest.raises(UsageError, match="gram_dtype"):
+        compute_entk(model.eval().float(), inputs.float(), device="cpu", gram_dtype=torch.float16)
 
 
 def test_eval_mode_is_used_and_the_callers_flags_and_buffers_are_restored() -> None:

@@ -42,3 +42,15 @@ def test_lower_blocks_are_never_multiplied() -> None:
     assert torch.isnan(gram).any(), "the lower triangle must be left alone until mirrored"
     mirror_upper(gram)
     assert not torch.isnan(gram).any()
+
+
+def test_float32_products_sum_each_slab_in_float32_and_the_slabs_in_float64() -> None:
+    torch.manual_seed(0)
+    features = torch.randn(200, 10_000)
+    gram = torch.zeros(200, 200, dtype=torch.float64)
+    accumulate_upper(gram, features, 4096, torch.float32)
+    mirror_upper(gram)
+    x = features.numpy().astype(np.float64)
+    expected = x @ x.T
+    error = np.abs(gram.numpy() - expected).max() / np.abs(expected).max()
+    assert 0 < error < 1e-6  # float32 rounding, and only that
