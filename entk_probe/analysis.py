@@ -20,7 +20,8 @@ from torch import Tensor, nn
 
 from .cache import KernelCache, cache_key
 from .checkpoints import Checkpoint, discover, select, single, time_unit
-from .engine import compute_entk_result, resolve_device
+from .engine import compute_entk_result, products_dtype, resolve_device
+from .planning import EntkPlan
 from .errors import EntkProbeWarning, UsageError, warn
 from .loading import read_content, select_state_dict, strip_prefixes
 from .models import ModelSpec, build_model, load_weights, make_spec, resolve_arch
@@ -49,6 +50,8 @@ class AnalyzeOptions:
     max_memory: int | str | None = None
     params: str | None = None
     jacobian_dtype: torch.dtype = torch.float32
+    gram_dtype: torch.dtype | None = None  # dtype of the Gram products; None: the Jacobian dtype
+    paths: str = "auto"  # per-layer path choice (engine.compute_entk's ``paths``)
     normalize: str | None = None  # --normalize: overrides the model's normalisation
     data_root: Path | None = None
     download: bool = False
@@ -86,6 +89,7 @@ class Analysis:
     buffer_share: list[float] | None  # per step; None without --buffer-motion
     has_batchnorm: bool
     seconds: float
+    plan: EntkPlan | None = None  # how the first computed kernel was computed; None when all came from the cache
     kernels: list[Tensor] = field(default_factory=list)  # float64, one per checkpoint, in analysis order
     warnings: list[dict[str, str]] = field(default_factory=list)  # {code, message[, checkpoint]}
 
@@ -125,15 +129,19 @@ class _KernelSource:
         chosen = select_parameters(model, options.params)
         self.param_names = tuple(name for name, _ in chosen)
         self.num_params = sum(numel for _, numel in chosen)
+        self.gram_dtype = products_dtype(options.jacobian_dtype, options.gram_dtype)
+        self.plan: EntkPlan | None = None
 
     def kernel(self, identity: Mapping[str, Any]) -> tuple[Tensor, float, bool]:
         o = self.options
         key = cache_key(**identity, arch=self.spec.arch, kwargs=self.spec.kwargs, probe=self.probe.sha256,
-                        mode=o.mode, dtype=str(o.jacobian_dtype), params=o.params)
+                        mode=o.mode, dtype=str(o.jacobian_dtype), gram_dtype=str(self.gram_dtype), params=o.params)
         if self.cache is not None and (hit := self.cache.get(key)) is not None:
             return hit, 0.0, True
         result = compute_entk_result(self.model, self.probe.inputs, mode=o.mode, device=o.device, max_memory=o.max_memory,
-                                     params=o.params, jacobian_dtype=o.jacobian_dtype, progress=self.progress)
+                                     params=o.params, jacobian_dtype=o.jacobian_dtype, progress=self.progress,
+                                     paths=o.paths, gram_dtype=self.gram_dtype)
+        self.plan = self.plan or result.plan
         if self.cache is not None:
             self.cache.put(key, result.kernel, {"device": result.device, "seconds": f"{result.seconds:.3f}"})
         return result.kernel, result.seconds, False
@@ -195,6 +203,7 @@ class CheckpointKernel:
     device: str
     param_names: tuple[str, ...]
     cached: bool
+    plan: EntkPlan | None = None  # None when the kernel came from the cache
 
 
 def checkpoint_kernel(path: Path, probe_spec: str, options: AnalyzeOptions = AnalyzeOptions(),
@@ -209,7 +218,7 @@ def checkpoint_kernel(path: Path, probe_spec: str, options: AnalyzeOptions = Ana
     source = _KernelSource(model, probe, spec, options, on_chunk)
     load_weights(model, state, arch=arch, where=str(ckpt.path))
     kernel, _, cached = source.kernel({"checkpoint": ckpt.sha256, "weights": options.weights})
-    return CheckpointKernel(ckpt, spec, probe, kernel, source.device, source.param_names, cached)
+    return CheckpointKernel(ckpt, spec, probe, kernel, source.device, source.param_names, cached, source.plan)
 
 
 def _analyze(
@@ -274,6 +283,6 @@ def _analyze(
         run_dir=run_dir, model=spec, num_params=source.num_params, num_classes=num_classes, probe=probe,
         options=options, device=source.device, param_names=source.param_names, time_unit=unit,
         runs=runs, summary=summary, buffer_share=shares, has_batchnorm=has_bn, seconds=time.perf_counter() - started,
-        kernels=kernels,
+        plan=source.plan, kernels=kernels,
     )
 

@@ -23,11 +23,15 @@ from rich.table import Table
 from . import __version__
 from .analysis import AnalyzeOptions, analyze, checkpoint_kernel, load_plugins
 from .dynamics import ANGLE_STATISTICS
+from .engine import products_dtype
 from .errors import EntkProbeError, EntkProbeWarning
 from .jsonreport import dumps, read_json, to_json, write_json
 from .kernelfile import kernel_metadata, save_kernel
+from .layerplan import PATHS
+from .modes import MODES
 from .models import make_spec, parse_model_kwargs
 from .phases import CONE_STATISTIC, PhaseThresholds
+from .planning import EntkPlan
 from .plots import plot_report
 from .probes import SPEC_GRAMMAR, available_probes, make_probe, save_probe
 from .progress import progress_bars
@@ -48,6 +52,7 @@ def _handles_errors(command: Callable[..., None]) -> Callable[..., None]:
 
     @functools.wraps(command)
     def run(*args: Any, debug: bool = False, **kwargs: Any) -> None:
+        click.get_current_context().meta[_DEBUG] = debug
         with warnings.catch_warnings():
             warnings.simplefilter("always", EntkProbeWarning)
             warnings.showwarning = _show_warning
@@ -60,6 +65,57 @@ def _handles_errors(command: Callable[..., None]) -> Callable[..., None]:
                 sys.exit(exc.exit_code)
 
     return click.option("--debug", is_flag=True, help="Show the traceback of an error.")(run)
+
+
+_DEBUG = "entk_probe.debug"
+
+
+def _debug() -> bool:
+    return bool(click.get_current_context().meta.get(_DEBUG))
+
+
+def _show_plan(plan: EntkPlan | None) -> None:
+    """Under --debug: which path every layer took and why, on stderr."""
+    if plan is None or not _debug():
+        return
+    table = Table("layer", "kind", "params", "path", "GFLOP", "why", show_edge=False, title=plan.describe())
+    for layer in plan.layers:
+        table.add_row(layer.layer or "(model)", layer.kind, f"{layer.num_params:,}", layer.path,
+                      f"{layer.flops / 1e9:.3g}", layer.reason)
+    Console(stderr=True).print(table)
+
+
+def _kernel_options(command: Callable[..., None]) -> Callable[..., None]:
+    """The options of how a kernel is computed, shared by analyze and kernel."""
+    for option in reversed([
+        click.option("--mode", type=click.Choice(list(MODES)), default="trace", show_default=True,
+                     help="Kernel mode (README: definitions)."),
+        click.option("--params", metavar="PATTERNS", help="Only parameters whose names match, e.g. 'layer4.*,fc.*'."),
+        click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N."),
+        click.option("--max-memory", default=None, help="Memory budget for the engine, e.g. 4GiB (default: half of free)."),
+        click.option("--jacobian-dtype", type=click.Choice(["float32", "float64"]), default="float32", show_default=True,
+                     help="Dtype of the model's evaluation and of Jacobian rows."),
+        click.option("--gram-dtype", type=click.Choice(["auto", "float32", "float64"]), default="auto", show_default=True,
+                     help="Dtype of the products that sum Jacobian rows into the kernel (auto: the Jacobian dtype); "
+                          "sums are float64."),
+        click.option("--paths", type=click.Choice(list(PATHS)), default="auto", show_default=True,
+                     help="How each layer's share is computed: auto lets the cost model choose per layer; "
+                          "--debug lists the choices."),
+    ]):
+        command = option(command)
+    return command
+
+
+def _kernel_settings(mode: str, params: str | None, device: str, max_memory: str | None, jacobian_dtype: str,
+                     gram_dtype: str, paths: str) -> dict[str, Any]:
+    """AnalyzeOptions fields from the kernel options."""
+    return {"mode": mode, "params": params, "device": device, "max_memory": max_memory,
+            "jacobian_dtype": getattr(torch, jacobian_dtype),
+            "gram_dtype": None if gram_dtype == "auto" else getattr(torch, gram_dtype), "paths": paths}
+
+
+def _products(options: AnalyzeOptions) -> str:
+    return str(products_dtype(options.jacobian_dtype, options.gram_dtype)).removeprefix("torch.")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -117,12 +173,7 @@ _plugins_option = click.option(
 @click.option("--max-checkpoints", type=int, metavar="N", help="At most N, evenly spaced, first and last kept.")
 @click.option("--trust-checkpoints", is_flag=True,
               help="Allow full unpickling of torch files safe loading refuses (runs code in them).")
-@click.option("--mode", type=click.Choice(["trace", "full", "pntk"]), default="trace", show_default=True,
-              help="Kernel mode (README: definitions).")
-@click.option("--params", metavar="PATTERNS", help="Only parameters whose names match, e.g. 'layer4.*,fc.*'.")
-@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
-@click.option("--max-memory", default=None, help="Memory budget for Jacobians, e.g. 4GiB (default: half of free).")
-@click.option("--jacobian-dtype", type=click.Choice(["float32", "float64"]), default="float32", show_default=True)
+@_kernel_options
 @_data_options
 @_threshold_options
 @click.option("--cone-statistic", type=click.Choice(list(ANGLE_STATISTICS)), default=CONE_STATISTIC, show_default=True,
@@ -138,8 +189,8 @@ _plugins_option = click.option(
 def analyze_command(run_dir: Path, probe_spec: str | None, arch: str | None, plugins: tuple[Path, ...],
                     model_kwargs: tuple[str, ...], weights: str, glob: str | None, every: int | None,
                     range_: str | None, max_checkpoints: int | None, trust_checkpoints: bool, mode: str,
-                    params: str | None, device: str, max_memory: str | None, jacobian_dtype: str,
-                    normalize: str | None, data_root: Path | None, download: bool, cone_statistic: str,
+                    params: str | None, device: str, max_memory: str | None, jacobian_dtype: str, gram_dtype: str,
+                    paths: str, normalize: str | None, data_root: Path | None, download: bool, cone_statistic: str,
                     subspace_k: int | None, buffer_motion: bool, no_cache: bool, json_path: str | None,
                     plot_path: Path | None, save_kernels: Path | None, quiet: bool, no_color: bool,
                     **thresholds: Any) -> None:
@@ -150,18 +201,20 @@ def analyze_command(run_dir: Path, probe_spec: str | None, arch: str | None, plu
     options = AnalyzeOptions(
         arch=arch, plugins=plugins, model_kwargs=parse_model_kwargs(model_kwargs), weights=weights, glob=glob,
         every=every, range=range_, max_checkpoints=max_checkpoints, trust_checkpoints=trust_checkpoints,
-        mode=mode, device=device, max_memory=max_memory, params=params, normalize=normalize,
-        data_root=data_root, download=download, jacobian_dtype=getattr(torch, jacobian_dtype),
+        **_kernel_settings(mode, params, device, max_memory, jacobian_dtype, gram_dtype, paths),
+        normalize=normalize, data_root=data_root, download=download,
         thresholds=PhaseThresholds(**{k.removeprefix("threshold_"): v for k, v in thresholds.items()}),
         cone_statistic=cone_statistic, subspace_k=subspace_k, buffer_motion=buffer_motion, cache=not no_cache,
     )
     with progress_bars(quiet) as (on_checkpoint, on_chunk):
         result = analyze(run_dir, probe_spec, options, on_checkpoint=on_checkpoint, on_chunk=on_chunk)
+    _show_plan(result.plan)
     report = to_json(result)
     if save_kernels is not None:
         for run, kernel in zip(result.runs, result.kernels):
             meta = kernel_metadata(run.checkpoint, arch=result.model.arch, probe_spec=result.probe.spec,
                                    probe_sha256=result.probe.sha256, mode=options.mode, jacobian_dtype=jacobian_dtype,
+                                   gram_dtype=_products(options),
                                    device=result.device, params=params)
             save_kernel(save_kernels / (run.checkpoint.name.replace("/", "__") + ".kernel.safetensors"), kernel, meta)
     if plot_path is not None:
@@ -199,31 +252,30 @@ def report_command(path: Path, plot_path: Path | None, no_color: bool) -> None:
 @click.option("--model-kwargs", "model_kwargs", multiple=True, metavar="KEY=VALUE", help="Argument for the model factory (repeatable).")
 @click.option("--weights", type=click.Choice(["raw", "ema"]), default="raw", show_default=True)
 @click.option("--trust-checkpoints", is_flag=True, help="Allow full unpickling of a torch file safe loading refuses.")
-@click.option("--mode", type=click.Choice(["trace", "full", "pntk"]), default="trace", show_default=True)
-@click.option("--params", metavar="PATTERNS", help="Only parameters whose names match, e.g. 'layer4.*,fc.*'.")
-@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
-@click.option("--max-memory", default=None, help="Memory budget for Jacobians, e.g. 4GiB (default: half of free).")
-@click.option("--jacobian-dtype", type=click.Choice(["float32", "float64"]), default="float32", show_default=True)
+@_kernel_options
 @_data_options
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @_handles_errors
 def kernel_command(checkpoint: Path, probe_spec: str, output: Path, arch: str | None, plugins: tuple[Path, ...],
                    model_kwargs: tuple[str, ...], weights: str, trust_checkpoints: bool, mode: str, params: str | None,
-                   device: str, max_memory: str | None, jacobian_dtype: str, normalize: str | None,
-                   data_root: Path | None, download: bool, quiet: bool) -> None:
+                   device: str, max_memory: str | None, jacobian_dtype: str, gram_dtype: str, paths: str,
+                   normalize: str | None, data_root: Path | None, download: bool, quiet: bool) -> None:
     """Compute one checkpoint's eNTK on a probe and save it with its metadata.
 
     Example: entk-probe kernel runs/r20/step00620.safetensors --probe cifar10:200 -o K.safetensors
     """
     options = AnalyzeOptions(
         arch=arch, plugins=plugins, model_kwargs=parse_model_kwargs(model_kwargs), weights=weights,
-        trust_checkpoints=trust_checkpoints, mode=mode, device=device, max_memory=max_memory, params=params,
-        jacobian_dtype=getattr(torch, jacobian_dtype), normalize=normalize, data_root=data_root, download=download,
+        trust_checkpoints=trust_checkpoints, **_kernel_settings(mode, params, device, max_memory, jacobian_dtype,
+                                                                 gram_dtype, paths),
+        normalize=normalize, data_root=data_root, download=download,
     )
     with progress_bars(quiet) as (_, on_chunk):
         result = checkpoint_kernel(checkpoint, probe_spec, options, on_chunk=on_chunk)
+    _show_plan(result.plan)
     meta = kernel_metadata(result.checkpoint, arch=result.model.arch, probe_spec=result.probe.spec,
                            probe_sha256=result.probe.sha256, mode=mode, jacobian_dtype=jacobian_dtype,
+                           gram_dtype=_products(options),
                            device=result.device, params=params)
     save_kernel(output, result.kernel, meta)
     click.echo(f"wrote {output}: {mode} kernel of shape {tuple(result.kernel.shape)} for {result.checkpoint.name}"

@@ -62,6 +62,11 @@ def resolve_device(device: str | torch.device) -> torch.device:
     return dev
 
 
+def products_dtype(jacobian_dtype: torch.dtype, gram_dtype: torch.dtype | None) -> torch.dtype:
+    """The dtype of the Gram products: the one asked for, else the Jacobian dtype."""
+    return jacobian_dtype if gram_dtype is None else gram_dtype
+
+
 def _check_inputs(inputs: object) -> Tensor:
     if not isinstance(inputs, Tensor):
         raise UsageError(f"inputs must be a tensor of shape (N, ...), not {type(inputs).__name__}")
@@ -165,7 +170,7 @@ def compute_entk_result(
     inputs = _check_inputs(inputs)
     if jacobian_dtype not in (torch.float32, torch.float64):
         raise UsageError(f"jacobian_dtype must be torch.float32 or torch.float64, not {jacobian_dtype}")
-    gram_dtype = jacobian_dtype if gram_dtype is None else gram_dtype
+    gram_dtype = products_dtype(jacobian_dtype, gram_dtype)
     if gram_dtype not in (torch.float64, torch.float32) or (gram_dtype == torch.float32 and jacobian_dtype != torch.float32):
         raise UsageError(f"gram_dtype must be torch.float64, or torch.float32 with float32 Jacobians, not {gram_dtype}")
     if chunk_size is not None and (isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1):

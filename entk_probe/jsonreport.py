@@ -23,13 +23,15 @@ import torch
 
 from . import __version__
 from .analysis import Analysis
+from .engine import products_dtype
+from .planning import EntkPlan
 from .errors import EntkProbeError, UsageError
 
 
 class ReportError(EntkProbeError):
     """A saved report cannot be read."""
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"  # 1.1: kernel.gram_dtype, kernel.paths, kernel.plan
 
 
 def finite(value: Any) -> Any:
@@ -82,6 +84,15 @@ def _checkpoint(analysis: Analysis, i: int) -> dict[str, Any]:
     }
 
 
+def _plan(plan: EntkPlan | None) -> dict[str, Any] | None:
+    """Which path every layer took, or None when every kernel came from the cache."""
+    if plan is None:
+        return None
+    return {"layers": [layer.as_dict() for layer in plan.layers], "capture_passes": len(plan.capture_groups),
+            "jacobian_groups": len(plan.groups), "budget_bytes": plan.budget,
+            "flops": sum(layer.flops for layer in plan.layers)}
+
+
 def to_json(analysis: Analysis) -> dict[str, Any]:
     """The report as a JSON-ready dict (schema_version ``SCHEMA_VERSION``)."""
     spec, probe, summary, opts = analysis.model, analysis.probe, analysis.summary, analysis.options
@@ -108,8 +119,10 @@ def to_json(analysis: Analysis) -> dict[str, Any]:
                                     "source": probe.normalization.source},
                   "transforms": list(probe.transforms), "source": probe.source, "input_shape": list(probe.inputs.shape[1:])},
         "kernel": {"mode": opts.mode, "jacobian_dtype": str(opts.jacobian_dtype).removeprefix("torch."),
+                   "gram_dtype": str(products_dtype(opts.jacobian_dtype, opts.gram_dtype)).removeprefix("torch."),
                    "device": analysis.device, "params": opts.params, "param_names": list(analysis.param_names),
-                   "num_params": analysis.num_params, "num_classes": analysis.num_classes},
+                   "num_params": analysis.num_params, "num_classes": analysis.num_classes,
+                   "paths": opts.paths, "plan": _plan(analysis.plan)},
         "time_unit": analysis.time_unit,
         "checkpoints": [_checkpoint(analysis, i) for i in range(len(analysis.runs))],
         "pairwise": {"distance": summary.distance, "distance_centered": summary.centered_distance,

@@ -2,7 +2,7 @@
 
 Written by `entk-probe kernel` and `analyze --save-kernels DIR`: a tensor ``kernel`` (float64;
 (N, N), or (N, N, C, C) in full mode) and string metadata: format, checkpoint path, sha256,
-step and epoch, architecture, probe spec and sha256, kernel mode, Jacobian dtype, device,
+step and epoch, architecture, probe spec and sha256, kernel mode, Jacobian and product dtypes, device,
 parameter filter and the tool's version. A run directory may hold them: discovery skips them.
 """
 
@@ -24,13 +24,13 @@ from .errors import EntkProbeError
 
 
 def kernel_metadata(checkpoint: Checkpoint, *, arch: str, probe_spec: str, probe_sha256: str, mode: str,
-                    jacobian_dtype: str, device: str, params: str | None) -> dict[str, str]:
+                    jacobian_dtype: str, gram_dtype: str, device: str, params: str | None) -> dict[str, str]:
     """Metadata for a kernel file, every value a string (safetensors metadata)."""
     values: dict[str, Any] = {
         "format": KERNEL_FORMAT, "tool_version": __version__, "checkpoint": str(checkpoint.path),
         "checkpoint_sha256": checkpoint.sha256, "step": checkpoint.step, "epoch": checkpoint.epoch, "arch": arch,
         "probe": probe_spec, "probe_sha256": probe_sha256, "mode": mode, "jacobian_dtype": jacobian_dtype,
-        "device": device, "params": params,
+        "gram_dtype": gram_dtype, "device": device, "params": params,
     }
     return {k: v if isinstance(v, str) else json.dumps(v) for k, v in values.items()}
 

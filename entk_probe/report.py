@@ -75,9 +75,16 @@ def _header(r: dict[str, Any]) -> list[str]:
         + (" synthetic Gaussian inputs (smoke test only)" if probe["synthetic"] else
            f" from {probe['dataset']} {probe['split'] or ''}, seed {probe['seed']}, sha256 {probe['sha256'][:12]}")
         + f"; normalisation {normalization} ({norm['source']})",
-        f"kernel {kernel['mode']} · {kernel['jacobian_dtype']} Jacobians · {kernel['device']} · "
-        f"{len(r['checkpoints'])} checkpoints in {_duration(r['timings'].get('total_seconds'))}",
+        f"kernel {kernel['mode']} · {kernel['jacobian_dtype']} Jacobians, {kernel.get('gram_dtype', 'float64')} products · "
+        f"{kernel['device']} · {len(r['checkpoints'])} checkpoints in {_duration(r['timings'].get('total_seconds'))}",
     ]
+    plan = kernel.get("plan")
+    if plan:
+        counts: dict[str, int] = {}
+        for layer in plan["layers"]:
+            counts[layer["path"]] = counts.get(layer["path"], 0) + 1
+        lines.append(f"layers by path: {', '.join(f'{k} {v}' for k, v in counts.items())}; "
+                     f"{plan['capture_passes']} capture pass(es), {plan['flops'] / 1e9:,.1f} GFLOP a kernel")
     return lines
 
 

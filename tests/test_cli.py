@@ -184,3 +184,25 @@ def test_every_command_has_help_with_an_example() -> None:
     for command in (["analyze"], ["kernel"], ["report"], ["models"], ["probes"], ["probe", "export"]):
         result = CliRunner().invoke(main, [*command, "--help"])
         assert result.exit_code == 0 and "Example" in result.output, command
+
+
+def test_debug_lists_every_layers_path_on_stderr_and_the_json_keeps_the_plan(tmp_path: Path) -> None:
+    write_run(tmp_path / "run")
+    report = tmp_path / "report.json"
+    args = ["analyze", str(tmp_path / "run"), "--probe", "synthetic:3", "--device", "cpu", "--no-cache",
+            "--json", str(report)]
+    result = CliRunner().invoke(main, [*args, "--debug"])
+    assert result.exit_code == 0, result.output
+    assert "layer4.0.conv1" in result.stderr and "structured" in result.stderr and "why" in result.stderr
+    assert "layer4.0.conv1" not in result.stdout and "layers by path:" in result.stdout
+    import json
+
+    kernel = json.loads(report.read_text())["kernel"]
+    assert kernel["paths"] == "auto" and kernel["gram_dtype"] == "float32"
+    assert {layer["path"] for layer in kernel["plan"]["layers"]} <= {"structured", "per-sample"}
+    result = CliRunner().invoke(main, [*args, "--paths", "jacobian", "--gram-dtype", "float64"])
+    assert result.exit_code == 0, result.output
+    assert "layer4.0.conv1" not in result.stderr
+    kernel = json.loads(report.read_text())["kernel"]
+    assert kernel["paths"] == "jacobian" and kernel["gram_dtype"] == "float64"
+    assert {layer["path"] for layer in kernel["plan"]["layers"]} == {"jacobian"}

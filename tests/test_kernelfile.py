@@ -16,12 +16,13 @@ from entk_probe.kernelfile import kernel_metadata, load_kernel, save_kernel
 def test_round_trip(tmp_path: Path) -> None:
     ckpt = Checkpoint(path=Path("run/a.pt"), name="a.pt", sha256="f" * 64, step=10, epoch=0.5)
     meta = kernel_metadata(ckpt, arch="test_resnet", probe_spec="cifar10:10", probe_sha256="e" * 64, mode="trace",
-                           jacobian_dtype="float32", device="cpu", params=None)
+                           jacobian_dtype="float32", gram_dtype="float32", device="cpu", params=None)
     kernel = torch.randn(3, 3, dtype=torch.float64)
     save_kernel(tmp_path / "k.safetensors", kernel, meta)
     loaded, read = load_kernel(tmp_path / "k.safetensors")
     assert torch.equal(loaded, kernel)
     assert read["checkpoint_sha256"] == "f" * 64 and read["step"] == "10" and read["epoch"] == "0.5" and read["params"] == "null"
+    assert read["gram_dtype"] == "float32"
 
 
 def test_other_files_are_errors(tmp_path: Path) -> None:
