@@ -1,8 +1,9 @@
 """The main job as a function: a run directory and a probe in, an ``Analysis`` out.
 
 Checkpoints are discovered and selected, the model is built once and each checkpoint's weights
-loaded into it, its kernel computed (or taken from the kernel cache) and its logits on the probe
-recorded; ``summary.summarize`` then measures the trajectory. No terminal output here: progress
+loaded into it (the next checkpoint is read from disk meanwhile), its kernel computed (or taken
+from the kernel cache) and its logits on the probe recorded; ``summary.summarize`` then measures
+the trajectory. No terminal output here: progress
 goes to a callback, warnings through ``warnings``.
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import time
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -182,6 +184,11 @@ def analyze(
     return analysis
 
 
+def _read_state(ckpt: Checkpoint, options: AnalyzeOptions) -> tuple[dict[str, Tensor], str]:
+    """A checkpoint's state dict (raw or EMA weights, as asked) and the key it came from."""
+    return select_state_dict(read_content(ckpt.path, trust=options.trust_checkpoints), options.weights)
+
+
 def _prepare(arch: str, arch_source: str, ckpt: Checkpoint, state: Mapping[str, Tensor], probe_spec: str,
              options: AnalyzeOptions) -> tuple[ModelSpec, nn.Module, Probe]:
     """The model spec, a fresh model, and the probe shaped for it."""
@@ -241,27 +248,35 @@ def _analyze(
     mixed: list[Tensor] = []
     runs: list[CheckpointRun] = []
     previous: tuple[Checkpoint, dict[str, Tensor]] | None = None  # and its weights, fitted to the model
-    for i, ckpt in enumerate(chosen):
-        if on_checkpoint is not None:
-            on_checkpoint(i, len(chosen), ckpt)
-        state, key = select_state_dict(read_content(ckpt.path, trust=options.trust_checkpoints), options.weights)
-        if model is None:
-            spec, model, probe = _prepare(arch, arch_source, ckpt, state, probe_spec, options)
-            source = _KernelSource(model, probe, spec, options, on_chunk)
-        assert spec is not None and probe is not None and source is not None
-        if options.buffer_motion and previous is not None:
-            buffers = {name for name, _ in model.named_buffers()}
-            fitted = strip_prefixes(state, model.state_dict().keys())[0]
-            blend = {k: (previous[1][k] if k in buffers and k in previous[1] else v) for k, v in fitted.items()}
-            load_weights(model, blend, arch=arch, where=f"{ckpt.path} with the buffers of {previous[0].path}")
-            mixed.append(source.kernel({"checkpoint": ckpt.sha256, "buffers_of": previous[0].sha256,
-                                        "weights": options.weights})[0])
-        load_weights(model, state, arch=arch, where=str(ckpt.path))
-        kernel, seconds, cached = source.kernel({"checkpoint": ckpt.sha256, "weights": options.weights})
-        kernels.append(kernel)
-        logits.append(_logits(model.eval(), probe.inputs))
-        runs.append(CheckpointRun(ckpt, key, seconds, cached))
-        previous = (ckpt, strip_prefixes(state, model.state_dict().keys())[0])
+    # The next checkpoint is read from disk while this one's kernel is computed.
+    prefetch = ThreadPoolExecutor(max_workers=1, thread_name_prefix="entk-probe-read")
+    try:
+        pending = prefetch.submit(_read_state, chosen[0], options)
+        for i, ckpt in enumerate(chosen):
+            if on_checkpoint is not None:
+                on_checkpoint(i, len(chosen), ckpt)
+            state, key = pending.result()
+            if i + 1 < len(chosen):
+                pending = prefetch.submit(_read_state, chosen[i + 1], options)
+            if model is None:
+                spec, model, probe = _prepare(arch, arch_source, ckpt, state, probe_spec, options)
+                source = _KernelSource(model, probe, spec, options, on_chunk)
+            assert spec is not None and probe is not None and source is not None
+            if options.buffer_motion and previous is not None:
+                buffers = {name for name, _ in model.named_buffers()}
+                fitted = strip_prefixes(state, model.state_dict().keys())[0]
+                blend = {k: (previous[1][k] if k in buffers and k in previous[1] else v) for k, v in fitted.items()}
+                load_weights(model, blend, arch=arch, where=f"{ckpt.path} with the buffers of {previous[0].path}")
+                mixed.append(source.kernel({"checkpoint": ckpt.sha256, "buffers_of": previous[0].sha256,
+                                            "weights": options.weights})[0])
+            load_weights(model, state, arch=arch, where=str(ckpt.path))
+            kernel, seconds, cached = source.kernel({"checkpoint": ckpt.sha256, "weights": options.weights})
+            kernels.append(kernel)
+            logits.append(_logits(model.eval(), probe.inputs))
+            runs.append(CheckpointRun(ckpt, key, seconds, cached))
+            previous = (ckpt, strip_prefixes(state, model.state_dict().keys())[0])
+    finally:
+        prefetch.shutdown(cancel_futures=True)
     assert spec is not None and probe is not None and source is not None and model is not None
     unit = time_unit(chosen) or "index"
     times = [float(i) if unit == "index" else float(c.time(unit)) for i, c in enumerate(chosen)]  # type: ignore[arg-type]

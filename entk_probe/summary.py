@@ -30,6 +30,7 @@ from .dynamics import (
     top_eigenspace,
 )
 from .phases import CONE_STATISTIC, ConeWidth, PhaseResult, PhaseThresholds, classify, cone_width
+from .threads import analysis_threads
 
 
 @dataclass
@@ -96,6 +97,23 @@ def summarize(
     probe's, for the alignment; accuracy is measured only when the two agree. ``k`` (default
     ``num_classes``) sets the eigenspaces.
     """
+    with analysis_threads(int(kernels[0].shape[0]) if kernels else 0):
+        return _summarize(kernels, times, num_classes=num_classes, labels=labels, label_classes=label_classes,
+                          logits=logits, thresholds=thresholds, k=k, statistic=statistic)
+
+
+def _summarize(
+    kernels: Sequence[Tensor],
+    times: Sequence[float],
+    *,
+    num_classes: int,
+    labels: Tensor | None,
+    label_classes: int | None,
+    logits: Sequence[Tensor] | None,
+    thresholds: PhaseThresholds,
+    k: int | None,
+    statistic: str,
+) -> RunSummary:
     k = k or num_classes
     label_classes = label_classes or num_classes
     same_classes = label_classes == num_classes

@@ -150,3 +150,27 @@ def test_buffer_motion_splits_each_step_into_weights_and_buffers(tmp_path: Path)
     weights_part, buffers_part = kernel_angle_deg(k0, km), kernel_angle_deg(km, k1)
     assert math.isclose(result.buffer_share[0], buffers_part / (weights_part + buffers_part), rel_tol=1e-6)
     assert 0 < result.buffer_share[0] < 1
+
+
+def test_checkpoints_are_read_ahead_and_a_read_error_still_names_its_file(tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+
+    import entk_probe.analysis as analysis_module
+    from entk_probe.loading import CheckpointError
+
+    write_run(tmp_path / "run", steps=(0, 5, 10))
+    read_in: list[tuple[str, str]] = []
+    real = analysis_module._read_state
+
+    def spy(ckpt, options):  # type: ignore[no-untyped-def]
+        read_in.append((ckpt.name, threading.current_thread().name))
+        if ckpt.name == "ckpt_10.safetensors":
+            raise CheckpointError(f"{ckpt.path}: unreadable")
+        return real(ckpt, options)
+
+    monkeypatch.setattr(analysis_module, "_read_state", spy)
+    with pytest.raises(CheckpointError, match=r"ckpt_10.safetensors: unreadable"):
+        analyze(tmp_path / "run", "synthetic:3", AnalyzeOptions(device="cpu", cache=False))
+    assert [name for name, _ in read_in] == ["ckpt_0.safetensors", "ckpt_5.safetensors", "ckpt_10.safetensors"]
+    assert all(thread.startswith("entk-probe-read") for _, thread in read_in)
