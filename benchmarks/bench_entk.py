@@ -34,8 +34,6 @@ markdown table.
 from __future__ import annotations
 
 import argparse
-import ctypes
-import gc
 import json
 import os
 import resource
@@ -49,6 +47,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
+from measure import busy_cpu_seconds, reset_peak_rss, status_bytes, trim_heap
 from torch import Tensor, nn
 from torch.func import functional_call, jacrev, vmap
 
@@ -165,35 +164,6 @@ def empirical_ntk_jacobian_contraction(
 
 
 # --------------------------------------------------------------------------------------- worker
-
-
-def status_bytes(field: str) -> int:
-    """A ``Vm*`` field of /proc/self/status, in bytes."""
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) * 1024
-    raise RuntimeError(f"/proc/self/status has no {field}")
-
-
-def reset_peak_rss() -> None:
-    """Make VmHWM equal the current RSS (Linux clear_refs, value 5)."""
-    with open("/proc/self/clear_refs", "w") as fh:
-        fh.write("5")
-
-
-def busy_cpu_seconds() -> tuple[float, float]:
-    """(CPU seconds the whole machine has been busy, CPU seconds this process has used)."""
-    with open("/proc/stat") as fh:
-        ticks = [int(v) for v in fh.readline().split()[1:]]
-    idle = ticks[3] + ticks[4]  # idle, iowait
-    own = resource.getrusage(resource.RUSAGE_SELF)
-    return (sum(ticks[:8]) - idle) / os.sysconf("SC_CLK_TCK"), own.ru_utime + own.ru_stime
-
-
-def trim_heap() -> None:
-    gc.collect()
-    ctypes.CDLL(None).malloc_trim(0)
 
 
 def cap_address_space(headroom: int) -> None:

@@ -1,14 +1,18 @@
 """How well the planner's memory estimate matches what the engine really uses on the CPU.
 
-For each model and budget, the engine runs with every parameter group instrumented: before the
-group, glibc's heap is trimmed and the peak-RSS counter reset (``/proc/self/clear_refs``); after
-it, the peak increase (VmHWM) is compared with the planner's estimate for that group (store +
-float64 slab + chunk x per-sample working memory, planning.py). The whole call's peak increase
-is compared with the budget. Ratios above 1 mean the planner underestimated.
+Two tables. The Jacobian path (``paths="jacobian"``): for each model and budget, the engine runs
+with every parameter group instrumented: before the group, glibc's heap is trimmed and the
+peak-RSS counter reset (``/proc/self/clear_refs``); after it, the peak increase (VmHWM) is
+compared with the planner's estimate for that group (store + float64 slab + chunk x per-sample
+working memory, planning.py). The per-layer paths (``paths="auto"``): the same for every capture
+group (one capture pass and its layers' Gram matrices) against ``CaptureGroup.peak_bytes``
+(layerplan.py). In both, the whole call's peak increase is compared with the budget. Ratios
+above 1 mean the planner underestimated.
 
-    python benchmarks/memory_calibration.py      # Linux only; about a minute on two cores
+    python benchmarks/memory_calibration.py      # Linux only; about two minutes on two cores
 
-The constants JACOBIAN_COPIES and ACTIVATION_SAFETY in planning.py come from this script.
+The constants JACOBIAN_COPIES and ACTIVATION_SAFETY in planning.py and CAPTURE_ACTIVATION_COPIES
+in layerplan.py come from this script.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from torch import nn
 
 import entk_probe.contributions as contributions
 import entk_probe.engine as engine
+import entk_probe.structured as structured
 from entk_probe import compute_entk_result
 from entk_probe.planning import ACTIVATION_SAFETY, JACOBIAN_COPIES
 
@@ -73,7 +78,18 @@ class Recorder:
             recorder.activation_bytes = activation
             return classes, activation
 
+        capture_add_to = structured.CaptureContribution.add_to
+
+        def measured_capture(self: structured.CaptureContribution, gram: torch.Tensor, ctx: contributions.EngineContext) -> None:
+            before = _reset_peak()
+            capture_add_to(self, gram, ctx)
+            high = _status()["VmHWM"]
+            recorder.highest = max(recorder.highest, high)
+            recorder.rows.append((self.layers[0].name, len(self.layers), self.group.chunk_size, self.group.peak_bytes,
+                                  high - before))
+
         contributions.JacobianContribution.add_to = measured_add_to  # type: ignore[method-assign]
+        structured.CaptureContribution.add_to = measured_capture  # type: ignore[method-assign]
         engine.probe_model = recording_probe  # type: ignore[assignment]
 
 
@@ -93,21 +109,25 @@ def main() -> int:
     recorder = Recorder()
     recorder.install()
     inputs = torch.randn(N, 3, 32, 32)
-    print(f"N={N}, trace mode, float32, CPU; estimate and measured are MiB of peak RSS increase\n")
-    print("| model | budget MiB | groups | worst group: measured / estimate | whole call: peak MiB | peak / budget |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: |")
-    for name, model in models().items():
-        model.eval()
-        compute_entk_result(model, inputs[:2], device="cpu")  # load torch.func's code paths first
-        for budget in (400 * MIB, 150 * MIB):
-            recorder.rows.clear()
-            before = _reset_peak()
-            recorder.highest = 0
-            result = compute_entk_result(model, inputs, device="cpu", max_memory=budget)
-            peak = max(recorder.highest, _status()["VmHWM"]) - before
-            worst = max(recorder.rows, key=lambda row: row[4] / row[3])
-            print(f"| {name} | {budget / MIB:.0f} | {len(result.plan.groups)} | {worst[4] / worst[3]:.2f} "
-                  f"({worst[0]}, chunk {worst[2]}) | {peak / MIB:.0f} | {peak / budget:.2f} |", flush=True)
+    print(f"N={N}, trace mode, float32, CPU; estimate and measured are MiB of peak RSS increase")
+    for paths, what, n in (("jacobian", "Jacobian groups", N), ("auto", "capture groups", 4 * N)):
+        x = torch.randn(n, 3, 32, 32)
+        print(f"\npaths={paths!r}, N={n}\n")
+        print(f"| model | budget MiB | {what} | worst group: measured / estimate | whole call: peak MiB | peak / budget |")
+        print("| --- | ---: | ---: | ---: | ---: | ---: |")
+        for name, model in models().items():
+            model.eval()
+            compute_entk_result(model, x[:2], device="cpu", paths=paths)  # load torch.func's code paths first
+            for budget in (400 * MIB, 150 * MIB):
+                recorder.rows.clear()
+                before = _reset_peak()
+                recorder.highest = 0
+                result = compute_entk_result(model, x, device="cpu", max_memory=budget, paths=paths)
+                peak = max(recorder.highest, _status()["VmHWM"]) - before
+                worst = max(recorder.rows, key=lambda row: row[4] / row[3])
+                groups = len(result.plan.groups) if paths == "jacobian" else len(result.plan.capture_groups)
+                print(f"| {name} | {budget / MIB:.0f} | {groups} | {worst[4] / worst[3]:.2f} "
+                      f"({worst[0]}, chunk {worst[2]}) | {peak / MIB:.0f} | {peak / budget:.2f} |", flush=True)
     return 0
 
 

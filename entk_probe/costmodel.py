@@ -30,8 +30,11 @@ from .layers import Geometry
 # float32 GEMMs run about this much faster than float64 ones (measured on the 2-core CPU of
 # benchmarks/RESULTS.md: 210 against 115 GFLOP/s; on GPUs the ratio is larger).
 FLOAT32_SPEEDUP = 2.0
-# Per-sample gradient chunks: enough samples for efficient batched GEMMs, few enough to stay small.
+# Per-sample gradient chunks: enough samples for efficient batched GEMMs, few enough that the
+# patches and products of a chunk stay near FORMING_BYTES (the GEMMs are per sample, so smaller
+# chunks cost no speed: small_cnn at N=100 ran as fast with 10 samples a chunk as with 100).
 MAX_CHUNK = 64
+FORMING_BYTES = 32 * 2**20
 # Copies of a chunk's patches alive at once while they are padded, unfolded and given a bias column.
 PATCH_COPIES = 3
 # Structured blocks: at least this many (sample, position) rows a GEMM, and up to this many
@@ -78,14 +81,16 @@ def per_sample_cost(geo: Geometry, n: int, r: int, full: bool, itemsize: int, av
     """The per-sample path of an affine layer, sliced over output channels to fit ``available`` bytes."""
     g, t, i, o = geo.groups, geo.positions, geo.in_features, geo.out_features
     rows = n * r if full else n
-    chunk = min(n, MAX_CHUNK)
+
+    def forming(out_slab: int, chunk: int) -> int:
+        return chunk * itemsize * (PATCH_COPIES * g * t * i + 2 * r * g * out_slab * (t + i))
 
     def working(out_slab: int, chunk: int) -> int:
         store = n * r * g * out_slab * i * itemsize
         slab = _gram_slab_bytes(rows, n * r * g * out_slab * i // rows)
-        forming = chunk * itemsize * (PATCH_COPIES * g * t * i + 2 * r * g * out_slab * (t + i))
-        return store + slab + forming
+        return store + slab + forming(out_slab, chunk)
 
+    chunk = max(1, min(n, MAX_CHUNK, FORMING_BYTES // forming(o, 1)))
     out_slab = o
     while out_slab > 1 and working(out_slab, chunk) > available:
         out_slab = math.ceil(out_slab / 2)
@@ -93,9 +98,9 @@ def per_sample_cost(geo: Geometry, n: int, r: int, full: bool, itemsize: int, av
         chunk = math.ceil(chunk / 2)
     if working(out_slab, chunk) > available:
         return None
-    forming = n * r * g * t * o * i
+    products = n * r * g * t * o * i
     gram = rows * (n * r * g * o * i) * _gram_share(rows)
-    return PathCost("per-sample", 2 * (forming + gram), 2 * (forming / _speed(itemsize) + gram / _speed(product_bytes)),
+    return PathCost("per-sample", 2 * (products + gram), 2 * (products / _speed(itemsize) + gram / _speed(product_bytes)),
                     working(out_slab, chunk), chunk, out_slab if out_slab < o else 0)
 
 

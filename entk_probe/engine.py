@@ -127,7 +127,7 @@ def _run(plan: EntkPlan, layers: dict[str, tuple[Layer, LayerShapes]], fn: Model
     by_name = {p.layer: p for p in plan.layers}
     contributions: list[Contribution] = [
         CaptureContribution([layers[name][0] for name in group.layers], [by_name[name] for name in group.layers],
-                            {name: layers[name][1] for name in group.layers}, group.chunk_size, sizes)
+                            {name: layers[name][1] for name in group.layers}, group, sizes)
         for group in plan.capture_groups
     ]
     contributions += [JacobianContribution(g) for g in plan.groups]

@@ -62,7 +62,8 @@ class CaptureGroup:
 
     layers: tuple[str, ...]
     chunk_size: int  # samples a forward/backward chunk
-    capture_bytes: int
+    capture_bytes: int  # what the group keeps: inputs and cotangents, or per-sample gradients
+    peak_bytes: int = 0  # estimated peak: what it keeps, plus the larger of a chunk's and a layer's working set
 
 
 def check_paths(paths: str) -> str:
@@ -179,5 +180,7 @@ def _capture_groups(captured: Sequence[tuple[LayerPlan, int]], n: int, budget: i
         per_sample = CAPTURE_ACTIVATION_COPIES * activation_bytes + sum(b for _, b in members)
         room = budget - stored - forming
         chunk = max(1, min(n, MAX_CAPTURE_CHUNK, int(room // max(per_sample, 1))))
-        result.append(CaptureGroup(tuple(p.layer for p, _ in members), chunk, stored))
+        layer_work = max((p.working_bytes for p, _ in members if p.keeps == "activations"), default=0)
+        peak = stored + max(forming + chunk * per_sample, layer_work)
+        result.append(CaptureGroup(tuple(p.layer for p, _ in members), chunk, stored, peak))
     return result

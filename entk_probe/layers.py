@@ -71,12 +71,8 @@ class Layer(ABC):
         """Per-sample gradients (n, R, P) from inputs ``x`` (n, *in) and cotangents ``g`` (n, R, *out).
 
         Columns are the selected parameters' elements in an order of the layer's own: kernels
-        only need inner products, and ``to_named`` maps them back to parameter shapes.
+        only need inner products.
         """
-
-    @abstractmethod
-    def to_named(self, grads: Tensor, model_params: Mapping[str, Tensor]) -> dict[str, Tensor]:
-        """Per-sample gradients (P,) of one sample and row, as tensors of the parameters' shapes."""
 
 
 def _is_plain(module: nn.Module, base: type[nn.Module], *methods: str) -> bool:
@@ -158,26 +154,45 @@ class AffineLayer(Layer):
         return g.reshape(n, r, geo.groups, geo.out_features, geo.positions).transpose(3, 4)
 
     def per_sample_grads(self, x: Tensor, g: Tensor, model_params: Mapping[str, Tensor],
-                         buffers: Mapping[str, Tensor], out_slice: slice = slice(None)) -> Tensor:
-        """(n, R, G·O_s·I): Σ_t g[n, r, γ, t, o] a[n, γ, t, i] for the output channels ``out_slice`` of each group."""
+                         buffers: Mapping[str, Tensor], out_slice: slice = slice(None),
+                         out: Tensor | None = None) -> Tensor:
+        """(n, R, G·O_s·I): Σ_t g[n, r, γ, t, o] a[n, γ, t, i] for the output channels ``out_slice`` of each group.
+
+        ``out`` (n, R, G·O_s·I), contiguous, receives the result (without a copy when G = 1).
+        """
         a = self.patches(x)  # (n, G, T, I)
         c = self.cotangents(g)[..., out_slice]  # (n, R, G, T, O_s)
         n, r, groups, t, o = c.shape
         lhs = c.permute(0, 2, 1, 4, 3).reshape(n, groups, r * o, t)  # (n, G, R·O_s, T)
+        if out is not None and groups == 1:
+            torch.matmul(lhs, a, out=out.view(n, 1, r * o, a.shape[-1]))  # (n, 1, R·O_s, I) is (n, R, O_s·I)
+            return out
         grads = torch.matmul(lhs, a)  # (n, G, R·O_s, I)
-        return grads.view(n, groups, r, o, -1).transpose(1, 2).reshape(n, r, -1)  # (n, R, G·O_s·I)
+        rows = grads.view(n, groups, r, o, -1).transpose(1, 2).reshape(n, r, -1)  # (n, R, G·O_s·I)
+        return rows if out is None else out.copy_(rows)
 
-    def to_named(self, grads: Tensor, model_params: Mapping[str, Tensor]) -> dict[str, Tensor]:
+    def projected_grads(self, x: Tensor, g: Tensor, u: Tensor, w: Tensor) -> Tensor:
+        """(n, R, K): uₖᵀ (per-sample gradient) wₖ for K directions u (K, G, O), w (K, G, I), without forming it.
+
+        Σ_γ Σ_t (g[n,r,γ,t]·u[k,γ]) (a[n,γ,t]·w[k,γ]): what a rank-one probe of the gradient
+        needs, at the cost of the patches.
+        """
+        a = self.patches(x)  # (n, G, T, I)
+        c = self.cotangents(g)  # (n, R, G, T, O)
+        cu = torch.einsum("nrgto,kgo->nrkgt", c, u)  # (n, R, K, G, T)
+        aw = torch.einsum("ngti,kgi->nkgt", a, w)  # (n, K, G, T)
+        return torch.einsum("nrkgt,nkgt->nrk", cu, aw)
+
+    def layout(self, named: Mapping[str, Tensor]) -> Tensor:
+        """Gradients of the layer's parameters, by name, as one (G, O, I) tensor (per_sample_grads' layout)."""
         geo = self.geometry
-        per = grads.view(geo.groups * geo.out_features, geo.in_features)  # (G·O, I)
-        named = {}
         prefix = f"{self.name}." if self.name else ""
+        parts = []
         if self.with_weight:
-            weight = model_params[prefix + "weight"]
-            named[prefix + "weight"] = per[:, : geo.in_features - int(self.with_bias)].reshape(weight.shape)
+            parts.append(named[prefix + "weight"].reshape(geo.groups * geo.out_features, -1))
         if self.with_bias:
-            named[prefix + "bias"] = per[:, -1]
-        return named
+            parts.append(named[prefix + "bias"].reshape(-1, 1))
+        return torch.cat(parts, dim=1).view(geo.groups, geo.out_features, geo.in_features)
 
 
 class ModuleLayer(Layer):
@@ -208,14 +223,6 @@ class ModuleLayer(Layer):
         grads = vmap(sample)(x, g)  # name -> (n, R, *shape)
         n, r = g.shape[:2]
         return torch.cat([grads[name].reshape(n, r, -1) for name in self.local_names], dim=2)  # (n, R, P)
-
-    def to_named(self, grads: Tensor, model_params: Mapping[str, Tensor]) -> dict[str, Tensor]:
-        named, col = {}, 0
-        for full in self.params:
-            size = model_params[full].numel()
-            named[full] = grads[col : col + size].view(model_params[full].shape)
-            col += size
-        return named
 
 
 def find_layers(model: nn.Module, selected: Sequence[str]) -> tuple[list[Layer], dict[str, str]]:

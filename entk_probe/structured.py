@@ -29,7 +29,7 @@ from .contributions import Contribution, EngineContext
 from .gram import accumulate_upper, slab_columns
 from .jacobian import Piece
 from .layers import AffineLayer, Layer
-from .layerplan import LayerPlan
+from .layerplan import CaptureGroup, LayerPlan
 
 
 def add_structured(gram: Tensor, layer: AffineLayer, x: Tensor, g: Tensor, *, full: bool, block: int,
@@ -94,12 +94,16 @@ def add_per_sample(gram: Tensor, layer: Layer, x: Tensor, g: Tensor, ctx: Engine
         for i0 in range(0, n, chunk):
             i1 = min(i0 + chunk, n)
             if isinstance(layer, AffineLayer):
-                rows = layer.per_sample_grads(x[i0:i1], g[i0:i1], params, buffers, out_slice)
+                if store is None:
+                    width = len(range(*out_slice.indices(layer.geometry.out_features)))
+                    geo = layer.geometry
+                    store = g.new_empty(n, r, geo.groups * width * geo.in_features)  # (N, R, P_s)
+                layer.per_sample_grads(x[i0:i1], g[i0:i1], params, buffers, out_slice, out=store[i0:i1])
             else:
                 rows = layer.per_sample_grads(x[i0:i1], g[i0:i1], params, buffers)
-            if store is None:
-                store = torch.empty(n, r, rows.shape[2], dtype=rows.dtype, device=rows.device)  # (N, R, P_s)
-            store[i0:i1] = rows
+                if store is None:
+                    store = rows.new_empty(n, r, rows.shape[2])  # (N, R, P)
+                store[i0:i1] = rows
         assert store is not None
         add_gram(gram, store, ctx)
         del store
@@ -114,11 +118,12 @@ class CaptureContribution(Contribution):
     """
 
     def __init__(self, layers: Sequence[Layer], plans: Sequence[LayerPlan], shapes: dict[str, LayerShapes],
-                 capture_chunk: int, param_sizes: dict[str, int]) -> None:
+                 group: CaptureGroup, param_sizes: dict[str, int]) -> None:
         self.layers = list(layers)
         self.plans = {p.layer: p for p in plans}
         self.shapes = shapes
-        self.capture_chunk = capture_chunk
+        self.group = group
+        self.capture_chunk = group.chunk_size
         self.param_sizes = param_sizes
         self._pieces = tuple(Piece(name, 0, param_sizes[name]) for layer in self.layers for name in layer.params)
 
@@ -146,9 +151,13 @@ class CaptureContribution(Contribution):
             for name in grads:
                 xi, gi = tensors[name]
                 step = self.plans[name].block  # per-sample chunks bound the transient memory
+                layer = by_name[name]
                 for s0 in range(0, i1 - i0, step):
                     s1 = min(s0 + step, i1 - i0)
-                    grads[name][i0 + s0 : i0 + s1] = by_name[name].per_sample_grads(xi[s0:s1], gi[s0:s1], params, buffers)
+                    if isinstance(layer, AffineLayer):
+                        layer.per_sample_grads(xi[s0:s1], gi[s0:s1], params, buffers, out=grads[name][i0 + s0 : i0 + s1])
+                    else:
+                        grads[name][i0 + s0 : i0 + s1] = layer.per_sample_grads(xi[s0:s1], gi[s0:s1], params, buffers)
             ctx.advance(1)
 
         capture(ctx.fn, x, self.layers, summed=ctx.mode.summed_logits, chunk_size=self.capture_chunk, stores=kept,

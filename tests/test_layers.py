@@ -128,3 +128,29 @@ def test_tied_parameters_are_left_to_the_jacobian_path() -> None:
     layers, excluded = find_layers(model, [n for n, _ in model.named_parameters()])
     assert excluded == {"0.weight": "shared by several modules"}
     assert [layer.params for layer in layers] == [("0.bias",), ("2.bias",)]
+
+
+@pytest.mark.parametrize("name", ["linear-tokens", "conv2d-groups", "conv1d-reflect", "conv2d-no-bias"])
+def test_per_sample_gradients_and_their_projections_equal_autograds(name: str) -> None:
+    model, inputs = _model(name)
+    module = model[1]
+    params = ["1.weight", "1.bias"] if module.bias is not None else ["1.weight"]
+    layer = AffineLayer("1", module, params)
+    x = torch.tanh(inputs)  # the layer's input
+    out = module(x)
+    layer.set_shapes(tuple(x.shape[1:]), tuple(out.shape[1:]))
+    g = torch.randn(len(x), 2, *out.shape[1:], dtype=torch.float64)  # two cotangent rows a sample
+    per_sample = layer.per_sample_grads(x, g, dict(model.named_parameters()), {})  # (n, R, P)
+    geo = layer.geometry
+    for n in range(len(x)):
+        for r in range(2):
+            # autograd: the gradient of <g[n, r], layer(x[n])> with respect to the layer's parameters
+            grads = torch.autograd.grad((module(x[n : n + 1]) * g[n, r]).sum(), [module.get_parameter(p[2:]) for p in params])
+            expected = layer.layout(dict(zip(params, grads)))  # (G, O, I)
+            assert torch.allclose(per_sample[n, r].view(geo.groups, geo.out_features, geo.in_features), expected,
+                                  rtol=1e-12, atol=1e-12)
+    u = torch.randn(3, geo.groups, geo.out_features, dtype=torch.float64)
+    w = torch.randn(3, geo.groups, geo.in_features, dtype=torch.float64)
+    projected = layer.projected_grads(x, g, u, w)  # (n, R, 3)
+    full = per_sample.view(len(x), 2, geo.groups, geo.out_features, geo.in_features)
+    assert torch.allclose(projected, torch.einsum("nrgoi,kgo,kgi->nrk", full, u, w), rtol=1e-12, atol=1e-12)

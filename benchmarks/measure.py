@@ -1,0 +1,41 @@
+"""What the benchmark workers measure with: peak memory, other processes' CPU time, a clean heap.
+
+Shared by bench_entk.py and bench_networks.py; Linux only (/proc).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import gc
+import os
+import resource
+
+
+def status_bytes(field: str) -> int:
+    """A ``Vm*`` field of /proc/self/status, in bytes."""
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError(f"/proc/self/status has no {field}")
+
+
+def reset_peak_rss() -> None:
+    """Make VmHWM equal the current RSS (Linux clear_refs, value 5)."""
+    with open("/proc/self/clear_refs", "w") as fh:
+        fh.write("5")
+
+
+def busy_cpu_seconds() -> tuple[float, float]:
+    """(CPU seconds the whole machine has been busy, CPU seconds this process has used)."""
+    with open("/proc/stat") as fh:
+        ticks = [int(v) for v in fh.readline().split()[1:]]
+    idle = ticks[3] + ticks[4]  # idle, iowait
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    return (sum(ticks[:8]) - idle) / os.sysconf("SC_CLK_TCK"), own.ru_utime + own.ru_stime
+
+
+def trim_heap() -> None:
+    """Collect garbage and hand glibc's free heap back, so that the next peak is the next call's own."""
+    gc.collect()
+    ctypes.CDLL(None).malloc_trim(0)
