@@ -130,15 +130,21 @@ class AffineLayer(Layer):
             a = x.reshape(n, 1, geo.positions, m.in_features)  # (n, 1, T, I_w)
         else:
             assert isinstance(m, (nn.Conv1d, nn.Conv2d))
-            # Conv's own padding for every padding mode (and 'same'), then patches without padding.
-            mode = "constant" if m.padding_mode == "zeros" else m.padding_mode
-            padded = F.pad(x, m._reversed_padding_repeated_twice, mode=mode)
+            # Conv's own padding for every padding mode (and 'same'); symmetric zero padding is
+            # left to unfold, which saves a padded copy of the input.
+            pads = m._reversed_padding_repeated_twice  # (left, right) per dim, last dim first
+            symmetric = m.padding_mode == "zeros" and all(a == b for a, b in zip(pads[::2], pads[1::2]))
+            padding = tuple(pads[::2][::-1]) if symmetric else (0,) * len(m.kernel_size)
+            if not symmetric:
+                mode = "constant" if m.padding_mode == "zeros" else m.padding_mode
+                x = F.pad(x, pads, mode=mode)
             if isinstance(m, nn.Conv1d):
-                padded = padded.unsqueeze(2)  # (n, C, 1, L)
+                x = x.unsqueeze(2)  # (n, C, 1, L)
                 kernel, dilation, stride = (1, *m.kernel_size), (1, *m.dilation), (1, *m.stride)
+                padding = (0, *padding)
             else:
                 kernel, dilation, stride = m.kernel_size, m.dilation, m.stride
-            cols = F.unfold(padded, kernel, dilation=dilation, stride=stride)  # (n, C·k, T)
+            cols = F.unfold(x, kernel, dilation=dilation, padding=padding, stride=stride)  # (n, C·k, T)
             a = cols.view(n, geo.groups, -1, geo.positions).transpose(2, 3)  # (n, G, T, I_w)
         if not self.with_weight:
             a = a[..., :0]
@@ -161,15 +167,28 @@ class AffineLayer(Layer):
         ``out`` (n, R, G·O_s·I), contiguous, receives the result (without a copy when G = 1).
         """
         a = self.patches(x)  # (n, G, T, I)
-        c = self.cotangents(g)[..., out_slice]  # (n, R, G, T, O_s)
-        n, r, groups, t, o = c.shape
-        lhs = c.permute(0, 2, 1, 4, 3).reshape(n, groups, r * o, t)  # (n, G, R·O_s, T)
+        lhs = self._channel_rows(g, out_slice)  # (n, G, R·O_s, T)
+        n, groups, r = lhs.shape[0], lhs.shape[1], g.shape[1]
+        o = lhs.shape[2] // r
         if out is not None and groups == 1:
             torch.matmul(lhs, a, out=out.view(n, 1, r * o, a.shape[-1]))  # (n, 1, R·O_s, I) is (n, R, O_s·I)
             return out
         grads = torch.matmul(lhs, a)  # (n, G, R·O_s, I)
         rows = grads.view(n, groups, r, o, -1).transpose(1, 2).reshape(n, r, -1)  # (n, R, G·O_s·I)
         return rows if out is None else out.copy_(rows)
+
+    def _channel_rows(self, g: Tensor, out_slice: slice) -> Tensor:
+        """Cotangents (n, R, *out) as (n, G, R·O_s, T): (row, channel) by position, per group.
+
+        A convolution's cotangents (n, R, G·O, *spatial) are already laid out so: a view
+        for one group and all channels.
+        """
+        geo, (n, r) = self.geometry, g.shape[:2]
+        if isinstance(self.module, nn.Linear):
+            c = self.cotangents(g)[..., out_slice]  # (n, R, 1, T, O_s)
+            return c.permute(0, 2, 1, 4, 3).reshape(n, 1, -1, geo.positions)
+        c = g.reshape(n, r, geo.groups, geo.out_features, geo.positions)[:, :, :, out_slice]  # (n, R, G, O_s, T)
+        return c.transpose(1, 2).reshape(n, geo.groups, -1, geo.positions)
 
     def projected_grads(self, x: Tensor, g: Tensor, u: Tensor, w: Tensor) -> Tensor:
         """(n, R, K): uₖᵀ (per-sample gradient) wₖ for K directions u (K, G, O), w (K, G, I), without forming it.
