@@ -64,6 +64,10 @@ def _spark(values: list[float | None], log: bool = False) -> str:
     return "".join(" " if x is None else BARS[int(round((x - low) * scale))] for x in xs)
 
 
+def _dtypes(jacobians: str, products: str) -> str:
+    return f"{jacobians} Jacobians and products" if jacobians == products else f"{jacobians} Jacobians, {products} products"
+
+
 def _header(r: dict[str, Any]) -> list[str]:
     model, probe, kernel = r["model"], r["probe"], r["kernel"]
     norm = probe["normalization"]
@@ -75,7 +79,7 @@ def _header(r: dict[str, Any]) -> list[str]:
         + (" synthetic Gaussian inputs (smoke test only)" if probe["synthetic"] else
            f" from {probe['dataset']} {probe['split'] or ''}, seed {probe['seed']}, sha256 {probe['sha256'][:12]}")
         + f"; normalisation {normalization} ({norm['source']})",
-        f"kernel {kernel['mode']} · {kernel['jacobian_dtype']} Jacobians, {kernel.get('gram_dtype', 'float64')} products · "
+        f"kernel {kernel['mode']} · {_dtypes(kernel['jacobian_dtype'], kernel.get('gram_dtype', 'float64'))} · "
         f"{kernel['device']} · {len(r['checkpoints'])} checkpoints in {_duration(r['timings'].get('total_seconds'))}",
     ]
     plan = kernel.get("plan")
