@@ -47,7 +47,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
-from measure import busy_cpu_seconds, reset_peak_rss, status_bytes, trim_heap
+from measure import MIB, busy_cpu_seconds, fmt_mib, fmt_s, fmt_share, rel_diff, reset_peak_rss, status_bytes, trim_heap
 from torch import Tensor, nn
 from torch.func import functional_call, jacrev, vmap
 
@@ -55,7 +55,6 @@ THREADS = 2
 SEED = 0
 NUM_CLASSES = 10
 WARMUP_SAMPLES = 2
-MIB = 2**20
 GIB = 2**30
 
 
@@ -290,27 +289,11 @@ def measure_both(case: Case, data: Path, workdir: Path, rounds: int, repeats: in
 
 def relative_difference(engine: Path, reference: Path) -> float:
     """max |K_engine - K_ref| / max |K_ref|, in float64 (the recipe's kernel is float32)."""
-    a = torch.load(engine).double()
-    b = torch.load(reference).double()
-    if a.shape != b.shape:
-        raise RuntimeError(f"kernel shapes differ: {tuple(a.shape)} vs {tuple(b.shape)}")
-    return float((a - b).abs().max() / b.abs().max())
+    return rel_diff(torch.load(engine), torch.load(reference))
 
 
 def num_params(model: str) -> int:
     return sum(p.numel() for p in MODELS[model]().parameters())
-
-
-def mib(size: int | None) -> str:
-    return "n/a" if size is None else f"{size / MIB:,.0f} MiB"
-
-
-def seconds(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.2f} s"
-
-
-def share(value: float | None) -> str:
-    return "n/a" if value is None else f"{100 * value:.0f}%"
 
 
 HEADER = (
@@ -322,9 +305,9 @@ HEADER = (
 
 def cap_notes(case: Case, recipe: Outcome, engine: Outcome, reference: Outcome) -> list[str]:
     """What happened under the address-space cap, for below the table."""
-    free_run = reference.failure or f"{seconds(reference.seconds)}, peak ΔRSS {mib(reference.peak_bytes)}"
+    free_run = reference.failure or f"{fmt_s(reference.seconds)}, peak ΔRSS {fmt_mib(reference.peak_bytes)}"
     return [
-        f"- {case.name}: RLIMIT_AS = address space before the timed call + {mib(case.headroom)}; "
+        f"- {case.name}: RLIMIT_AS = address space before the timed call + {fmt_mib(case.headroom)}; "
         f"entk-probe max_memory={case.engine_max_memory}; one timed call each.",
         f"  - recipe under the cap: {recipe.failure or 'completed (no out-of-memory)'}",
         f"  - entk-probe under the cap: {engine.failure or 'completed'}",
@@ -342,7 +325,7 @@ def run_case(case: Case, workdir: Path, rounds: int, repeats: int) -> tuple[str,
     results = measure_both(case, data, workdir, rounds, repeats)
     recipe, engine = results["recipe"], results["engine"]
     notes = [f"- {case.name}: other processes' share of the CPUs during the fastest call: "
-             f"recipe {share(recipe.others)}, entk-probe {share(engine.others)}"]
+             f"recipe {fmt_share(recipe.others)}, entk-probe {fmt_share(engine.others)}"]
     reference = recipe
     if case.headroom is not None:
         reference = measure(case, "recipe", data, workdir / f"{data.stem}-reference.pt", 1, capped=False)
@@ -357,8 +340,8 @@ def run_case(case: Case, workdir: Path, rounds: int, repeats: int) -> tuple[str,
             if engine.kernel is not None and reference.kernel is not None else "n/a")
     row = (
         f"| {case.name} | {case.model} ({num_params(case.model):,}) | {case.n} | {case.mode} "
-        f"| {'out of memory' if capped_out else seconds(recipe.seconds)} | {seconds(engine.seconds)} "
-        f"| {ratio} | {mib(recipe.peak_bytes)} | {mib(engine.peak_bytes)} | {diff} |"
+        f"| {'out of memory' if capped_out else fmt_s(recipe.seconds)} | {fmt_s(engine.seconds)} "
+        f"| {ratio} | {fmt_mib(recipe.peak_bytes)} | {fmt_mib(engine.peak_bytes)} | {diff} |"
     )
     return row, notes
 

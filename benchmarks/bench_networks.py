@@ -84,7 +84,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from measure import busy_cpu_seconds, reset_peak_rss, status_bytes, trim_heap
+from measure import busy_cpu_seconds, fmt_mib, fmt_s, fmt_share, rel_diff, reset_peak_rss, status_bytes, trim_heap
 from torch import Tensor, nn
 
 HERE = Path(__file__).resolve().parent
@@ -98,7 +98,6 @@ WARMUP_SAMPLES = 2
 CONTENDED = 0.10  # other processes' CPU share above which a timed call is rerun
 TICK = 1 / os.sysconf("SC_CLK_TCK")  # /proc/stat's resolution (10 ms): a call of 40 ms shows 12% per tick
 BUDGET_S = 20 * 60  # no rerun for contention that would end past this many seconds of the run
-MIB = 2**20
 GIB = 2**30
 GB = 10**9
 CIFAR_PY = REPO.parent / "shared" / "data" / "cifar10" / "cifar-10-batches-py"
@@ -455,28 +454,8 @@ def save_case(workdir: Path, model: str, inputs: Tensor) -> Path:
     return path
 
 
-def rel_diff(a: Any, reference: Any) -> float:
-    a = torch.as_tensor(a).double()
-    b = torch.as_tensor(reference).double()
-    if a.shape != b.shape:
-        raise RuntimeError(f"kernel shapes differ: {tuple(a.shape)} vs {tuple(b.shape)}")
-    return float((a - b).abs().max() / b.abs().max())
-
-
 def load_kernel(outcome: Outcome) -> Tensor | None:
     return torch.load(outcome.kernel) if outcome.ok and outcome.kernel is not None else None
-
-
-def fmt_s(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.2f} s"
-
-
-def fmt_mib(value: int | None) -> str:
-    return "n/a" if value is None else f"{value / MIB:,.0f} MiB"
-
-
-def fmt_share(value: float | None) -> str:
-    return "n/a" if value is None else f"{100 * value:.0f}%"
 
 
 def fmt_ratio(num: float | None, den: float | None, digits: int = 2) -> str:

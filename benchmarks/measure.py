@@ -1,4 +1,5 @@
-"""What the benchmark workers measure with: peak memory, other processes' CPU time, a clean heap.
+"""What the benchmarks measure with: peak memory, other processes' CPU time, a clean heap, and
+how they compare kernels and print numbers.
 
 Shared by bench_entk.py and bench_networks.py; Linux only (/proc).
 """
@@ -9,6 +10,11 @@ import ctypes
 import gc
 import os
 import resource
+from typing import Any
+
+import torch
+
+MIB = 2**20
 
 
 def status_bytes(field: str) -> int:
@@ -39,3 +45,23 @@ def trim_heap() -> None:
     """Collect garbage and hand glibc's free heap back, so that the next peak is the next call's own."""
     gc.collect()
     ctypes.CDLL(None).malloc_trim(0)
+
+
+def rel_diff(kernel: Any, reference: Any) -> float:
+    """max |K - K_ref| / max |K_ref|, in float64 (a float32 peer's kernel included)."""
+    a, b = torch.as_tensor(kernel).double(), torch.as_tensor(reference).double()
+    if a.shape != b.shape:
+        raise RuntimeError(f"kernel shapes differ: {tuple(a.shape)} vs {tuple(b.shape)}")
+    return float((a - b).abs().max() / b.abs().max())
+
+
+def fmt_s(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2f} s"
+
+
+def fmt_mib(value: int | None) -> str:
+    return "n/a" if value is None else f"{value / MIB:,.0f} MiB"
+
+
+def fmt_share(value: float | None) -> str:
+    return "n/a" if value is None else f"{100 * value:.0f}%"

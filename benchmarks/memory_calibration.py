@@ -108,7 +108,6 @@ def main() -> int:
     torch.manual_seed(0)
     recorder = Recorder()
     recorder.install()
-    inputs = torch.randn(N, 3, 32, 32)
     print(f"N={N}, trace mode, float32, CPU; estimate and measured are MiB of peak RSS increase")
     for paths, what, n in (("jacobian", "Jacobian groups", N), ("auto", "capture groups", 4 * N)):
         x = torch.randn(n, 3, 32, 32)
