@@ -37,7 +37,6 @@ import argparse
 import json
 import os
 import resource
-import signal
 import subprocess
 import sys
 import tempfile
@@ -47,7 +46,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
-from measure import MIB, busy_cpu_seconds, fmt_mib, fmt_s, fmt_share, rel_diff, reset_peak_rss, status_bytes, trim_heap
+from measure import MIB, busy_cpu_seconds, describe_failure, fmt_mib, fmt_s, fmt_share, rel_diff, reset_peak_rss, status_bytes, trim_heap
 from torch import Tensor, nn
 from torch.func import functional_call, jacrev, vmap
 
@@ -241,17 +240,6 @@ def prepare_case(case: Case, workdir: Path) -> Path:
     path = workdir / f"{case.model}-{case.n}.pt"
     torch.save({"model": case.model, "state_dict": net.state_dict(), "inputs": inputs}, path)
     return path
-
-
-def describe_failure(proc: subprocess.CompletedProcess[str]) -> str:
-    """Exit status and the exception line of a failed worker."""
-    if proc.returncode < 0:
-        status = f"killed by {signal.Signals(-proc.returncode).name}"
-    else:
-        status = f"exit status {proc.returncode}"
-    lines = [line for line in proc.stderr.strip().splitlines() if line.strip()]
-    last = lines[-1].strip() if lines else "no message"
-    return f"{status}: {last[:200]}"
 
 
 def measure(case: Case, method: str, data: Path, out: Path, repeats: int, capped: bool) -> Outcome:

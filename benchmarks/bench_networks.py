@@ -73,7 +73,6 @@ import os
 import pickle
 import platform
 import shlex
-import signal
 import subprocess
 import sys
 import tempfile
@@ -84,7 +83,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from measure import busy_cpu_seconds, fmt_mib, fmt_s, fmt_share, rel_diff, reset_peak_rss, status_bytes, trim_heap
+from bench_entk import small_cnn
+from measure import busy_cpu_seconds, describe_failure, fmt_mib, fmt_s, fmt_share, rel_diff, reset_peak_rss, status_bytes, trim_heap
 from torch import Tensor, nn
 
 HERE = Path(__file__).resolve().parent
@@ -116,15 +116,6 @@ def contended(seconds: float, share: float) -> bool:
 
 
 # --------------------------------------------------------------------------------------- models
-
-
-def small_cnn() -> nn.Module:
-    return nn.Sequential(
-        nn.Conv2d(3, 16, 3), nn.ReLU(),
-        nn.Conv2d(16, 32, 3, stride=2), nn.ReLU(),
-        nn.Conv2d(32, 32, 3, stride=2), nn.ReLU(),
-        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(32, NUM_CLASSES),
-    )
 
 
 def pool_cnn() -> nn.Module:
@@ -410,16 +401,6 @@ class Runner:
 
 def progress(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
-
-
-def describe_failure(proc: subprocess.CompletedProcess[str]) -> str:
-    if proc.returncode < 0:
-        status = f"killed by {signal.Signals(-proc.returncode).name}"
-    else:
-        status = f"exit status {proc.returncode}"
-    lines = [line for line in proc.stderr.strip().splitlines() if line.strip()]
-    last = lines[-1].strip() if lines else "no message"
-    return f"{status}: {last[:300]}"
 
 
 def best(outcomes: list[Outcome]) -> Outcome:

@@ -10,6 +10,8 @@ import ctypes
 import gc
 import os
 import resource
+import signal
+import subprocess
 from typing import Any
 
 import torch
@@ -65,3 +67,14 @@ def fmt_mib(value: int | None) -> str:
 
 def fmt_share(value: float | None) -> str:
     return "n/a" if value is None else f"{100 * value:.0f}%"
+
+
+def describe_failure(proc: subprocess.CompletedProcess[str]) -> str:
+    """Exit status and the last line of a failed worker's stderr (its exception)."""
+    if proc.returncode < 0:
+        status = f"killed by {signal.Signals(-proc.returncode).name}"
+    else:
+        status = f"exit status {proc.returncode}"
+    lines = [line for line in proc.stderr.strip().splitlines() if line.strip()]
+    last = lines[-1].strip() if lines else "no message"
+    return f"{status}: {last[:300]}"
