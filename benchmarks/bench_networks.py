@@ -303,8 +303,8 @@ def worker_analyze(spec: Mapping[str, Any]) -> dict[str, Any]:
     from safetensors.torch import load_file
 
     from entk_probe import compute_entk_result
-    from entk_probe.analysis import AnalyzeOptions, analyze
-    from entk_probe.probes import load_probe
+    from entk_probe.pipeline.analyze import AnalyzeOptions, analyze
+    from entk_probe.probes.build import load_probe
 
     warnings.simplefilter("ignore")
     inputs = load_probe(Path(spec["probe"])).inputs
@@ -708,10 +708,10 @@ def case_analyze(runner: Runner, s: Settings) -> Section:
     sys.path.insert(0, str(REPO))
     from tests.helpers import write_run
 
-    from entk_probe.checkpoints import single
-    from entk_probe.loading import read_content, select_state_dict
-    from entk_probe.models import make_spec
-    from entk_probe.probes import make_probe, save_probe
+    from entk_probe.runs.checkpoints import single
+    from entk_probe.runs.loading import read_content, select_state_dict
+    from entk_probe.runs.models import make_spec
+    from entk_probe.probes.build import make_probe, save_probe
 
     run_dir = s.workdir / "run"
     paths = write_run(run_dir, steps=tuple(range(0, 5 * count, 5)), arch="test_resnet", num_classes=NUM_CLASSES)

@@ -24,11 +24,11 @@ import timm
 import torch
 from torch import nn
 
-import entk_probe.contributions as contributions
-import entk_probe.engine as engine
-import entk_probe.structured as structured
+import entk_probe.engine.contributions as contributions
+import entk_probe.engine.kernel as engine
+import entk_probe.engine.structured as structured
 from entk_probe import compute_entk_result
-from entk_probe.planning import ACTIVATION_SAFETY, JACOBIAN_COPIES
+from entk_probe.engine.planning import ACTIVATION_SAFETY, JACOBIAN_COPIES
 
 MIB = 2**20
 N = 32

@@ -9,11 +9,11 @@ Python API (see README.md):
 - ``analyze(run_dir, probe_spec, AnalyzeOptions(...))``: the whole analysis of a run.
 """
 
-from .analysis import Analysis, AnalyzeOptions, analyze
-from .engine import EntkResult, compute_entk, compute_entk_result
+from .pipeline.analyze import Analysis, AnalyzeOptions, analyze
+from .engine.kernel import EntkResult, compute_entk, compute_entk_result
 from .errors import EntkProbeError, EntkProbeWarning, MemoryBudgetError, ModelError, UsageError
-from .probes import register_probe
-from .registry import register_model
+from .probes.build import register_probe
+from .runs.registry import register_model
 
 __version__ = "0.1.0"
 

@@ -21,22 +21,22 @@ from rich.console import Console
 from rich.table import Table
 
 from . import __version__
-from .analysis import AnalyzeOptions, analyze, checkpoint_kernel, load_plugins
-from .dynamics import ANGLE_STATISTICS
-from .engine import products_dtype
+from .pipeline.analyze import AnalyzeOptions, analyze, checkpoint_kernel, load_plugins
+from .analysis.dynamics import ANGLE_STATISTICS
+from .engine.kernel import products_dtype
 from .errors import EntkProbeError, EntkProbeWarning
-from .jsonreport import dumps, read_json, to_json, write_json
-from .kernelfile import kernel_metadata, save_kernel
-from .layerplan import PATHS
-from .modes import MODES
-from .models import make_spec, parse_model_kwargs
-from .phases import CONE_STATISTIC, PhaseThresholds
-from .planning import EntkPlan
-from .plots import plot_report
-from .probes import SPEC_GRAMMAR, available_probes, make_probe, save_probe
-from .progress import progress_bars
-from .registry import REGISTRY
-from .report import render
+from .output.jsonreport import dumps, read_json, to_json, write_json
+from .output.kernelfile import kernel_metadata, save_kernel
+from .engine.layerplan import PATHS
+from .engine.modes import MODES
+from .runs.models import make_spec, parse_model_kwargs
+from .analysis.phases import CONE_STATISTIC, PhaseThresholds
+from .engine.planning import EntkPlan
+from .output.plots import plot_report
+from .probes.build import SPEC_GRAMMAR, available_probes, make_probe, save_probe
+from .output.progress import progress_bars
+from .runs.registry import REGISTRY
+from .output.terminal import render
 
 
 def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,

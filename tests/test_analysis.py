@@ -14,10 +14,10 @@ from safetensors.torch import load_file
 from timm.utils import CheckpointSaver, ModelEmaV3
 
 from entk_probe import compute_entk
-from entk_probe.analysis import AnalyzeOptions, analyze
-from entk_probe.dynamics import kernel_angle_deg, kernel_distance
+from entk_probe.pipeline.analyze import AnalyzeOptions, analyze
+from entk_probe.analysis.dynamics import kernel_angle_deg, kernel_distance
 from entk_probe.errors import EntkProbeWarning
-from entk_probe.probes import Target, make_probe
+from entk_probe.probes.build import Target, make_probe
 
 from .helpers import write_run
 
@@ -105,7 +105,7 @@ def test_a_lightning_run_of_a_plugin_model(tmp_path: Path) -> None:
 
 
 def test_the_run_directorys_own_probe_is_used_when_no_probe_is_given(tmp_path: Path) -> None:
-    from entk_probe.probes import save_probe
+    from entk_probe.probes.build import save_probe
 
     write_run(tmp_path / "run")
     probe = make_probe("synthetic:3,seed=5", Target((3, 32, 32)))
@@ -120,7 +120,7 @@ def test_the_run_directorys_own_probe_is_used_when_no_probe_is_given(tmp_path: P
 
 
 def test_buffer_motion_splits_each_step_into_weights_and_buffers(tmp_path: Path) -> None:
-    from entk_probe.dynamics import center
+    from entk_probe.analysis.dynamics import center
 
     run = tmp_path / "run"
     run.mkdir()
@@ -156,8 +156,8 @@ def test_checkpoints_are_read_ahead_and_a_read_error_still_names_its_file(tmp_pa
                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     import threading
 
-    import entk_probe.analysis as analysis_module
-    from entk_probe.loading import CheckpointError
+    import entk_probe.pipeline.analyze as analysis_module
+    from entk_probe.runs.loading import CheckpointError
 
     write_run(tmp_path / "run", steps=(0, 5, 10))
     read_in: list[tuple[str, str]] = []

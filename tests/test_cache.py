@@ -6,7 +6,7 @@ from pathlib import Path
 
 import torch
 
-from entk_probe.cache import CACHE_VERSION, KernelCache, cache_key
+from entk_probe.pipeline.cache import CACHE_VERSION, KernelCache, cache_key
 
 
 def test_round_trip_and_misses(tmp_path: Path) -> None:

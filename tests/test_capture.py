@@ -12,9 +12,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from entk_probe import EntkProbeWarning, compute_entk_result
-from entk_probe.capture import capture, check_layers
-from entk_probe.jacobian import ModelFunction
-from entk_probe.layers import find_layers
+from entk_probe.engine.capture import capture, check_layers
+from entk_probe.engine.jacobian import ModelFunction
+from entk_probe.engine.layers import find_layers
 
 from .reference import explicit_jacobian, kernels_from_jacobian, relative_error
 

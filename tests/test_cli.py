@@ -62,7 +62,7 @@ def test_console_script_full_analysis_pipes_clean_json(tmp_path: Path, probe: st
 
     import jsonschema
 
-    from entk_probe.jsonreport import schema
+    from entk_probe.output.jsonreport import schema
 
     from .data import SHARED, needs_cifar
 
@@ -123,7 +123,7 @@ def test_library_warnings_become_one_line_each_on_stderr(tmp_path: Path) -> None
 
 
 def test_probe_export_and_probes(tmp_path: Path) -> None:
-    from entk_probe.probes import load_probe
+    from entk_probe.probes.build import load_probe
 
     from .data import fake_images, write_cifar10_python
 
@@ -145,7 +145,7 @@ def test_probe_export_and_probes(tmp_path: Path) -> None:
 
 
 def test_kernel_command_and_save_kernels(tmp_path: Path) -> None:
-    from entk_probe.kernelfile import load_kernel
+    from entk_probe.output.kernelfile import load_kernel
 
     paths = write_run(tmp_path / "run")
     out = tmp_path / "K.safetensors"

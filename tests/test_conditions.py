@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from entk_probe.conditions import eval_mode, exact_float32
+from entk_probe.engine.conditions import eval_mode, exact_float32
 from entk_probe.errors import EntkProbeWarning
 
 NEW_API = hasattr(torch.backends.cuda.matmul, "fp32_precision")

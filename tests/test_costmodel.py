@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from entk_probe.costmodel import per_sample_cost, structured_cost
-from entk_probe.layers import Geometry
+from entk_probe.engine.costmodel import per_sample_cost, structured_cost
+from entk_probe.engine.layers import Geometry
 
 
 def test_work_of_a_tiny_linear_layer_counted_by_hand() -> None:

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from entk_probe.datasets import ProbeError, read_cifar
-from entk_probe.download import ARCHIVES, Archive, fetch
+from entk_probe.probes.datasets import ProbeError, read_cifar
+from entk_probe.probes.download import ARCHIVES, Archive, fetch
 
 from .data import fake_images, write_cifar10_python
 

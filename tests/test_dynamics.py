@@ -9,7 +9,7 @@ import pytest
 import scipy.linalg
 import torch
 
-from entk_probe.dynamics import (
+from entk_probe.analysis.dynamics import (
     accuracy,
     alignment,
     angle_statistics,

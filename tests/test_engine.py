@@ -359,7 +359,7 @@ def test_captured_layers_over_the_budget_are_split_into_passes_within_it() -> No
 
 
 def test_running_out_of_memory_is_a_budget_error_not_a_vmap_fallback(monkeypatch: pytest.MonkeyPatch) -> None:
-    import entk_probe.jacobian as jacobian
+    import entk_probe.engine.jacobian as jacobian
 
     def no_memory(*args: object, **kwargs: object) -> None:
         raise RuntimeError("[enforce fail at alloc_cpu.cpp:127] DefaultCPUAllocator: can't allocate memory")
@@ -373,7 +373,7 @@ def test_running_out_of_memory_is_a_budget_error_not_a_vmap_fallback(monkeypatch
 
 
 def test_running_out_of_memory_in_a_capture_is_a_budget_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    import entk_probe.structured as structured
+    import entk_probe.engine.structured as structured
 
     def no_memory(*args: object, **kwargs: object) -> None:
         raise RuntimeError("[enforce fail at alloc_cpu.cpp:127] DefaultCPUAllocator: can't allocate memory")

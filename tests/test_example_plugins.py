@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from entk_probe.registry import ModelRegistry
+from entk_probe.runs.registry import ModelRegistry
 
 PLUGINS = Path(__file__).resolve().parent.parent / "plugins"
 
@@ -17,7 +17,7 @@ PLUGINS = Path(__file__).resolve().parent.parent / "plugins"
 def registry() -> ModelRegistry:
     fresh = ModelRegistry()
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr("entk_probe.registry.REGISTRY", fresh)
+        mp.setattr("entk_probe.runs.registry.REGISTRY", fresh)
         assert sorted(fresh.load_plugins(PLUGINS)) == ["mlp_28", "resnet20_cifar"]
     return fresh
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from entk_probe.gram import accumulate_upper, block_rows, mirror_upper
+from entk_probe.engine.gram import accumulate_upper, block_rows, mirror_upper
 
 
 @pytest.mark.parametrize("rows,cols,slab", [(5, 7, 7), (300, 40, 13), (1030, 9, 4), (600, 50, 50)])

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from entk_probe.errors import EntkProbeWarning, ModelError
-from entk_probe.jacobian import ModelFunction, Piece, jacobian_rows, probe_model
+from entk_probe.engine.jacobian import ModelFunction, Piece, jacobian_rows, probe_model
 
 from . import models
 from .reference import explicit_jacobian

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from entk_probe.analysis import AnalyzeOptions, analyze
+from entk_probe.pipeline.analyze import AnalyzeOptions, analyze
 from entk_probe.cli import main
-from entk_probe.jsonreport import SCHEMA_VERSION, dumps, finite, schema, to_json, write_json
+from entk_probe.output.jsonreport import SCHEMA_VERSION, dumps, finite, schema, to_json, write_json
 
 from .helpers import write_run
 

@@ -8,9 +8,9 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from entk_probe.checkpoints import Checkpoint
+from entk_probe.runs.checkpoints import Checkpoint
 from entk_probe.errors import EntkProbeError
-from entk_probe.kernelfile import kernel_metadata, load_kernel, save_kernel
+from entk_probe.output.kernelfile import kernel_metadata, load_kernel, save_kernel
 
 
 def test_round_trip(tmp_path: Path) -> None:

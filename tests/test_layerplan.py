@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from entk_probe import UsageError, compute_entk_result
-from entk_probe.layerplan import CAPTURE_SHARE
+from entk_probe.engine.layerplan import CAPTURE_SHARE
 
 from .reference import explicit_jacobian, kernels_from_jacobian, relative_error
 

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from entk_probe import compute_entk_result
-from entk_probe.layers import AffineLayer, ModuleLayer, find_layers
+from entk_probe.engine.layers import AffineLayer, ModuleLayer, find_layers
 
 from .reference import explicit_jacobian, kernels_from_jacobian, relative_error
 

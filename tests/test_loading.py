@@ -12,7 +12,7 @@ import torch
 from safetensors.torch import save_file
 
 from entk_probe.errors import EntkProbeWarning, UsageError
-from entk_probe.loading import (
+from entk_probe.runs.loading import (
     CheckpointError,
     arch_hints,
     read_content,

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from entk_probe.errors import UsageError
-from entk_probe.memory import available_memory, default_budget, format_bytes, parse_bytes
+from entk_probe.engine.memory import available_memory, default_budget, format_bytes, parse_bytes
 
 
 @pytest.mark.parametrize(
@@ -49,7 +49,7 @@ def test_default_budget_is_half_of_what_is_free() -> None:
 
 
 def test_allocation_failures_are_recognised() -> None:
-    from entk_probe.memory import is_out_of_memory
+    from entk_probe.engine.memory import is_out_of_memory
 
     try:
         torch.empty(2**62, dtype=torch.uint8)

@@ -10,10 +10,10 @@ import timm
 import torch
 from torch import nn
 
-from entk_probe.checkpoints import Checkpoint
+from entk_probe.runs.checkpoints import Checkpoint
 from entk_probe.errors import EntkProbeWarning, UsageError
-from entk_probe.models import ModelBuildError, build_model, load_weights, make_spec, parse_model_kwargs, resolve_arch
-from entk_probe.registry import ModelRegistry, register_model
+from entk_probe.runs.models import ModelBuildError, build_model, load_weights, make_spec, parse_model_kwargs, resolve_arch
+from entk_probe.runs.registry import ModelRegistry, register_model
 
 
 def _ckpt(name: str, *hints: tuple[str, str]) -> Checkpoint:

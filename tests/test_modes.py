@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from entk_probe.errors import UsageError
-from entk_probe.modes import get_mode
+from entk_probe.engine.modes import get_mode
 
 
 def test_each_mode_turns_jacobian_rows_into_its_kernel() -> None:

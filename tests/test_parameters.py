@@ -6,7 +6,7 @@ import pytest
 from torch import nn
 
 from entk_probe.errors import ModelError, UsageError
-from entk_probe.parameters import select_parameters
+from entk_probe.engine.parameters import select_parameters
 
 
 def _model() -> nn.Module:

@@ -7,9 +7,9 @@ import math
 import numpy as np
 import pytest
 
-from entk_probe.dynamics import pairwise
-from entk_probe.phases import PhaseThresholds, classify, cone_width, drift_ratio, find_boundary
-from entk_probe.trajectories import make_trajectory
+from entk_probe.analysis.dynamics import pairwise
+from entk_probe.analysis.phases import PhaseThresholds, classify, cone_width, drift_ratio, find_boundary
+from entk_probe.analysis.trajectories import make_trajectory
 
 EXPECTED = {"cone": "two-phase-cone", "frozen": "two-phase-frozen", "drift": "no-cone", "single": "single-phase", "lazy": "lazy"}
 CONDITIONS = [(0.0, 1.0), (0.3, 1.0), (0.3, 0.85), (1.0, 0.85)]  # (noise in degrees, LR decay a Phase II step)

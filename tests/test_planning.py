@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from entk_probe.errors import MemoryBudgetError
-from entk_probe.planning import JACOBIAN_COPIES, MIN_CHUNK, make_plan
+from entk_probe.engine.planning import JACOBIAN_COPIES, MIN_CHUNK, make_plan
 
 SIZES = [("a.weight", 5000), ("a.bias", 50), ("b.weight", 40000), ("b.bias", 80), ("c.weight", 800)]
 

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from entk_probe.analysis import AnalyzeOptions, analyze
-from entk_probe.jsonreport import to_json
-from entk_probe.plots import plot_report
+from entk_probe.pipeline.analyze import AnalyzeOptions, analyze
+from entk_probe.output.jsonreport import to_json
+from entk_probe.output.plots import plot_report
 
 from .helpers import write_run
 

@@ -7,9 +7,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from entk_probe.datasets import ProbeError
+from entk_probe.probes.datasets import ProbeError
 from entk_probe.errors import UsageError
-from entk_probe.preprocess import PRESETS, Normalization, convert_channels, normalize, parse_normalize, resize, to_tensor
+from entk_probe.probes.preprocess import PRESETS, Normalization, convert_channels, normalize, parse_normalize, resize, to_tensor
 
 
 def test_to_tensor_scales_uint8_to_unit_interval() -> None:

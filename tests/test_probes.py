@@ -10,10 +10,10 @@ import pytest
 import torch
 from safetensors import safe_open
 
-from entk_probe.datasets import ProbeError, Split
+from entk_probe.probes.datasets import ProbeError, Split
 from entk_probe.errors import EntkProbeWarning, UsageError
-from entk_probe.preprocess import Normalization
-from entk_probe.probes import (
+from entk_probe.probes.preprocess import Normalization
+from entk_probe.probes.build import (
     SPEC_GRAMMAR,
     Target,
     available_probes,

@@ -6,7 +6,7 @@ import io
 
 from rich.console import Console
 
-from entk_probe.progress import progress_bars
+from entk_probe.output.progress import progress_bars
 
 
 def test_silent_when_quiet_or_not_a_terminal() -> None:

@@ -12,11 +12,11 @@ import timm
 import torch
 
 from entk_probe.errors import UsageError
-from entk_probe.registry import ModelRegistry, PluginError, register_model
+from entk_probe.runs.registry import ModelRegistry, PluginError, register_model
 
 PLUGIN = '''
 import torch
-from entk_probe.registry import register_model, REGISTRY
+from entk_probe.runs.registry import register_model, REGISTRY
 
 @register_model("{name}", input_size=(1, 8, 8), mean=(0.5,), std=(0.25,), classifier="head")
 def factory(num_classes=3):
@@ -32,7 +32,7 @@ def _unique(prefix: str) -> str:
 def registry(monkeypatch: pytest.MonkeyPatch) -> ModelRegistry:
     """A fresh registry that plugin files' register_model calls land in."""
     fresh = ModelRegistry()
-    monkeypatch.setattr("entk_probe.registry.REGISTRY", fresh)
+    monkeypatch.setattr("entk_probe.runs.registry.REGISTRY", fresh)
     return fresh
 
 
@@ -117,7 +117,7 @@ def _fake_distribution(root: Path, module: str, entries: dict[str, str]) -> None
     dist.mkdir()
     (dist / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {module}-pkg\nVersion: 0.1\n")
     lines = "\n".join(f"{k} = {v}" for k, v in entries.items())
-    (dist / "entry_points.txt").write_text(f"[entk_probe.models]\n{lines}\n")
+    (dist / "entry_points.txt").write_text(f"[entk_probe.runs.models]\n{lines}\n")
     (root / f"{module}.py").write_text(textwrap.dedent("""
         import torch
         def make(num_classes=10):

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from entk_probe.analysis import AnalyzeOptions, analyze
-from entk_probe.jsonreport import read_json, to_json, write_json
-from entk_probe.report import PLAIN, render
+from entk_probe.pipeline.analyze import AnalyzeOptions, analyze
+from entk_probe.output.jsonreport import read_json, to_json, write_json
+from entk_probe.output.terminal import PLAIN, render
 
 from .helpers import write_run
 

@@ -8,12 +8,12 @@ import pytest
 import torch
 from torch import nn
 
-from entk_probe.contributions import EngineContext
-from entk_probe.gram import mirror_upper
-from entk_probe.jacobian import ModelFunction
-from entk_probe.layers import AffineLayer
-from entk_probe.modes import MODES
-from entk_probe.structured import add_per_sample, add_structured
+from entk_probe.engine.contributions import EngineContext
+from entk_probe.engine.gram import mirror_upper
+from entk_probe.engine.jacobian import ModelFunction
+from entk_probe.engine.layers import AffineLayer
+from entk_probe.engine.modes import MODES
+from entk_probe.engine.structured import add_per_sample, add_structured
 
 
 def _definition(a: torch.Tensor, g: torch.Tensor, full: bool) -> torch.Tensor:

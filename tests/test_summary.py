@@ -7,9 +7,9 @@ import math
 import numpy as np
 import torch
 
-from entk_probe.dynamics import center, kernel_angle_deg, kernel_distance
-from entk_probe.summary import buffer_shares, summarize
-from entk_probe.trajectories import make_trajectory
+from entk_probe.analysis.dynamics import center, kernel_angle_deg, kernel_distance
+from entk_probe.analysis.summary import buffer_shares, summarize
+from entk_probe.analysis.trajectories import make_trajectory
 
 
 def _psd_path(steps: int, n: int = 12, seed: int = 0) -> list[torch.Tensor]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from entk_probe.threads import SINGLE_THREAD_MAX_N, analysis_threads
+from entk_probe.analysis.threads import SINGLE_THREAD_MAX_N, analysis_threads
 
 
 @pytest.mark.parametrize(("n", "inside"), [(100, 1), (SINGLE_THREAD_MAX_N + 1, None)])

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from entk_probe.trajectories import KINDS, make_trajectory
+from entk_probe.analysis.trajectories import KINDS, make_trajectory
 
 
 def _angles(kernels: list[torch.Tensor]) -> np.ndarray:

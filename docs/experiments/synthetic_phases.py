@@ -1,4 +1,4 @@
-"""Evidence for the phase rule: synthetic trajectories with a known answer (entk_probe.trajectories).
+"""Evidence for the phase rule: synthetic trajectories with a known answer (entk_probe.analysis.trajectories).
 
 Every kind (cone, frozen, drift, single phase, lazy) under four conditions (no noise; 0.3
 degrees of noise a kernel; the same with Phase II steps decaying by 0.85 a step, as under a
@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from entk_probe.dynamics import pairwise
-from entk_probe.phases import classify
-from entk_probe.trajectories import make_trajectory
+from entk_probe.analysis.dynamics import pairwise
+from entk_probe.analysis.phases import classify
+from entk_probe.analysis.trajectories import make_trajectory
 
 EXPECTED = {"cone": "two-phase-cone", "frozen": "two-phase-frozen", "drift": "no-cone", "single": "single-phase", "lazy": "lazy"}
 CONDITIONS = [(0.0, 1.0), (0.3, 1.0), (0.3, 0.85), (1.0, 0.85)]

@@ -27,11 +27,11 @@ import torch
 from safetensors.torch import save_file
 from torch import nn
 
-from entk_probe.analysis import load_plugins
-from entk_probe.datasets import read_cifar
-from entk_probe.models import parse_model_kwargs as parse_kwarg_list
-from entk_probe.preprocess import PRESETS
-from entk_probe.registry import REGISTRY
+from entk_probe.pipeline.analyze import load_plugins
+from entk_probe.probes.datasets import read_cifar
+from entk_probe.runs.models import parse_model_kwargs as parse_kwarg_list
+from entk_probe.probes.preprocess import PRESETS
+from entk_probe.runs.registry import REGISTRY
 
 DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
 

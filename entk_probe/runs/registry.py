@@ -11,7 +11,7 @@ A plugin is a Python file that registers model factories::
 
 Plugins come from ``--plugins PATH`` (a file, or a folder whose ``*.py`` files are loaded in name
 order; repeatable) and from ``ENTK_PROBE_PLUGINS`` (paths separated by ``os.pathsep``). Installed
-packages offer factories through the entry-point group ``entk_probe.models``; those are imported
+packages offer factories through the entry-point group ``entk_probe.runs.models``; those are imported
 only when their model is used. A plugin file may use timm's own ``@register_model`` instead: its
 models then come through timm, with the file as their origin. A name claimed twice (by two
 plugins, a plugin and a package, or a plugin and timm) is an error naming both origins.
@@ -33,9 +33,9 @@ from pathlib import Path
 import timm
 from torch import Tensor, nn
 
-from .errors import EntkProbeError, UsageError
+from ..errors import EntkProbeError, UsageError
 
-ENTRY_POINT_GROUP = "entk_probe.models"
+ENTRY_POINT_GROUP = "entk_probe.runs.models"
 PLUGINS_ENV = "ENTK_PROBE_PLUGINS"
 
 Factory = Callable[..., nn.Module]
@@ -165,7 +165,7 @@ class ModelRegistry:
         return sorted(set(self._entries) - before_entries) + added_timm
 
     def entry_points(self) -> dict[str, EntryPoint]:
-        """Entry points of the ``entk_probe.models`` group by name (found once, not imported)."""
+        """Entry points of the ``entk_probe.runs.models`` group by name (found once, not imported)."""
         if self._entry_points is None:
             found: dict[str, EntryPoint] = {}
             for ep in entry_points(group=ENTRY_POINT_GROUP):

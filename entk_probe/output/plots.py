@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import UsageError
+from ..errors import UsageError
 
 
 def _pyplot() -> Any:

@@ -38,7 +38,7 @@ from .datasets import (
     read_image_folder,
 )
 from .download import download_cifar
-from .errors import UsageError, warn
+from ..errors import UsageError, warn
 from .preprocess import Normalization, convert_channels, normalize, parse_normalize, resize, to_tensor
 
 SPEC_GRAMMAR = (
@@ -153,7 +153,7 @@ def register_probe(name: str) -> Callable[[ProbeFactory], ProbeFactory]:
     The factory returns the labels of a whole split and a function decoding the records asked
     for as uint8 (H, W, C) images; selection, resizing and normalisation are entk-probe's.
     """
-    from .registry import REGISTRY  # the plugin file being loaded, if any, is the origin
+    from ..runs.registry import REGISTRY  # the plugin file being loaded, if any, is the origin
 
     def decorate(factory: ProbeFactory) -> ProbeFactory:
         origin = REGISTRY.current_origin or f"module {factory.__module__}"

@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass
 
 from .capture import CheckResult
 from .costmodel import PathCost, capture_bytes, module_cost, per_sample_cost, structured_cost, upper_share
-from .errors import UsageError
+from ..errors import UsageError
 from .layers import AffineLayer, Layer
 
 # The engine's choices of path: "auto" lets the cost model pick per layer; the others force one

@@ -17,10 +17,10 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 from torch import Tensor
 
-from . import __version__
-from .cache import KERNEL_FORMAT
-from .checkpoints import Checkpoint
-from .errors import EntkProbeError
+from .. import __version__
+from ..pipeline.cache import KERNEL_FORMAT
+from ..runs.checkpoints import Checkpoint
+from ..errors import EntkProbeError
 
 
 def kernel_metadata(checkpoint: Checkpoint, *, arch: str, probe_spec: str, probe_sha256: str, mode: str,

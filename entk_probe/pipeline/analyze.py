@@ -21,17 +21,17 @@ import torch
 from torch import Tensor, nn
 
 from .cache import KernelCache, cache_key
-from .checkpoints import Checkpoint, discover, select, single, time_unit
-from .engine import compute_entk_result, products_dtype, resolve_device
-from .planning import EntkPlan
-from .errors import EntkProbeWarning, UsageError, warn
-from .loading import read_content, select_state_dict, strip_prefixes
-from .models import ModelSpec, build_model, load_weights, make_spec, resolve_arch
-from .parameters import select_parameters
-from .phases import CONE_STATISTIC, PhaseThresholds
-from .probes import Probe, make_probe
-from .registry import REGISTRY
-from .summary import RunSummary, buffer_shares, summarize
+from ..runs.checkpoints import Checkpoint, discover, select, single, time_unit
+from ..engine.kernel import compute_entk_result, products_dtype, resolve_device
+from ..engine.planning import EntkPlan
+from ..errors import EntkProbeWarning, UsageError, warn
+from ..runs.loading import read_content, select_state_dict, strip_prefixes
+from ..runs.models import ModelSpec, build_model, load_weights, make_spec, resolve_arch
+from ..engine.parameters import select_parameters
+from ..analysis.phases import CONE_STATISTIC, PhaseThresholds
+from ..probes.build import Probe, make_probe
+from ..runs.registry import REGISTRY
+from ..analysis.summary import RunSummary, buffer_shares, summarize
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import EntkProbeError, UsageError
+from ..errors import EntkProbeError, UsageError
 
 Images = list[np.ndarray]  # each (H, W, C) uint8
 

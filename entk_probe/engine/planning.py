@@ -24,7 +24,7 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from .errors import MemoryBudgetError
+from ..errors import MemoryBudgetError
 from .jacobian import Piece
 from .layerplan import CaptureGroup, LayerPlan
 from .memory import format_bytes

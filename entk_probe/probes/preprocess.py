@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .datasets import ProbeError
-from .errors import UsageError
+from ..errors import UsageError
 
 PRESETS: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {
     "cifar": ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),

@@ -22,10 +22,10 @@ from timm.models import get_pretrained_cfg
 from torch import Tensor, nn
 
 from .checkpoints import Checkpoint
-from .errors import EntkProbeError, UsageError, warn
+from ..errors import EntkProbeError, UsageError, warn
 from .loading import WRAPPER_PREFIXES, strip_prefixes
-from .preprocess import Normalization
-from .probes import Target
+from ..probes.preprocess import Normalization
+from ..probes.build import Target
 from .registry import REGISTRY, ModelEntry, ModelRegistry
 
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from .errors import UsageError, warn
+from ..errors import UsageError, warn
 from .loading import CheckpointError, arch_hints, read_content, train_args, training_position
 
 __all__ = ["Checkpoint", "CheckpointError", "discover", "parse_range", "read_checkpoint", "select", "sha256_of", "single"]

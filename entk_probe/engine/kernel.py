@@ -17,7 +17,7 @@ from torch import Tensor, nn
 from .capture import BatchDependence, LayerShapes, check_layers
 from .conditions import eval_mode, exact_float32
 from .contributions import Contribution, EngineContext, JacobianContribution, Progress
-from .errors import MemoryBudgetError, UsageError, warn
+from ..errors import MemoryBudgetError, UsageError, warn
 from .gram import mirror_upper
 from .jacobian import ModelFunction, probe_model
 from .layerplan import check_paths, plan_layers

@@ -21,11 +21,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from . import __version__
-from .analysis import Analysis
-from .engine import products_dtype
-from .planning import EntkPlan
-from .errors import EntkProbeError, UsageError
+from .. import __version__
+from ..pipeline.analyze import Analysis
+from ..engine.kernel import products_dtype
+from ..engine.planning import EntkPlan
+from ..errors import EntkProbeError, UsageError
 
 
 class ReportError(EntkProbeError):
@@ -158,7 +158,7 @@ def write_json(report: dict[str, Any], path: Path) -> None:
 
 def schema() -> dict[str, Any]:
     """The report's JSON Schema, as shipped in the package."""
-    return json.loads(resources.files("entk_probe").joinpath("schema/report.schema.json").read_text())
+    return json.loads(resources.files("entk_probe.output").joinpath("schema/report.schema.json").read_text())
 
 
 def read_json(path: Path) -> dict[str, Any]:

@@ -8,7 +8,7 @@ import re
 
 import torch
 
-from .errors import UsageError
+from ..errors import UsageError
 
 _UNITS = {
     "": 1, "b": 1,

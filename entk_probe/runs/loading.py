@@ -27,7 +27,7 @@ from safetensors import safe_open
 from safetensors.torch import load_file
 from torch import Tensor
 
-from .errors import EntkProbeError, UsageError, warn
+from ..errors import EntkProbeError, UsageError, warn
 
 POSITION_KEYS = {"epoch": ("epoch",), "step": ("step", "global_step", "iteration")}
 RAW_KEYS = ("state_dict", "model")

@@ -16,7 +16,7 @@ import torch
 from torch import Tensor, nn
 from torch.func import functional_call, grad, jacrev, vmap
 
-from .errors import ModelError, warn
+from ..errors import ModelError, warn
 from .memory import is_out_of_memory
 
 

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable
 
 from torch import nn
 
-from .errors import ModelError, UsageError
+from ..errors import ModelError, UsageError
 
 ParamFilter = str | Iterable[str] | Callable[[str], bool] | None
 

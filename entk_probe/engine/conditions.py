@@ -11,7 +11,7 @@ from contextlib import contextmanager
 import torch
 from torch import nn
 
-from .errors import warn
+from ..errors import warn
 
 _NEW_API_HOLDERS = ("", "cuda.matmul", "cudnn", "cudnn.conv", "cudnn.rnn",
                     "mkldnn", "mkldnn.matmul", "mkldnn.conv", "mkldnn.rnn")
