@@ -8,6 +8,8 @@ import timm
 import torch
 from safetensors.torch import save_file
 
+REPO = Path(__file__).resolve().parent.parent  # the repository's root
+
 
 def write_run(run_dir: Path, steps: tuple[int, ...] = (0, 5, 10), arch: str = "test_resnet", num_classes: int = 3) -> list[Path]:
     """Write one safetensors checkpoint per step, perturbing the weights a little each time."""

@@ -9,7 +9,7 @@ from torch import nn
 from entk_probe import UsageError, compute_entk_result
 from entk_probe.engine.layerplan import CAPTURE_SHARE
 
-from .reference import explicit_jacobian, kernels_from_jacobian, relative_error
+from ..reference import explicit_jacobian, kernels_from_jacobian, relative_error
 
 
 def _cnn(n: int = 6) -> tuple[nn.Module, torch.Tensor]:

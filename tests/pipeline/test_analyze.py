@@ -19,7 +19,7 @@ from entk_probe.analysis.dynamics import kernel_angle_deg, kernel_distance
 from entk_probe.errors import EntkProbeWarning
 from entk_probe.probes.build import Target, make_probe
 
-from .helpers import write_run
+from ..helpers import REPO, write_run
 
 CPU = AnalyzeOptions(device="cpu")
 
@@ -84,7 +84,7 @@ def test_a_timm_train_run_with_raw_and_ema_weights(tmp_path: Path) -> None:
 
 
 def test_a_lightning_run_of_a_plugin_model(tmp_path: Path) -> None:
-    plugin = Path(__file__).resolve().parent.parent / "plugins" / "mlp.py"
+    plugin = REPO / "plugins" / "mlp.py"
     run = tmp_path / "lightning"
     run.mkdir()
     torch.manual_seed(0)

@@ -16,7 +16,7 @@ from entk_probe.engine.capture import capture, check_layers
 from entk_probe.engine.jacobian import ModelFunction
 from entk_probe.engine.layers import find_layers
 
-from .reference import explicit_jacobian, kernels_from_jacobian, relative_error
+from ..reference import explicit_jacobian, kernels_from_jacobian, relative_error
 
 
 class CalledTwice(nn.Module):

@@ -11,7 +11,7 @@ from PIL import Image
 
 from entk_probe.probes.datasets import DatasetNotFound, ProbeError, read_cifar, read_idx, read_image_folder
 
-from .data import (
+from ..data import (
     CIFAR10,
     CLASSES,
     fake_images,

@@ -8,8 +8,8 @@ import torch
 from entk_probe.errors import EntkProbeWarning, ModelError
 from entk_probe.engine.jacobian import ModelFunction, Piece, jacobian_rows, probe_model
 
-from . import models
-from .reference import explicit_jacobian
+from .. import models
+from ..reference import explicit_jacobian
 
 
 def _fn(model: torch.nn.Module) -> ModelFunction:

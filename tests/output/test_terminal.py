@@ -13,7 +13,7 @@ from entk_probe.pipeline.analyze import AnalyzeOptions, analyze
 from entk_probe.output.jsonreport import read_json, to_json, write_json
 from entk_probe.output.terminal import PLAIN, render
 
-from .helpers import write_run
+from ..helpers import write_run
 
 
 def _text(report: dict, width: int = 80) -> str:

@@ -23,8 +23,9 @@ from entk_probe import (
     compute_entk_result,
 )
 
-from . import models
-from .reference import explicit_jacobian, kernels_from_jacobian, relative_error
+from .. import models
+from ..helpers import REPO
+from ..reference import explicit_jacobian, kernels_from_jacobian, relative_error
 
 MODES = ("full", "trace", "pntk")
 PATHS = ("auto", "structured", "per-sample", "jacobian")
@@ -326,8 +327,7 @@ _MEMORY_SCRIPT = textwrap.dedent(
 
 
 def _peak_memory(case: str, paths: str) -> dict[str, float]:
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    env = {**os.environ, "PYTHONPATH": root + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     done = subprocess.run([sys.executable, "-c", _MEMORY_SCRIPT, case, paths], capture_output=True, text=True,
                           timeout=600, env=env)
     assert done.returncode == 0, done.stderr

@@ -10,7 +10,7 @@ from entk_probe.pipeline.analyze import AnalyzeOptions, analyze
 from entk_probe.output.jsonreport import to_json
 from entk_probe.output.plots import plot_report
 
-from .helpers import write_run
+from ..helpers import write_run
 
 matplotlib = pytest.importorskip("matplotlib", reason="the plot extra (matplotlib) is not installed")
 

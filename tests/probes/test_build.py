@@ -25,7 +25,7 @@ from entk_probe.probes.build import (
     save_probe,
 )
 
-from .data import CIFAR10, SHARED, fake_images, needs_cifar, needs_fashion, write_cifar10_python
+from ..data import CIFAR10, SHARED, fake_images, needs_cifar, needs_fashion, write_cifar10_python
 
 CIFAR_TARGET = Target((3, 32, 32), Normalization((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616), "test model"))
 

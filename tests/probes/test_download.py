@@ -15,7 +15,7 @@ import pytest
 from entk_probe.probes.datasets import ProbeError, read_cifar
 from entk_probe.probes.download import ARCHIVES, Archive, fetch
 
-from .data import fake_images, write_cifar10_python
+from ..data import fake_images, write_cifar10_python
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from torch import nn
 from entk_probe import compute_entk_result
 from entk_probe.engine.layers import AffineLayer, ModuleLayer, find_layers
 
-from .reference import explicit_jacobian, kernels_from_jacobian, relative_error
+from ..reference import explicit_jacobian, kernels_from_jacobian, relative_error
 
 # Every configuration of Linear/Conv1d/Conv2d the structured paths must handle: (layer, input shape of one sample).
 LAYERS = {

@@ -15,7 +15,7 @@ from entk_probe.pipeline.analyze import AnalyzeOptions, analyze
 from entk_probe.cli import main
 from entk_probe.output.jsonreport import SCHEMA_VERSION, dumps, finite, schema, to_json, write_json
 
-from .helpers import write_run
+from ..helpers import write_run
 
 
 def validate(report: dict) -> None:
