@@ -1,7 +1,9 @@
-"""Exception types of entk-probe.
+"""Every exception type of entk-probe, and its warnings.
 
-Library code raises these; the CLI turns them into a one-line message and an exit code
-(1 for a failure of the analysis, 2 for a usage error).
+Library code raises these; the CLI turns them into a one-line message and an exit code. The one
+rule: a ``UsageError`` (a malformed option or value, or a path the user named that does not
+exist) exits 2; every other ``EntkProbeError`` (the analysis failed: a file that exists but
+cannot be read or used, a model that does not fit, memory) exits 1.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import contextlib  # noqa: F401  (warn skips its frames)
 import os
 import sys
 import warnings
+from collections.abc import Sequence
 
 
 class EntkProbeError(Exception):
@@ -19,17 +22,47 @@ class EntkProbeError(Exception):
 
 
 class UsageError(EntkProbeError):
-    """An argument or option value is malformed (exit code 2)."""
+    """An argument or option value is malformed, or a path the user named does not exist (exit code 2)."""
 
     exit_code = 2
 
 
 class ModelError(EntkProbeError):
-    """The model cannot be evaluated as the engine needs (wrong output shape, no parameters...)."""
+    """The model cannot be built or evaluated as the engine needs: unknown architecture, weights
+    that do not fit it, wrong output shape, no parameters."""
 
 
 class MemoryBudgetError(EntkProbeError):
     """The kernel cannot be computed within the given memory budget."""
+
+
+class CheckpointError(EntkProbeError):
+    """A checkpoint cannot be read, ordered or matched to its model."""
+
+
+class PluginError(EntkProbeError):
+    """A plugin cannot be loaded, or it claims a name that is already taken."""
+
+
+class ProbeError(EntkProbeError):
+    """A probe set cannot be built: data missing, corrupt, or not enough of it."""
+
+
+class DatasetNotFound(ProbeError):
+    """A dataset is in none of the places looked at; the message lists them and how to get it."""
+
+    def __init__(self, name: str, looked: Sequence[str]) -> None:
+        how = ("pass --download to fetch the official archive, or " if name.startswith("cifar") else "")
+        if name == "fashion-mnist":
+            how = "install Debian's dataset-fashion-mnist package, or "
+        super().__init__(
+            f"{name} not found; looked in {', '.join(dict.fromkeys(looked))}. To get it: {how}point "
+            "--data-root (or ENTK_PROBE_DATA) at a folder holding it in its official layout"
+        )
+
+
+class ReportError(EntkProbeError):
+    """A saved report or kernel file cannot be read."""
 
 
 class EntkProbeWarning(UserWarning):

@@ -4,13 +4,33 @@ from __future__ import annotations
 
 import warnings
 
-from entk_probe.errors import EntkProbeError, EntkProbeWarning, MemoryBudgetError, ModelError, UsageError, warn
+import inspect
+
+import entk_probe
+from entk_probe import errors
+from entk_probe.errors import EntkProbeError, EntkProbeWarning, UsageError, warn
 
 
-def test_exit_codes() -> None:
-    assert UsageError("x").exit_code == 2
-    assert ModelError("x").exit_code == 1 and MemoryBudgetError("x").exit_code == 1
-    assert issubclass(UsageError, EntkProbeError)
+def _error_types() -> list[type]:
+    return [t for _, t in inspect.getmembers(errors, inspect.isclass) if issubclass(t, EntkProbeError)]
+
+
+def test_one_exit_code_rule() -> None:
+    for kind in _error_types():
+        assert kind.exit_code == (2 if issubclass(kind, UsageError) else 1), kind
+    assert {t.__name__ for t in _error_types()} >= {"UsageError", "ModelError", "MemoryBudgetError", "CheckpointError",
+                                                    "PluginError", "ProbeError", "DatasetNotFound", "ReportError"}
+
+
+def test_every_error_type_lives_in_errors_py() -> None:
+    """No module of the package defines an EntkProbeError subclass of its own."""
+    import pkgutil
+
+    for info in pkgutil.walk_packages(entk_probe.__path__, "entk_probe."):
+        module = __import__(info.name, fromlist=["_"])
+        for _, kind in inspect.getmembers(module, inspect.isclass):
+            if issubclass(kind, EntkProbeError):
+                assert kind.__module__ == "entk_probe.errors", f"{kind.__name__} is defined in {kind.__module__}"
 
 
 def test_warn_points_at_the_caller_outside_the_package() -> None:

@@ -25,11 +25,8 @@ from .. import __version__
 from ..pipeline.analyze import Analysis
 from ..engine.kernel import products_dtype
 from ..engine.planning import EntkPlan
-from ..errors import EntkProbeError, UsageError
+from ..errors import ReportError, UsageError
 
-
-class ReportError(EntkProbeError):
-    """A saved report cannot be read."""
 
 SCHEMA_VERSION = "1.1"  # 1.1: kernel.gram_dtype, kernel.paths, kernel.plan
 

@@ -376,7 +376,7 @@ def load_probe(path: Path, target: Target | None = None) -> Probe:
             meta = dict(fh.metadata() or {})
             tensors = {k: fh.get_tensor(k) for k in fh.keys()}
     except FileNotFoundError:
-        raise ProbeError(f"probe file {path} does not exist") from None
+        raise UsageError(f"probe file {path} does not exist") from None
     except Exception as exc:
         raise ProbeError(f"{path}: not a readable safetensors probe file ({exc})") from None
     missing = {"inputs", "labels", "indices"} - set(tensors)

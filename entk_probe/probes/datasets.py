@@ -24,13 +24,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import EntkProbeError, UsageError
+from ..errors import DatasetNotFound, ProbeError, UsageError
 
 Images = list[np.ndarray]  # each (H, W, C) uint8
-
-
-class ProbeError(EntkProbeError):
-    """A probe set cannot be built: data missing, corrupt, or not enough of it."""
 
 
 @dataclass(frozen=True)
@@ -265,19 +261,6 @@ def read_image_folder(path: Path) -> Split:
 
     source = f"{path} (image folder, {len(classes)} classes, {len(files)} images)"
     return Split("imagefolder", "all", source, np.asarray(labels, dtype=np.int64), tuple(classes), load)
-
-
-class DatasetNotFound(ProbeError):
-    """A dataset is in none of the places looked at; the message lists them and how to get it."""
-
-    def __init__(self, name: str, looked: Sequence[str]) -> None:
-        how = ("pass --download to fetch the official archive, or " if name.startswith("cifar") else "")
-        if name == "fashion-mnist":
-            how = "install Debian's dataset-fashion-mnist package, or "
-        super().__init__(
-            f"{name} not found; looked in {', '.join(dict.fromkeys(looked))}. To get it: {how}point "
-            "--data-root (or ENTK_PROBE_DATA) at a folder holding it in its official layout"
-        )
 
 
 def check_split(split: str) -> str:

@@ -17,7 +17,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from .datasets import ProbeError
+from ..errors import ProbeError
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .datasets import ProbeError
+from ..errors import ProbeError
 from ..errors import UsageError
 
 PRESETS: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {

@@ -24,9 +24,10 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UsageError, warn
-from .loading import CheckpointError, arch_hints, read_content, train_args, training_position
+from ..errors import CheckpointError
+from .loading import arch_hints, read_content, train_args, training_position
 
-__all__ = ["Checkpoint", "CheckpointError", "discover", "parse_range", "read_checkpoint", "select", "sha256_of", "single"]
+__all__ = ["Checkpoint", "discover", "parse_range", "read_checkpoint", "select", "sha256_of", "single"]
 
 SUFFIXES = (".safetensors", ".pth.tar", ".pt", ".pth", ".bin", ".ckpt")
 HF_FOLDER = re.compile(r"^checkpoint-(\d+)$")

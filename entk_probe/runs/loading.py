@@ -27,7 +27,7 @@ from safetensors import safe_open
 from safetensors.torch import load_file
 from torch import Tensor
 
-from ..errors import EntkProbeError, UsageError, warn
+from ..errors import CheckpointError, UsageError, warn
 
 POSITION_KEYS = {"epoch": ("epoch",), "step": ("step", "global_step", "iteration")}
 RAW_KEYS = ("state_dict", "model")
@@ -35,10 +35,6 @@ EMA_KEYS = ("state_dict_ema", "model_ema")
 WRAPPER_PREFIXES = ("module.", "_orig_mod.")
 LIGHTNING_PREFIX = "model."
 SAFE_GLOBALS = [argparse.Namespace]
-
-
-class CheckpointError(EntkProbeError):
-    """A checkpoint cannot be found, read, ordered or matched to its model."""
 
 
 @dataclass(frozen=True)

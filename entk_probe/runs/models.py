@@ -22,15 +22,11 @@ from timm.models import get_pretrained_cfg
 from torch import Tensor, nn
 
 from .checkpoints import Checkpoint
-from ..errors import EntkProbeError, UsageError, warn
+from ..errors import ModelError, UsageError, warn
 from .loading import WRAPPER_PREFIXES, strip_prefixes
 from ..probes.preprocess import Normalization
 from ..probes.build import Target
 from .registry import REGISTRY, ModelEntry, ModelRegistry
-
-
-class ModelBuildError(EntkProbeError):
-    """The architecture is unknown, or a checkpoint's weights do not fit it."""
 
 
 @dataclass(frozen=True)
@@ -107,7 +103,7 @@ def resolve_arch(
                 break
             unknown.append(f"{name!r} ({where} in {ckpt.name})")
     if len(named) > 1:
-        raise ModelBuildError(
+        raise ModelError(
             "the checkpoints name different architectures: "
             + "; ".join(f"{n} ({w})" for n, w in named.items()) + ": select one run with --glob, or pass --arch"
         )
@@ -249,11 +245,11 @@ def build_model(spec: ModelSpec) -> nn.Module:
     try:
         model = spec.entry.factory(**spec.kwargs)
     except Exception as exc:
-        raise ModelBuildError(
+        raise ModelError(
             f"building {spec.arch!r} ({spec.origin}) with {spec.kwargs} failed: {type(exc).__name__}: {exc}"
         ) from exc
     if not isinstance(model, nn.Module):
-        raise ModelBuildError(f"the factory of {spec.arch!r} ({spec.origin}) returned {type(model).__name__}, not a torch module")
+        raise ModelError(f"the factory of {spec.arch!r} ({spec.origin}) returned {type(model).__name__}, not a torch module")
     return model.eval()
 
 
@@ -267,7 +263,7 @@ def load_weights(model: nn.Module, state: Mapping[str, Tensor], *, arch: str, wh
     missing = sorted(set(expected) - set(fitted))
     unexpected = sorted(set(fitted) - set(expected))
     if missing or unexpected:
-        raise ModelBuildError(
+        raise ModelError(
             f"{where}: weights do not fit {arch!r}: "
             + (f"missing {', '.join(missing[:4])}{' ...' if len(missing) > 4 else ''} " if missing else "")
             + (f"unexpected {', '.join(unexpected[:4])}{' ...' if len(unexpected) > 4 else ''}" if unexpected else "")
@@ -276,7 +272,7 @@ def load_weights(model: nn.Module, state: Mapping[str, Tensor], *, arch: str, wh
     wrong = [(k, tuple(v.shape), tuple(expected[k].shape)) for k, v in fitted.items() if v.shape != expected[k].shape]
     if wrong:
         name, got, want = wrong[0]
-        raise ModelBuildError(
+        raise ModelError(
             f"{where}: {name} has shape {got} in the checkpoint but {want} in {arch!r}"
             + (f" ({len(wrong) - 1} more mismatches)" if len(wrong) > 1 else "")
             + ": pass the factory arguments it was trained with, e.g. --model-kwargs img_size=32"

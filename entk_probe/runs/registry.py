@@ -33,16 +33,12 @@ from pathlib import Path
 import timm
 from torch import Tensor, nn
 
-from ..errors import EntkProbeError, UsageError
+from ..errors import EntkProbeError, PluginError, UsageError
 
 ENTRY_POINT_GROUP = "entk_probe.runs.models"
 PLUGINS_ENV = "ENTK_PROBE_PLUGINS"
 
 Factory = Callable[..., nn.Module]
-
-
-class PluginError(EntkProbeError):
-    """A plugin cannot be loaded, or it claims a name that is already taken."""
 
 
 @dataclass(frozen=True)

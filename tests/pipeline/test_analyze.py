@@ -157,7 +157,7 @@ def test_checkpoints_are_read_ahead_and_a_read_error_still_names_its_file(tmp_pa
     import threading
 
     import entk_probe.pipeline.analyze as analysis_module
-    from entk_probe.runs.loading import CheckpointError
+    from entk_probe.errors import CheckpointError
 
     write_run(tmp_path / "run", steps=(0, 5, 10))
     read_in: list[tuple[str, str]] = []

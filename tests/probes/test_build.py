@@ -10,7 +10,8 @@ import pytest
 import torch
 from safetensors import safe_open
 
-from entk_probe.probes.datasets import ProbeError, Split
+from entk_probe.errors import ProbeError
+from entk_probe.probes.datasets import Split
 from entk_probe.errors import EntkProbeWarning, UsageError
 from entk_probe.probes.preprocess import Normalization
 from entk_probe.probes.build import (
@@ -170,7 +171,7 @@ def test_probe_files_round_trip_and_check_their_hash(tmp_path: Path) -> None:
     save_file(tensors, str(path), metadata=meta)
     with pytest.raises(ProbeError, match="sha256 .* differs from the recorded"):
         load_probe(path)
-    with pytest.raises(ProbeError, match="does not exist"):
+    with pytest.raises(UsageError, match="does not exist"):  # a path the user named: exit 2, like a missing report
         load_probe(tmp_path / "missing.safetensors")
 
 

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from entk_probe.probes.datasets import DatasetNotFound, ProbeError, read_cifar, read_idx, read_image_folder
+from entk_probe.errors import DatasetNotFound, ProbeError
+from entk_probe.probes.datasets import read_cifar, read_idx, read_image_folder
 
 from ..data import (
     CIFAR10,

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from entk_probe.probes.datasets import ProbeError, read_cifar
+from entk_probe.errors import ProbeError
+from entk_probe.probes.datasets import read_cifar
 from entk_probe.probes.download import ARCHIVES, Archive, fetch
 
 from ..data import fake_images, write_cifar10_python

@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from entk_probe.probes.datasets import ProbeError
+from entk_probe.errors import ProbeError
 from entk_probe.errors import UsageError
 from entk_probe.probes.preprocess import PRESETS, Normalization, convert_channels, normalize, parse_normalize, resize, to_tensor
 

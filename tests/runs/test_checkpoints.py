@@ -14,7 +14,8 @@ import torch
 from safetensors.torch import save_file
 from timm.utils import CheckpointSaver, ModelEmaV3
 
-from entk_probe.runs.checkpoints import CheckpointError, discover, parse_range, select, sha256_of
+from entk_probe.errors import CheckpointError
+from entk_probe.runs.checkpoints import discover, parse_range, select, sha256_of
 from entk_probe.errors import EntkProbeWarning, UsageError
 
 

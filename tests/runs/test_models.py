@@ -12,7 +12,8 @@ from torch import nn
 
 from entk_probe.runs.checkpoints import Checkpoint
 from entk_probe.errors import EntkProbeWarning, UsageError
-from entk_probe.runs.models import ModelBuildError, build_model, load_weights, make_spec, parse_model_kwargs, resolve_arch
+from entk_probe.errors import ModelError
+from entk_probe.runs.models import build_model, load_weights, make_spec, parse_model_kwargs, resolve_arch
 from entk_probe.runs.registry import ModelRegistry, register_model
 
 
@@ -46,7 +47,7 @@ def test_architecture_sources_in_order(tmp_path: Path) -> None:
 
 def test_checkpoints_that_disagree_are_an_error(tmp_path: Path) -> None:
     a, b = _ckpt("a", ("test_resnet", "metadata arch")), _ckpt("b", ("test_vit", "metadata arch"))
-    with pytest.raises(ModelBuildError, match="different architectures.*test_resnet.*test_vit"):
+    with pytest.raises(ModelError, match="different architectures.*test_resnet.*test_vit"):
         resolve_arch(None, [a, b], tmp_path)
 
 
@@ -107,9 +108,9 @@ def test_weights_that_do_not_fit_are_clear_errors() -> None:
     spec = make_spec("test_vit", "--arch", timm.create_model("test_vit", num_classes=3).state_dict())
     model = build_model(spec)
     small = timm.create_model("test_vit", num_classes=3, img_size=32).state_dict()
-    with pytest.raises(ModelBuildError, match=r"ckpt\.pt: pos_embed has shape .*--model-kwargs img_size"):
+    with pytest.raises(ModelError, match=r"ckpt\.pt: pos_embed has shape .*--model-kwargs img_size"):
         load_weights(model, small, arch="test_vit", where="ckpt.pt")
-    with pytest.raises(ModelBuildError, match="missing .*unexpected extra.weight.*--arch"):
+    with pytest.raises(ModelError, match="missing .*unexpected extra.weight.*--arch"):
         state = dict(model.state_dict())
         state.pop("head.weight")
         load_weights(model, {**state, "extra.weight": torch.ones(1)}, arch="test_vit", where="x")
@@ -117,5 +118,5 @@ def test_weights_that_do_not_fit_are_clear_errors() -> None:
 
 def test_a_failing_factory_is_a_build_error() -> None:
     spec = make_spec("test_resnet", "--arch", {}, user_kwargs={"no_such_argument": 1})
-    with pytest.raises(ModelBuildError, match="building 'test_resnet' .*no_such_argument"):
+    with pytest.raises(ModelError, match="building 'test_resnet' .*no_such_argument"):
         build_model(spec)

@@ -12,7 +12,8 @@ import timm
 import torch
 
 from entk_probe.errors import UsageError
-from entk_probe.runs.registry import ModelRegistry, PluginError, register_model
+from entk_probe.errors import PluginError
+from entk_probe.runs.registry import ModelRegistry, register_model
 
 PLUGIN = '''
 import torch
