@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from .. import __version__
+from ..atomic import write_atomically
 from ..pipeline.analyze import Analysis
 from ..engine.kernel import products_dtype
 from ..engine.planning import EntkPlan
@@ -147,10 +148,8 @@ def dumps(report: dict[str, Any]) -> str:
 
 def write_json(report: dict[str, Any], path: Path) -> None:
     """Write ``report`` to ``path`` atomically (a temporary file renamed into place)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(dumps(report) + "\n")
-    tmp.replace(path)
+    text = dumps(report) + "\n"
+    write_atomically(path, lambda tmp: tmp.write_text(text))
 
 
 def schema() -> dict[str, Any]:

@@ -9,7 +9,6 @@ parameter filter and the tool's version. A run directory may hold them: discover
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +17,7 @@ from safetensors.torch import save_file
 from torch import Tensor
 
 from .. import __version__
+from ..atomic import write_atomically
 from ..pipeline.cache import KERNEL_FORMAT
 from ..runs.checkpoints import Checkpoint
 from ..errors import EntkProbeError
@@ -37,10 +37,7 @@ def kernel_metadata(checkpoint: Checkpoint, *, arch: str, probe_spec: str, probe
 
 def save_kernel(path: Path, kernel: Tensor, metadata: dict[str, str]) -> None:
     """Write a kernel file atomically."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    save_file({"kernel": kernel.contiguous()}, str(tmp), metadata=metadata)
-    tmp.replace(path)
+    write_atomically(path, lambda tmp: save_file({"kernel": kernel.contiguous()}, str(tmp), metadata=metadata))
 
 
 def load_kernel(path: Path) -> tuple[Tensor, dict[str, str]]:

@@ -20,6 +20,8 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 from torch import Tensor
 
+from ..atomic import write_atomically
+
 CACHE_VERSION = 1
 KERNEL_FORMAT = "entk-probe-kernel/1"
 
@@ -56,9 +58,5 @@ class KernelCache:
             return None
 
     def put(self, key: str, kernel: Tensor, metadata: dict[str, str]) -> Path:
-        path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-        save_file({"kernel": kernel.contiguous()}, str(tmp), metadata={"format": KERNEL_FORMAT, "key": key, **metadata})
-        tmp.replace(path)
-        return path
+        meta = {"format": KERNEL_FORMAT, "key": key, **metadata}
+        return write_atomically(self._path(key), lambda tmp: save_file({"kernel": kernel.contiguous()}, str(tmp), metadata=meta))

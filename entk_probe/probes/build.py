@@ -38,6 +38,7 @@ from .datasets import (
     read_image_folder,
 )
 from .download import download_cifar
+from ..atomic import write_atomically
 from ..errors import UsageError, warn
 from .preprocess import Normalization, convert_channels, normalize, parse_normalize, resize, to_tensor
 
@@ -361,11 +362,8 @@ def save_probe(probe: Probe, path: Path) -> None:
         "synthetic": json.dumps(probe.synthetic),
         "sha256": probe.sha256,
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    save_file({"inputs": probe.inputs.contiguous(), "labels": labels.contiguous(), "indices": probe.indices.contiguous()},
-              str(tmp), metadata=metadata)
-    tmp.replace(path)
+    tensors = {"inputs": probe.inputs.contiguous(), "labels": labels.contiguous(), "indices": probe.indices.contiguous()}
+    write_atomically(path, lambda tmp: save_file(tensors, str(tmp), metadata=metadata))
 
 
 def load_probe(path: Path, target: Target | None = None) -> Probe:

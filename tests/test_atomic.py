@@ -1,0 +1,29 @@
+"""Atomic writes: the whole new file or the old one, and no temporary file left behind."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from entk_probe.atomic import write_atomically
+
+
+def test_a_failed_write_keeps_the_old_file_and_leaves_nothing(tmp_path: Path) -> None:
+    target = tmp_path / "report.json"
+    target.write_text("old")
+
+    def fail(tmp: Path) -> None:
+        tmp.write_text("half")
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        write_atomically(target, fail)
+    assert target.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["report.json"]
+
+
+def test_a_write_replaces_the_file_and_creates_folders(tmp_path: Path) -> None:
+    target = tmp_path / "a" / "b" / "k.txt"
+    assert write_atomically(target, lambda tmp: tmp.write_text("new")) == target
+    assert target.read_text() == "new" and [p.name for p in target.parent.iterdir()] == ["k.txt"]
