@@ -15,7 +15,8 @@ rate. Phase II's geometry is measured on the checkpoints after the boundary, so 
 placed one checkpoint early (the corner of a curve that bends gradually) does not count the
 last of Phase I's motion as Phase II's.
 
-Verdict, in this order (every threshold a field of ``PhaseThresholds``, printed in the report):
+Verdict (``verdicts.py`` holds their ids and plain words), in this order (every threshold a field
+of ``PhaseThresholds``, printed in the report):
 
 - ``insufficient``: fewer than ``min_checkpoints`` checkpoints with distinct times.
 - ``lazy``: the trajectory's diameter (largest pairwise angle) is below ``lazy_max_angle_deg``:
@@ -66,8 +67,8 @@ from .dynamics import (
     subspace_angles,
     top_eigenspace,
 )
+from .verdicts import INSUFFICIENT, LAZY, NO_CONE, SINGLE_PHASE, TWO_PHASE_CONE, TWO_PHASE_FROZEN
 
-VERDICTS = ("two-phase-cone", "two-phase-frozen", "no-cone", "single-phase", "lazy", "insufficient")
 CONE_STATISTIC = "mean"
 
 
@@ -130,15 +131,15 @@ def classify(angle: np.ndarray, times: Sequence[float], thresholds: PhaseThresho
     evidence: dict[str, float] = {"checkpoints": float(len(t)), "diameter_deg": diameter}
     needed = max(th.min_checkpoints, th.min_phase_steps + 1 + th.min_phase2_checkpoints)
     if distinct < needed:
-        return PhaseResult("insufficient", None, th, evidence,
+        return PhaseResult(INSUFFICIENT.id, None, th, evidence,
                            f"{distinct} checkpoints with distinct times; at least {needed} are needed")
     if diameter < th.lazy_max_angle_deg:
-        return PhaseResult("lazy", None, th, evidence,
+        return PhaseResult(LAZY.id, None, th, evidence,
                            f"the kernel never moves more than {diameter:.2f}° from any of its other states "
                            f"(lazy below {th.lazy_max_angle_deg}°)")
     found = find_boundary(angle[0], t, th.min_phase_steps, th.min_phase2_checkpoints)
     if found is None:
-        return PhaseResult("insufficient", None, th, evidence, "too few checkpoints with increasing times to place a boundary")
+        return PhaseResult(INSUFFICIENT.id, None, th, evidence, "too few checkpoints with increasing times to place a boundary")
     b, s1, s2 = found
     last = len(t) - 1
     travel = float(angle[0, b])
@@ -160,23 +161,23 @@ def classify(angle: np.ndarray, times: Sequence[float], thresholds: PhaseThresho
         "phase2_drift_ratio": drift,
     })
     if ratio > th.max_velocity_ratio:
-        return PhaseResult("single-phase", None, th, evidence,
+        return PhaseResult(SINGLE_PHASE.id, None, th, evidence,
                            f"no slow-down: after the best corner the kernel still moves away from its initialisation "
                            f"at {ratio:.2f} times its earlier rate (two phases need below {th.max_velocity_ratio})")
     if not diam2 >= th.frozen_diameter_fraction * travel:  # NaN-safe: a still kernel has no drift ratio
-        return PhaseResult("two-phase-frozen", b, th, evidence,
+        return PhaseResult(TWO_PHASE_FROZEN.id, b, th, evidence,
                            f"Phase I moved the kernel {travel:.1f}°; afterwards it stays within {diam2:.2f}° "
                            f"(frozen below {th.frozen_diameter_fraction:.0%} of Phase I)")
     narrow = diam2 <= th.cone_max_diameter_fraction * travel
     settled = drift <= th.cone_max_drift_ratio
     if narrow and settled:
-        return PhaseResult("two-phase-cone", b, th, evidence,
+        return PhaseResult(TWO_PHASE_CONE.id, b, th, evidence,
                            f"after Phase I ({travel:.1f}°) the kernel keeps moving ({path2:.1f}° of path) but stays "
                            f"within {diam2:.1f}° and does not leave that region (drift ratio {drift:.2f} <= "
                            f"{th.cone_max_drift_ratio})")
     why = (f"its region is {diam2:.1f}° wide, more than {th.cone_max_diameter_fraction} x Phase I's {travel:.1f}°"
            if not narrow else f"it leaves the region it was in (drift ratio {drift:.2f} > {th.cone_max_drift_ratio})")
-    return PhaseResult("no-cone", b, th, evidence, f"after Phase I the kernel does not settle into a cone: {why}")
+    return PhaseResult(NO_CONE.id, b, th, evidence, f"after Phase I the kernel does not settle into a cone: {why}")
 
 
 def drift_ratio(angle: np.ndarray, start: int, stop: int) -> float:

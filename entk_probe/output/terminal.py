@@ -16,15 +16,8 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-PLAIN = {
-    "two-phase-cone": "Two phases. The kernel moves fast until the boundary, then keeps moving inside a narrow region "
-                      "that it does not leave: the cone effect.",
-    "two-phase-frozen": "Two phases. The kernel moves fast until the boundary, then practically stops: Phase II is frozen (lazy).",
-    "no-cone": "Two phases, but no cone. After the fast Phase I the kernel keeps moving over a wide region, or drifts away.",
-    "single-phase": "One phase. The kernel never slows down relative to its early motion.",
-    "lazy": "Lazy. The kernel barely moves during the whole run.",
-    "insufficient": "Not enough checkpoints to tell phases apart.",
-}
+from ..analysis.verdicts import verdict as describe
+
 BARS = "▁▂▃▄▅▆▇█"
 
 
@@ -124,7 +117,7 @@ def _chart(r: dict[str, Any]) -> list[str]:
 def _verdict(r: dict[str, Any]) -> Panel:
     phases = r["phases"]
     verdict = phases["verdict"]
-    lines = [PLAIN[verdict], "", phases.get("explanation", "")]
+    lines = [describe(verdict).description, "", phases.get("explanation", "")]
     if phases["boundary"] is not None:
         b = phases["boundary"]
         lines.append(f"Boundary: {b.get('checkpoint', b['index'])} (step {_num(b['step'], 'd')}, epoch {_num(b['epoch'], '.3g')}).")

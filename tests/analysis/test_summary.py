@@ -10,6 +10,7 @@ import torch
 from entk_probe.analysis.dynamics import center, kernel_angle_deg, kernel_distance
 from entk_probe.analysis.summary import buffer_shares, summarize
 from entk_probe.analysis.trajectories import make_trajectory
+from entk_probe.analysis.verdicts import VERDICTS
 
 
 def _psd_path(steps: int, n: int = 12, seed: int = 0) -> list[torch.Tensor]:
@@ -37,7 +38,7 @@ def test_metrics_equal_direct_computations() -> None:
     assert math.isclose(row.disagreement_with_previous, float((logits[3].argmax(1) != logits[2].argmax(1)).double().mean()))
     assert math.isnan(s.checkpoints[0].disagreement_with_previous) and math.isnan(s.checkpoints[-1].velocity)
     assert set(row.subspace_to_next) == {"largest", "mean", "rms", "smallest"} and s.checkpoints[-1].subspace_to_next == {}
-    assert s.drives_verdict == "centered" and s.phases.verdict in ("insufficient", "no-cone", "single-phase", "two-phase-cone", "two-phase-frozen", "lazy")
+    assert s.drives_verdict == "centered" and s.phases.verdict in {v.id for v in VERDICTS}
     np.testing.assert_allclose(s.centered_angle[2, 5], kernel_angle_deg(center(kernels[2]), center(kernels[5])), rtol=1e-12)
 
 

@@ -14,6 +14,7 @@ from click.testing import CliRunner
 from entk_probe.pipeline.analyze import AnalyzeOptions, analyze
 from entk_probe.cli import main
 from entk_probe.output.jsonreport import SCHEMA_VERSION, dumps, finite, schema, to_json, write_json
+from entk_probe.analysis.verdicts import VERDICTS
 
 from ..helpers import write_run
 
@@ -34,7 +35,7 @@ def test_report_is_schema_valid_with_the_design_keys(report: dict) -> None:
     validate(report)
     assert report["schema_version"] == SCHEMA_VERSION and report["tool"]["name"] == "entk-probe"
     assert len(report["checkpoints"]) == 9 and len(report["pairwise"]["distance"]) == 9
-    assert report["phases"]["verdict"] in ("two-phase-cone", "two-phase-frozen", "no-cone", "single-phase", "lazy", "insufficient")
+    assert report["phases"]["verdict"] in {v.id for v in VERDICTS}
     assert report["probe"]["synthetic"] is True and len(report["probe"]["sha256"]) == 64
     assert report["kernel"]["mode"] == "trace" and report["kernel"]["jacobian_dtype"] == "float32"
     assert {"code": "batchnorm-buffers"}.items() <= report["warnings"][0].items()

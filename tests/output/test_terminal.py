@@ -11,7 +11,8 @@ from rich.console import Console
 
 from entk_probe.pipeline.analyze import AnalyzeOptions, analyze
 from entk_probe.output.jsonreport import read_json, to_json, write_json
-from entk_probe.output.terminal import PLAIN, render
+from entk_probe.analysis.verdicts import verdict
+from entk_probe.output.terminal import render
 
 from ..helpers import write_run
 
@@ -39,7 +40,7 @@ def test_report_fits_80_columns_without_colour(report: dict) -> None:
         assert name in text
     assert "test_resnet" in text and "synthetic:3" in text and "synthetic Gaussian inputs" in text
     assert f"verdict: {report['phases']['verdict']}" in text
-    assert PLAIN[report["phases"]["verdict"]][:30] in text.replace("\n", " ").replace("│", "").replace("  ", " ")
+    assert verdict(report["phases"]["verdict"]).description[:30] in text.replace("\n", " ").replace("│", "").replace("  ", " ")
     assert "ckpt_40.safetensors is also last.safetensors (identical bytes)" in text
     assert "warning [batchnorm-buffers]" in text
     assert "cone_max_drift_ratio 1.5" in text.replace("\n│ ", " ")  # thresholds are printed
