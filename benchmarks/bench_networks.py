@@ -304,7 +304,7 @@ def worker_analyze(spec: Mapping[str, Any]) -> dict[str, Any]:
 
     from entk_probe import compute_entk_result
     from entk_probe.pipeline.analyze import AnalyzeOptions, analyze
-    from entk_probe.probes.build import load_probe
+    from entk_probe.probes import load_probe
 
     warnings.simplefilter("ignore")
     inputs = load_probe(Path(spec["probe"])).inputs
@@ -711,7 +711,7 @@ def case_analyze(runner: Runner, s: Settings) -> Section:
     from entk_probe.runs.checkpoints import single
     from entk_probe.runs.loading import read_content, select_state_dict
     from entk_probe.runs.models import make_spec
-    from entk_probe.probes.build import make_probe, save_probe
+    from entk_probe.probes import make_probe, save_probe
 
     run_dir = s.workdir / "run"
     paths = write_run(run_dir, steps=tuple(range(0, 5 * count, 5)), arch="test_resnet", num_classes=NUM_CLASSES)

@@ -12,7 +12,7 @@ Python API (see README.md):
 from .pipeline.analyze import Analysis, AnalyzeOptions, analyze
 from .engine.kernel import EntkResult, compute_entk, compute_entk_result
 from .errors import EntkProbeError, EntkProbeWarning, MemoryBudgetError, ModelError, UsageError
-from .probes.build import register_probe
+from .probes.sources import register_probe
 from .runs.registry import register_model
 
 __version__ = "0.1.0"

@@ -33,7 +33,7 @@ from .runs.models import make_spec, parse_model_kwargs
 from .analysis.phases import CONE_STATISTIC, PhaseThresholds
 from .engine.planning import EntkPlan
 from .output.plots import plot_report
-from .probes.build import SPEC_GRAMMAR, available_probes, make_probe, save_probe
+from .probes import SPEC_GRAMMAR, available_probes, make_probe, save_probe
 from .output.progress import progress_bars
 from .runs.registry import REGISTRY
 from .output.terminal import render

@@ -36,7 +36,7 @@ from torch import Tensor, nn
 
 from entk_probe.probes.datasets import read_cifar, read_idx
 from entk_probe.probes.preprocess import PRESETS, Normalization
-from entk_probe.probes.build import Target, make_probe, save_probe
+from entk_probe.probes import Target, make_probe, save_probe
 from entk_probe.runs.registry import REGISTRY
 
 HERE = Path(__file__).resolve().parent

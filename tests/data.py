@@ -10,6 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from entk_probe.probes import Target
+from entk_probe.probes.preprocess import Normalization
+
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 CIFAR10 = SHARED / "cifar10"
 FASHION = Path("/usr/share/datasets/fashion-mnist")
@@ -55,3 +58,7 @@ def write_idx(folder: Path, prefix: str, images: np.ndarray, labels: np.ndarray,
         fh.write(b"\x00\x00\x08\x03" + struct.pack(">3I", *images.shape) + images.tobytes())
     with opener(folder / f"{prefix}-labels-idx1-ubyte{suffix}", "wb") as fh:
         fh.write(b"\x00\x00\x08\x01" + struct.pack(">I", len(labels)) + labels.astype(np.uint8).tobytes())
+
+
+# A model that expects CIFAR-sized RGB inputs with CIFAR-10 normalisation.
+CIFAR_TARGET = Target((3, 32, 32), Normalization((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616), "test model"))

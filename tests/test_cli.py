@@ -123,7 +123,7 @@ def test_library_warnings_become_one_line_each_on_stderr(tmp_path: Path) -> None
 
 
 def test_probe_export_and_probes(tmp_path: Path) -> None:
-    from entk_probe.probes.build import load_probe
+    from entk_probe.probes import load_probe
 
     from .data import fake_images, write_cifar10_python
 

@@ -29,7 +29,7 @@ from ..runs.loading import read_content, select_state_dict, strip_prefixes
 from ..runs.models import ModelSpec, build_model, load_weights, make_spec, resolve_arch
 from ..engine.parameters import select_parameters
 from ..analysis.phases import CONE_STATISTIC, PhaseThresholds
-from ..probes.build import Probe, make_probe
+from ..probes import Probe, make_probe
 from ..runs.registry import REGISTRY
 from ..analysis.summary import RunSummary, buffer_shares, summarize
 

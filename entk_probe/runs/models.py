@@ -25,7 +25,7 @@ from .checkpoints import Checkpoint
 from ..errors import ModelError, UsageError, warn
 from .loading import WRAPPER_PREFIXES, strip_prefixes
 from ..probes.preprocess import Normalization
-from ..probes.build import Target
+from ..probes.probe import Target
 from .registry import REGISTRY, ModelEntry, ModelRegistry
 
 

@@ -15,6 +15,11 @@ packages offer factories through the entry-point group ``entk_probe.runs.models`
 only when their model is used. A plugin file may use timm's own ``@register_model`` instead: its
 models then come through timm, with the file as their origin. A name claimed twice (by two
 plugins, a plugin and a package, or a plugin and timm) is an error naming both origins.
+
+``Registry`` is the one mechanism behind both kinds of plugin entries: named entries with their
+origins, conflicts named. The model registry adds timm and entry points to it; the probe sources
+(``probes.sources``) are another instance. A plugin file may register both: while it is loaded,
+``REGISTRY.current_origin`` names it, for either kind.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
 
@@ -39,6 +45,45 @@ ENTRY_POINT_GROUP = "entk_probe.runs.models"
 PLUGINS_ENV = "ENTK_PROBE_PLUGINS"
 
 Factory = Callable[..., nn.Module]
+T = TypeVar("T")
+
+
+class Registry(Generic[T]):
+    """Entries by name, each with its origin; a name claimed by a second origin is a PluginError.
+
+    ``kind`` names the entries in messages ("model", "probe"); ``claimed(name)`` may report an
+    origin outside the registry that owns a name (timm, an entry point).
+    """
+
+    def __init__(self, kind: str, claimed: Callable[[str], str | None] | None = None) -> None:
+        self.kind = kind
+        self._entries: dict[str, tuple[T, str]] = {}
+        self._claimed = claimed
+
+    def register(self, name: str, entry: T, origin: str) -> None:
+        """Add ``entry`` under ``name``; registering it again from the same origin replaces it."""
+        taken = self.origin_of(name)
+        if taken is not None and taken != origin:
+            raise PluginError(f"{self.kind} name {name!r} is claimed twice: by {taken} and by {origin}")
+        self._entries[name] = (entry, origin)
+
+    def origin_of(self, name: str) -> str | None:
+        """Where ``name`` comes from, or None if nobody provides it."""
+        if name in self._entries:
+            return self._entries[name][1]
+        return self._claimed(name) if self._claimed is not None else None
+
+    def get(self, name: str) -> T | None:
+        """The entry registered under ``name``, or None."""
+        found = self._entries.get(name)
+        return None if found is None else found[0]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._entries
+
+    def available(self) -> list[tuple[str, str]]:
+        """(name, origin) of every entry, in registration order."""
+        return [(name, origin) for name, (_, origin) in self._entries.items()]
 
 
 @dataclass(frozen=True)
@@ -64,7 +109,7 @@ class ModelRegistry:
     """Architectures by name: plugins, then installed packages' entry points, then timm."""
 
     def __init__(self) -> None:
-        self._entries: dict[str, ModelEntry] = {}
+        self._entries: Registry[ModelEntry] = Registry("model", self._claimed_elsewhere)
         self._entry_points: dict[str, EntryPoint] | None = None
         self._timm_origins: dict[str, str] = {}  # timm names that plugin files registered
         self._loaded_files: dict[Path, str] = {}
@@ -73,16 +118,14 @@ class ModelRegistry:
     # --------------------------------------------------------------------------- registration
 
     def register(self, entry: ModelEntry) -> None:
-        """Add ``entry``; a usage error names both origins when its name is taken."""
-        taken = self.origin_of(entry.name)
-        if taken is not None and taken != entry.origin:
-            raise PluginError(f"model name {entry.name!r} is claimed twice: by {taken} and by {entry.origin}")
-        self._entries[entry.name] = entry
+        """Add ``entry``; a PluginError names both origins when its name is taken."""
+        self._entries.register(entry.name, entry, entry.origin)
 
     def origin_of(self, name: str) -> str | None:
         """Where ``name`` comes from, or None if nobody provides it."""
-        if name in self._entries:
-            return self._entries[name].origin
+        return self._entries.origin_of(name)
+
+    def _claimed_elsewhere(self, name: str) -> str | None:
         if name in self._timm_origins:
             return self._timm_origins[name]
         points = self.entry_points()
@@ -136,7 +179,7 @@ class ModelRegistry:
         if spec is None or spec.loader is None:
             raise PluginError(f"cannot import plugin {path}")
         module = importlib.util.module_from_spec(spec)
-        before_entries, before_timm = set(self._entries), set(timm.list_models())
+        before_entries, before_timm = {n for n, _ in self._entries.available()}, set(timm.list_models())
         sys.modules[module_name] = module
         try:
             with self.loading(origin), warnings.catch_warnings(record=True) as caught:
@@ -158,7 +201,7 @@ class ModelRegistry:
                 raise PluginError(f"model name {name!r} is claimed twice: by {self.origin_of(name)} and by {origin} (timm register_model)")
             self._timm_origins[name] = f"{origin} (timm register_model)"
         self._loaded_files[resolved] = origin
-        return sorted(set(self._entries) - before_entries) + added_timm
+        return sorted({n for n, _ in self._entries.available()} - before_entries) + added_timm
 
     def entry_points(self) -> dict[str, EntryPoint]:
         """Entry points of the ``entk_probe.runs.models`` group by name (found once, not imported)."""
@@ -178,8 +221,9 @@ class ModelRegistry:
 
     def get(self, name: str) -> ModelEntry:
         """The entry for ``name``, importing its package if it comes from an entry point."""
-        if name in self._entries:
-            return self._entries[name]
+        entry = self._entries.get(name)
+        if entry is not None:
+            return entry
         points = self.entry_points()
         if name in points:
             return self._load_entry_point(points[name])
@@ -197,17 +241,18 @@ class ModelRegistry:
                 obj = ep.load()
             except Exception as exc:
                 raise PluginError(f"{origin} failed to load: {type(exc).__name__}: {exc}") from exc
-        if ep.name in self._entries:  # the package registered itself with register_model
-            return self._entries[ep.name]
+        registered = self._entries.get(ep.name)
+        if registered is not None:  # the package registered itself with register_model
+            return registered
         if not callable(obj):
             raise PluginError(f"{origin} is not a callable model factory")
         entry = ModelEntry(ep.name, origin, obj)
-        self._entries[ep.name] = entry
+        self._entries.register(ep.name, entry, origin)
         return entry
 
     def available(self) -> list[tuple[str, str]]:
         """(name, origin) of every plugin and entry-point model, then every timm model."""
-        rows = [(e.name, e.origin) for e in self._entries.values()]
+        rows = self._entries.available()
         rows += [(n, _entry_point_origin(ep)) for n, ep in self.entry_points().items() if n not in self._entries]
         rows += [(n, self._timm_origins.get(n, "timm")) for n in timm.list_models() if n not in self._entries]
         return rows

@@ -17,7 +17,7 @@ from entk_probe import compute_entk
 from entk_probe.pipeline.analyze import AnalyzeOptions, analyze
 from entk_probe.analysis.dynamics import kernel_angle_deg, kernel_distance
 from entk_probe.errors import EntkProbeWarning
-from entk_probe.probes.build import Target, make_probe
+from entk_probe.probes import Target, make_probe
 
 from ..helpers import REPO, write_run
 
@@ -105,7 +105,7 @@ def test_a_lightning_run_of_a_plugin_model(tmp_path: Path) -> None:
 
 
 def test_the_run_directorys_own_probe_is_used_when_no_probe_is_given(tmp_path: Path) -> None:
-    from entk_probe.probes.build import save_probe
+    from entk_probe.probes import save_probe
 
     write_run(tmp_path / "run")
     probe = make_probe("synthetic:3,seed=5", Target((3, 32, 32)))

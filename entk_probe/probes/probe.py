@@ -1,0 +1,47 @@
+"""A probe set as fed to the model, and what the model expects of its inputs."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from torch import Tensor
+
+from .preprocess import Normalization
+
+@dataclass(frozen=True)
+class Target:
+    """What the model expects of its inputs: (C, H, W), normalisation and an optional transform."""
+
+    input_size: tuple[int, ...] | None
+    normalization: Normalization = Normalization(None, None, "the model states none")
+    transform: Callable[[Tensor], Tensor] | None = None
+
+
+@dataclass(frozen=True)
+class Probe:
+    """Probe inputs as fed to the model, with everything needed to recompute them."""
+
+    spec: str
+    dataset: str
+    split: str | None
+    seed: int | None
+    inputs: Tensor  # (N, C, H, W) float32, as fed to the model
+    labels: Tensor | None  # (N,) int64; None for synthetic probes
+    indices: Tensor  # (N,) int64, positions in the source split
+    classes: tuple[str, ...]
+    normalization: Normalization
+    source: str
+    synthetic: bool = False
+    transforms: tuple[str, ...] = ()  # what was done to the images besides normalisation
+    sha256: str = field(default="")
+
+    @property
+    def n(self) -> int:
+        return int(self.inputs.shape[0])
+
+
+def tensor_sha256(inputs: Tensor) -> str:
+    """sha256 of a tensor's bytes (float32, C order, little-endian)."""
+    return hashlib.sha256(inputs.detach().cpu().contiguous().numpy().tobytes()).hexdigest()

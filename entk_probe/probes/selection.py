@@ -1,0 +1,41 @@
+"""Class-balanced, reproducible selection of probe samples.
+
+N = q·K + r samples over K classes gives q to each class and one more to the first r classes (by
+class index). Within a class, the samples taken are those with the smallest
+sha256(f"{seed}:{dataset}:{split}:{position}"), so a probe is the same on every machine and every
+library version; the probe is ordered by class, then by position in the split.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+
+from ..errors import ProbeError
+
+def _sample_key(seed: int, dataset: str, split: str, position: int) -> bytes:
+    return hashlib.sha256(f"{seed}:{dataset}:{split}:{position}".encode()).digest()
+
+
+def balanced_indices(labels: np.ndarray, n: int, seed: int, *, dataset: str, split: str,
+                     classes: tuple[str, ...]) -> np.ndarray:
+    """Positions of a class-balanced selection of ``n`` records (module docstring), class-major."""
+    k = len(classes)
+    if n > len(labels):
+        raise ProbeError(f"N={n} is more than the {len(labels)} records of {dataset} {split}")
+    if n < k:
+        raise ProbeError(f"N={n} is smaller than the number of classes ({k}); a balanced probe needs N >= {k}")
+    base, extra = divmod(n, k)
+    chosen = []
+    for c in range(k):
+        want = base + (1 if c < extra else 0)
+        pool = np.flatnonzero(labels == c)
+        if len(pool) < want:
+            raise ProbeError(
+                f"class {classes[c]!r} has {len(pool)} records in {dataset} {split}, fewer than the {want} a "
+                f"balanced probe of N={n} needs; choose N <= {k * int(np.bincount(labels, minlength=k).min())}"
+            )
+        ranked = sorted(pool.tolist(), key=lambda pos: _sample_key(seed, dataset, split, pos))
+        chosen.extend(sorted(ranked[:want]))
+    return np.asarray(chosen, dtype=np.int64)

@@ -1,0 +1,78 @@
+"""Probe specs: the text that names a probe set, its grammar and its options."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import UsageError
+
+SPEC_GRAMMAR = (
+    "NAME[:N][,key=value...] with NAME one of cifar10, cifar100, mnist, fashion-mnist, synthetic or a "
+    "registered probe (keys: split=test|train, seed=INT, layout=python|binary for CIFAR); "
+    "imagefolder:PATH[:N][,seed=INT]; file:PATH.safetensors. Examples: cifar10:500, "
+    "cifar10:500,split=train,seed=1, imagefolder:data/pets:200, file:probe.safetensors"
+)
+DEFAULT_N = {"synthetic": 64}
+DEFAULT_DATASET_N = 500
+_NAME = re.compile(r"^[a-z][a-z0-9_-]*$")
+
+
+@dataclass(frozen=True)
+class ProbeSpec:
+    """A parsed probe spec."""
+
+    text: str
+    name: str
+    n: int | None
+    path: Path | None  # imagefolder and file
+    options: dict[str, str]
+
+
+def parse_spec(text: str) -> ProbeSpec:
+    """Parse ``text``; a malformed spec is a usage error that shows the grammar."""
+    def bad(why: str) -> UsageError:
+        return UsageError(f"cannot read probe spec {text!r}: {why}. The grammar: {SPEC_GRAMMAR}")
+
+    head, *opts = text.strip().split(",")
+    options: dict[str, str] = {}
+    for opt in opts:
+        key, sep, value = opt.partition("=")
+        if not sep or not key.strip() or not value.strip():
+            raise bad(f"option {opt!r} is not key=value")
+        options[key.strip()] = value.strip()
+    name, _, rest = head.partition(":")
+    name = name.strip().lower()
+    if not _NAME.match(name):
+        raise bad("it does not start with a probe name")
+    path: Path | None = None
+    count = rest
+    if name in ("imagefolder", "file"):
+        path_text, sep, count = rest.rpartition(":") if re.search(r":\d+$", rest) else (rest, "", "")
+        if not path_text:
+            raise bad(f"{name} needs a path, as in {name}:PATH")
+        path = Path(path_text)
+        if name == "file" and count:
+            raise bad("a probe file holds its own N; write file:PATH")
+    if count and not count.isdigit():
+        raise bad(f"N must be a positive integer, not {count!r}")
+    return ProbeSpec(text.strip(), name, int(count) if count else None, path, options)
+
+
+def int_option(spec: ProbeSpec, key: str, default: int) -> int:
+    value = spec.options.get(key)
+    if value is None:
+        return default
+    if not re.fullmatch(r"-?\d+", value):
+        raise UsageError(f"probe option {key}={value!r} must be an integer")
+    return int(value)
+
+
+def check_options(spec: ProbeSpec, allowed: set[str]) -> None:
+    unknown = sorted(set(spec.options) - allowed)
+    if unknown:
+        raise UsageError(
+            f"probe option(s) {', '.join(unknown)} unknown for {spec.name}; allowed: {', '.join(sorted(allowed)) or 'none'}. "
+            f"The grammar: {SPEC_GRAMMAR}"
+        )

@@ -1,0 +1,34 @@
+"""Class-balanced selection: counts, stability across machines, and its errors."""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import pytest
+
+from entk_probe.errors import ProbeError
+from entk_probe.probes.selection import balanced_indices
+
+
+def test_balanced_selection_counts_and_stability() -> None:
+    labels = np.arange(1000) % 10
+    classes = tuple(str(i) for i in range(10))
+    chosen = balanced_indices(labels, 53, 0, dataset="d", split="test", classes=classes)
+    assert np.bincount(labels[chosen]).tolist() == [6, 6, 6, 5, 5, 5, 5, 5, 5, 5]  # remainder to the first classes
+    assert len(set(chosen.tolist())) == 53
+    assert np.array_equal(chosen, balanced_indices(labels, 53, 0, dataset="d", split="test", classes=classes))
+    assert not np.array_equal(chosen, balanced_indices(labels, 53, 1, dataset="d", split="test", classes=classes))
+    # the rule itself, recomputed independently: smallest sha256 keys within each class
+    zeros = sorted(np.flatnonzero(labels == 0).tolist(), key=lambda p: hashlib.sha256(f"0:d:test:{p}".encode()).digest())[:6]
+    assert sorted(zeros) == chosen[:6].tolist()
+
+
+def test_selection_errors() -> None:
+    labels = np.array([0] * 5 + [1] * 20)
+    with pytest.raises(ProbeError, match="N=30 is more than the 25 records"):
+        balanced_indices(labels, 30, 0, dataset="d", split="test", classes=("a", "b"))
+    with pytest.raises(ProbeError, match="smaller than the number of classes"):
+        balanced_indices(labels, 1, 0, dataset="d", split="test", classes=("a", "b"))
+    with pytest.raises(ProbeError, match="class 'a' has 5 records .*choose N <= 10"):
+        balanced_indices(labels, 20, 0, dataset="d", split="test", classes=("a", "b"))
