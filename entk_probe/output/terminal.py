@@ -17,6 +17,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ..analysis.verdicts import verdict as describe
+from ..runs.formats import short_name
 
 BARS = "▁▂▃▄▅▆▇█"
 
@@ -30,13 +31,6 @@ def _rate(value: Any) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "—"
     return f"{value:.0f}" if abs(value) >= 100 else f"{value:.3g}"
-
-
-def _short(name: str) -> str:
-    for suffix in (".safetensors", ".pth.tar", ".ckpt", ".pth", ".pt", ".bin"):
-        if name.endswith(suffix):
-            return name[: -len(suffix)]
-    return name
 
 
 def _duration(seconds: float | None) -> str:
@@ -95,7 +89,7 @@ def _table(r: dict[str, Any]) -> Table:
     for c in r["checkpoints"]:
         m = c["metrics"]
         table.add_row(
-            _short(c["name"]), _num(c["step"], "d"), _num(c["epoch"], ".3g"),
+            short_name(c["name"]), _num(c["step"], "d"), _num(c["epoch"], ".3g"),
             _num(m["centered_angle_from_first_deg"], ".1f"), _num(m["centered_angle_to_last_deg"], ".1f"),
             _rate(m["angular_velocity_deg"]), _num(m["centered_alignment"], ".2f"),
             _num(m["subspace_to_next"].get("mean"), ".0f"), _num(m["accuracy"], ".2f"), c["phase"] or "",

@@ -25,11 +25,11 @@ from typing import Any
 
 from ..errors import UsageError, warn
 from ..errors import CheckpointError
+from .formats import FORMATS, format_of
 from .loading import arch_hints, read_content, train_args, training_position
 
 __all__ = ["Checkpoint", "discover", "parse_range", "read_checkpoint", "select", "sha256_of", "single"]
 
-SUFFIXES = (".safetensors", ".pth.tar", ".pt", ".pth", ".bin", ".ckpt")
 HF_FOLDER = re.compile(r"^checkpoint-(\d+)$")
 HF_WEIGHTS = ("model.safetensors", "pytorch_model.bin")
 OWN_FORMAT_PREFIX = "entk-probe-"  # metadata "format" of the files entk-probe writes (probes, kernels)
@@ -66,7 +66,7 @@ def sha256_of(path: Path) -> str:
 
 
 def _candidates(run_dir: Path) -> list[Path]:
-    files = [p for p in run_dir.iterdir() if p.is_file() and p.name.endswith(SUFFIXES)]
+    files = [p for p in run_dir.iterdir() if p.is_file() and format_of(p) is not None]
     for folder in run_dir.iterdir():
         if folder.is_dir() and HF_FOLDER.match(folder.name):
             weights = [folder / w for w in HF_WEIGHTS if (folder / w).is_file()]
@@ -92,7 +92,7 @@ def _hf_position(path: Path) -> tuple[int | None, float | None]:
 def read_checkpoint(path: Path, run_dir: Path, trust: bool = False) -> Checkpoint | None:
     """The checkpoint at ``path``; None for entk-probe's own files (probe.safetensors, kernels)."""
     content = read_content(path, trust=trust, tensors=False)
-    if content.metadata.get("format", "").startswith(OWN_FORMAT_PREFIX):
+    if content.format.name == "safetensors" and str(content.records.get("format", "")).startswith(OWN_FORMAT_PREFIX):
         return None
     step, epoch = training_position(content)
     if HF_FOLDER.match(path.parent.name) and path.parent.parent == run_dir and step is None and epoch is None:
@@ -172,7 +172,7 @@ def discover(run_dir: Path, *, glob: str | None = None, trust: bool = False) -> 
             raise CheckpointError(f"no checkpoint in {run_dir} matches --glob {glob!r}")
     if not paths:
         raise CheckpointError(
-            f"{run_dir} holds no checkpoint: looked for *{', *'.join(SUFFIXES)} and checkpoint-<step>/ "
+            f"{run_dir} holds no checkpoint: looked for {', '.join(f.describe() for f in FORMATS)} and checkpoint-<step>/ "
             "folders with model.safetensors or pytorch_model.bin"
         )
     found = [c for c in (read_checkpoint(p, run_dir, trust) for p in paths) if c is not None]

@@ -1,0 +1,170 @@
+"""Checkpoint file formats: how each is recognised, read safely, and described.
+
+A format knows its file suffixes (``detect``), reads a file into a ``CheckpointContent``
+(``read``: the tensors or the top-level object, and what the file records besides its weights),
+and names itself in messages (``describe``). Discovery takes the files some format detects, the
+loader reads them through their format, and the report shortens names by the formats' suffixes.
+A new format is one more ``CheckpointFormat`` subclass in ``FORMATS``.
+
+- ``SafetensorsFormat``: ``*.safetensors``, read with the safetensors library; what it records is
+  its string metadata (JSON values parsed where they parse).
+- ``TorchFormat``: ``*.pt``, ``*.pth``, ``*.pth.tar``, ``*.bin``, Lightning ``*.ckpt``, read with
+  ``torch.load(weights_only=True)``, which refuses any Python object but tensors, containers
+  and primitives; ``argparse.Namespace`` is admitted because timm's train.py stores its arguments
+  so. Only ``trust=True`` (``--trust-checkpoints``) unpickles fully, with a warning.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import pickle
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import safe_open
+from safetensors.torch import load_file
+from torch import Tensor
+
+from ..errors import CheckpointError, warn
+
+SAFE_GLOBALS = [argparse.Namespace]
+
+
+@dataclass(frozen=True)
+class CheckpointContent:
+    """What a checkpoint file holds, as its format read it."""
+
+    path: Path
+    format: CheckpointFormat
+    content: dict[str, Any]  # the tensors (safetensors) or the top-level dict (torch)
+    records: dict[str, Any]  # what the file records besides its weights: epoch, step, arch, args...
+    unpickled: bool = False  # read with full unpickling (trust=True)
+
+
+class CheckpointFormat(ABC):
+    """One on-disk format of checkpoints."""
+
+    name: str
+    suffixes: tuple[str, ...]
+
+    def detect(self, path: Path) -> bool:
+        """Whether ``path`` is a file of this format (by its name)."""
+        return path.name.endswith(self.suffixes)
+
+    def describe(self) -> str:
+        """The format in messages, e.g. ``*.safetensors``."""
+        return ", ".join(f"*{s}" for s in self.suffixes)
+
+    def record_label(self, key: str) -> str:
+        """Where a recorded value was found, for messages (e.g. ``metadata arch``)."""
+        return key
+
+    @abstractmethod
+    def read(self, path: Path, *, trust: bool = False, tensors: bool = True) -> CheckpointContent:
+        """Read ``path`` safely; ``tensors=False`` reads only what it records where it can."""
+
+
+class SafetensorsFormat(CheckpointFormat):
+    name = "safetensors"
+    suffixes = (".safetensors",)
+
+    def record_label(self, key: str) -> str:
+        return f"metadata {key}"
+
+    def read(self, path: Path, *, trust: bool = False, tensors: bool = True) -> CheckpointContent:
+        try:
+            with safe_open(str(path), framework="pt") as fh:
+                metadata = dict(fh.metadata() or {})
+            content = load_file(str(path), device="cpu") if tensors else {}
+        except Exception as exc:  # safetensors raises its own error types for corrupt files
+            raise CheckpointError(f"{path}: not a readable safetensors file ({exc})") from None
+        return CheckpointContent(path, self, content, {key: _json_or_text(v) for key, v in metadata.items()})
+
+
+class TorchFormat(CheckpointFormat):
+    name = "torch"
+    suffixes = (".pth.tar", ".pt", ".pth", ".bin", ".ckpt")
+
+    def read(self, path: Path, *, trust: bool = False, tensors: bool = True) -> CheckpointContent:
+        obj = _torch_load(path, trust)
+        # What it records: its scalars (a step may be a one-element tensor), and timm's args.
+        records = {k: v for k, v in obj.items()
+                   if not isinstance(v, Mapping) and not (isinstance(v, Tensor) and v.numel() != 1)}
+        args = obj.get("args")
+        if isinstance(args, argparse.Namespace):
+            records["args"] = dict(vars(args))
+        elif isinstance(args, Mapping):
+            records["args"] = dict(args)
+        return CheckpointContent(path, self, obj, records, unpickled=trust)
+
+
+FORMATS: tuple[CheckpointFormat, ...] = (SafetensorsFormat(), TorchFormat())
+
+
+def format_of(path: Path) -> CheckpointFormat | None:
+    """The format that reads ``path``, or None."""
+    return next((f for f in FORMATS if f.detect(path)), None)
+
+
+def short_name(name: str) -> str:
+    """A checkpoint's name without its format's suffix (``checkpoint-3.pth.tar`` -> ``checkpoint-3``)."""
+    for suffix in sorted((s for f in FORMATS for s in f.suffixes), key=len, reverse=True):
+        if name.endswith(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
+def _json_or_text(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def is_state_dict(obj: object) -> bool:
+    """Whether ``obj`` is a non-empty mapping of names to tensors."""
+    return isinstance(obj, Mapping) and len(obj) > 0 and all(isinstance(v, Tensor) for v in obj.values())
+
+
+def _refusal(exc: Exception) -> str:
+    """The line of torch's weights-only error that names what it refused."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    named = [line for line in lines if "Unsupported global" in line or "GLOBAL" in line]
+    return (named or lines or [type(exc).__name__])[0][:300]
+
+
+def _torch_load(path: Path, trust: bool) -> dict[str, Any]:
+    """Torch files are memory-mapped where their format allows, so reading one for what it
+    records does not read its weights from disk."""
+    if trust:
+        warn(
+            f"{path}: loaded with full unpickling (--trust-checkpoints): the file could have run "
+            "arbitrary code; this is recorded in the report",
+            code="unpickled",
+            checkpoint=path.name,
+        )
+        obj = torch.load(path, map_location="cpu", weights_only=False)
+    else:
+        try:
+            with torch.serialization.safe_globals(SAFE_GLOBALS):
+                try:
+                    obj = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+                except RuntimeError as exc:
+                    if "mmap" not in str(exc):  # old (non-zip) torch.save format cannot be mapped
+                        raise
+                    obj = torch.load(path, map_location="cpu", weights_only=True)
+        except pickle.UnpicklingError as exc:
+            raise CheckpointError(
+                f"{path}: holds Python objects that safe loading refuses ({_refusal(exc)}); if you "
+                "trust this file, pass --trust-checkpoints to unpickle it fully"
+            ) from None
+        except (RuntimeError, EOFError, OSError, ValueError) as exc:
+            raise CheckpointError(f"{path}: not a readable torch checkpoint ({_refusal(exc)})") from None
+    if not isinstance(obj, Mapping):
+        raise CheckpointError(f"{path}: holds a {type(obj).__name__}, not a dict of weights")
+    return dict(obj)
