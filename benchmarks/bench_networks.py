@@ -303,7 +303,7 @@ def worker_analyze(spec: Mapping[str, Any]) -> dict[str, Any]:
     from safetensors.torch import load_file
 
     from entk_probe import compute_entk_result
-    from entk_probe.pipeline.analyze import AnalyzeOptions, analyze
+    from entk_probe.pipeline import AnalyzeOptions, analyze
     from entk_probe.probes import load_probe
 
     warnings.simplefilter("ignore")

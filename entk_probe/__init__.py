@@ -9,7 +9,7 @@ Python API (see README.md):
 - ``analyze(run_dir, probe_spec, AnalyzeOptions(...))``: the whole analysis of a run.
 """
 
-from .pipeline.analyze import Analysis, AnalyzeOptions, analyze
+from .pipeline import Analysis, AnalyzeOptions, analyze
 from .engine.kernel import EntkResult, compute_entk, compute_entk_result
 from .errors import EntkProbeError, EntkProbeWarning, MemoryBudgetError, ModelError, UsageError
 from .probes.sources import register_probe

@@ -21,7 +21,7 @@ from rich.console import Console
 from rich.table import Table
 
 from . import __version__
-from .pipeline.analyze import AnalyzeOptions, analyze, checkpoint_kernel, load_plugins
+from .pipeline import AnalyzeOptions, analyze, checkpoint_kernel, load_plugins
 from .analysis.dynamics import ANGLE_STATISTICS
 from .engine.kernel import products_dtype
 from .errors import EntkProbeError, EntkProbeWarning

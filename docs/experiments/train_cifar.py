@@ -27,7 +27,7 @@ import torch
 from safetensors.torch import save_file
 from torch import nn
 
-from entk_probe.pipeline.analyze import load_plugins
+from entk_probe.pipeline.job import load_plugins
 from entk_probe.probes.datasets import read_cifar
 from entk_probe.runs.models import parse_model_kwargs as parse_kwarg_list
 from entk_probe.probes.preprocess import PRESETS

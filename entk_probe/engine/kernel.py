@@ -67,6 +67,16 @@ def products_dtype(jacobian_dtype: torch.dtype, gram_dtype: torch.dtype | None) 
     return jacobian_dtype if gram_dtype is None else gram_dtype
 
 
+def check_dtypes(jacobian_dtype: torch.dtype, gram_dtype: torch.dtype | None) -> torch.dtype:
+    """Validate the Jacobian and product dtypes; returns the product dtype."""
+    if jacobian_dtype not in (torch.float32, torch.float64):
+        raise UsageError(f"jacobian_dtype must be torch.float32 or torch.float64, not {jacobian_dtype}")
+    products = products_dtype(jacobian_dtype, gram_dtype)
+    if products not in (torch.float64, torch.float32) or (products == torch.float32 and jacobian_dtype != torch.float32):
+        raise UsageError(f"gram_dtype must be torch.float64, or torch.float32 with float32 Jacobians, not {products}")
+    return products
+
+
 def _check_inputs(inputs: object) -> Tensor:
     if not isinstance(inputs, Tensor):
         raise UsageError(f"inputs must be a tensor of shape (N, ...), not {type(inputs).__name__}")
@@ -168,11 +178,7 @@ def compute_entk_result(
     kmode = get_mode(mode)
     dev = resolve_device(device)
     inputs = _check_inputs(inputs)
-    if jacobian_dtype not in (torch.float32, torch.float64):
-        raise UsageError(f"jacobian_dtype must be torch.float32 or torch.float64, not {jacobian_dtype}")
-    gram_dtype = products_dtype(jacobian_dtype, gram_dtype)
-    if gram_dtype not in (torch.float64, torch.float32) or (gram_dtype == torch.float32 and jacobian_dtype != torch.float32):
-        raise UsageError(f"gram_dtype must be torch.float64, or torch.float32 with float32 Jacobians, not {gram_dtype}")
+    gram_dtype = check_dtypes(jacobian_dtype, gram_dtype)
     if chunk_size is not None and (isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1):
         raise UsageError(f"chunk_size must be a positive integer, got {chunk_size!r}")
     budget = parse_bytes(max_memory) if max_memory is not None else default_budget(dev)

@@ -23,7 +23,7 @@ import torch
 
 from .. import __version__
 from ..atomic import write_atomically
-from ..pipeline.analyze import Analysis
+from ..pipeline.job import Analysis
 from ..engine.kernel import products_dtype
 from ..engine.planning import EntkPlan
 from ..errors import ReportError, UsageError

@@ -206,6 +206,15 @@ def time_unit(checkpoints: Sequence[Checkpoint]) -> str | None:
     return None
 
 
+def check_selection(*, every: int | None = None, range_: str | None = None, max_checkpoints: int | None = None) -> None:
+    """Validate ``--every``, ``--range`` and ``--max-checkpoints`` without any checkpoint."""
+    if range_ is not None:
+        parse_range(range_)
+    for value, option in ((every, "--every"), (max_checkpoints, "--max-checkpoints")):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise UsageError(f"{option} must be a positive integer, not {value!r}")
+
+
 def select(
     checkpoints: Sequence[Checkpoint],
     *,
@@ -215,6 +224,7 @@ def select(
 ) -> list[Checkpoint]:
     """Apply ``--range`` (epochs, or steps where epochs are unknown), then ``--every K`` (every
     k-th, from the first), then ``--max-checkpoints N`` (N evenly spaced, first and last kept)."""
+    check_selection(every=every, range_=range_, max_checkpoints=max_checkpoints)
     chosen = list(checkpoints)
     if range_ is not None:
         low, high = parse_range(range_)
@@ -225,12 +235,8 @@ def select(
         if not chosen:
             raise UsageError(f"no checkpoint has its {unit} in --range {range_}")
     if every is not None:
-        if every < 1:
-            raise UsageError(f"--every must be a positive integer, not {every}")
         chosen = chosen[::every]
     if max_checkpoints is not None:
-        if max_checkpoints < 1:
-            raise UsageError(f"--max-checkpoints must be a positive integer, not {max_checkpoints}")
         if len(chosen) > max_checkpoints:
             if max_checkpoints == 1:
                 chosen = [chosen[-1]]

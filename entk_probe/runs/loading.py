@@ -90,10 +90,19 @@ def read_content(path: Path, *, trust: bool = False, tensors: bool = True) -> Ch
     return fmt.read(path, trust=trust, tensors=tensors)
 
 
+WEIGHTS = ("raw", "ema")
+
+
+def check_weights(weights: str) -> str:
+    """Validate the ``--weights`` choice."""
+    if weights not in WEIGHTS:
+        raise UsageError(f"--weights must be raw or ema, not {weights!r}")
+    return weights
+
+
 def select_state_dict(content: CheckpointContent, weights: str = "raw") -> tuple[dict[str, Tensor], str]:
     """The state dict to evaluate, and the key it came from (``"(file)"`` for a bare state dict)."""
-    if weights not in ("raw", "ema"):
-        raise UsageError(f"--weights must be raw or ema, not {weights!r}")
+    check_weights(weights)
     obj = content.content
     keys = EMA_KEYS if weights == "ema" else RAW_KEYS
     for key in keys:

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from entk_probe.pipeline.analyze import AnalyzeOptions, analyze
+from entk_probe.pipeline import AnalyzeOptions, analyze
 from entk_probe.cli import main
 from entk_probe.output.jsonreport import SCHEMA_VERSION, dumps, finite, schema, to_json, write_json
 from entk_probe.analysis.verdicts import VERDICTS

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from entk_probe.pipeline.analyze import AnalyzeOptions, analyze
+from entk_probe.pipeline import AnalyzeOptions, analyze
 from entk_probe.output.jsonreport import to_json
 from entk_probe.output.plots import plot_report
 

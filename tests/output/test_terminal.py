@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from entk_probe.pipeline.analyze import AnalyzeOptions, analyze
+from entk_probe.pipeline import AnalyzeOptions, analyze
 from entk_probe.output.jsonreport import read_json, to_json, write_json
 from entk_probe.analysis.verdicts import verdict
 from entk_probe.output.terminal import render

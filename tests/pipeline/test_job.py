@@ -14,7 +14,7 @@ from safetensors.torch import load_file
 from timm.utils import CheckpointSaver, ModelEmaV3
 
 from entk_probe import compute_entk
-from entk_probe.pipeline.analyze import AnalyzeOptions, analyze
+from entk_probe.pipeline import AnalyzeOptions, analyze
 from entk_probe.analysis.dynamics import kernel_angle_deg, kernel_distance
 from entk_probe.errors import EntkProbeWarning
 from entk_probe.probes import Target, make_probe
@@ -156,7 +156,7 @@ def test_checkpoints_are_read_ahead_and_a_read_error_still_names_its_file(tmp_pa
                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     import threading
 
-    import entk_probe.pipeline.analyze as analysis_module
+    import entk_probe.pipeline.job as analysis_module
     from entk_probe.errors import CheckpointError
 
     write_run(tmp_path / "run", steps=(0, 5, 10))

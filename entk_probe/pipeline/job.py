@@ -1,18 +1,20 @@
 """The main job as a function: a run directory and a probe in, an ``Analysis`` out.
 
-Checkpoints are discovered and selected, the model is built once and each checkpoint's weights
-loaded into it (the next checkpoint is read from disk meanwhile), its kernel computed (or taken
-from the kernel cache) and its logits on the probe recorded; ``summary.summarize`` then measures
-the trajectory. No terminal output here: progress
-goes to a callback, warnings through ``warnings``.
+Options are checked first (``options``); then checkpoints are discovered and selected, the model,
+its spec and the probe are built once from the first checkpoint, and each checkpoint's weights
+are loaded into the model (the next checkpoint is read from disk meanwhile), its kernel computed
+or taken from the kernel cache (``kernels``), and its logits on the probe recorded;
+``summary.summarize`` then measures the trajectory. No terminal output here: progress goes to a
+callback, warnings through ``warnings``.
 """
 
 from __future__ import annotations
 
+import itertools
 import time
 import warnings
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,49 +22,17 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from .cache import KernelCache, cache_key
-from ..runs.checkpoints import Checkpoint, discover, select, single, time_unit
-from ..engine.kernel import compute_entk_result, products_dtype, resolve_device
+from ..analysis.summary import RunSummary, buffer_shares, summarize
 from ..engine.planning import EntkPlan
 from ..errors import EntkProbeWarning, UsageError, warn
-from ..runs.loading import read_content, select_state_dict, strip_prefixes
-from ..runs.models import ModelSpec, build_model, load_weights, make_spec, resolve_arch
-from ..engine.parameters import select_parameters
-from ..analysis.phases import CONE_STATISTIC, PhaseThresholds
 from ..probes import Probe, make_probe
+from ..runs.checkpoints import Checkpoint, discover, select, single, time_unit
+from ..runs.loading import read_content, select_state_dict
+from ..runs.models import ModelSpec, build_model, load_weights, make_spec, resolve_arch
 from ..runs.registry import REGISTRY
-from ..analysis.summary import RunSummary, buffer_shares, summarize
-
-
-@dataclass(frozen=True)
-class AnalyzeOptions:
-    """Everything ``analyze`` can be told besides the run directory and the probe."""
-
-    arch: str | None = None
-    plugins: Sequence[Path] = ()
-    model_kwargs: Mapping[str, Any] = field(default_factory=dict)
-    weights: str = "raw"  # "raw" or "ema"
-    glob: str | None = None
-    every: int | None = None
-    range: str | None = None
-    max_checkpoints: int | None = None
-    trust_checkpoints: bool = False
-    mode: str = "trace"
-    device: str = "auto"
-    max_memory: int | str | None = None
-    params: str | None = None
-    jacobian_dtype: torch.dtype = torch.float32
-    gram_dtype: torch.dtype | None = None  # dtype of the Gram products; None: the Jacobian dtype
-    paths: str = "auto"  # per-layer path choice (engine.compute_entk's ``paths``)
-    normalize: str | None = None  # --normalize: overrides the model's normalisation
-    data_root: Path | None = None
-    download: bool = False
-    thresholds: PhaseThresholds = PhaseThresholds()
-    cone_statistic: str = CONE_STATISTIC
-    subspace_k: int | None = None  # default: the number of classes
-    buffer_motion: bool = False  # one more kernel a step: weights of the next checkpoint, buffers of this one
-    cache: bool = True
-    cache_dir: Path | None = None
+from .buffers import fitted, mixed_kernel
+from .kernels import KernelSource
+from .options import AnalyzeOptions
 
 
 @dataclass
@@ -118,35 +88,6 @@ def _logits(model: nn.Module, inputs: Tensor) -> Tensor:
 
 def _has_batchnorm(model: nn.Module) -> bool:
     return any(isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats for m in model.modules())
-
-
-class _KernelSource:
-    """Kernels of a model on the probe, through the cache; counts what it computed."""
-
-    def __init__(self, model: nn.Module, probe: Probe, spec: ModelSpec, options: AnalyzeOptions,
-                 progress: Callable[[int, int], None] | None) -> None:
-        self.model, self.probe, self.spec, self.options, self.progress = model, probe, spec, options, progress
-        self.cache = KernelCache(options.cache_dir) if options.cache else None
-        self.device = str(resolve_device(options.device))
-        chosen = select_parameters(model, options.params)
-        self.param_names = tuple(name for name, _ in chosen)
-        self.num_params = sum(numel for _, numel in chosen)
-        self.gram_dtype = products_dtype(options.jacobian_dtype, options.gram_dtype)
-        self.plan: EntkPlan | None = None
-
-    def kernel(self, identity: Mapping[str, Any]) -> tuple[Tensor, float, bool]:
-        o = self.options
-        key = cache_key(**identity, arch=self.spec.arch, kwargs=self.spec.kwargs, probe=self.probe.sha256,
-                        mode=o.mode, dtype=str(o.jacobian_dtype), gram_dtype=str(self.gram_dtype), params=o.params)
-        if self.cache is not None and (hit := self.cache.get(key)) is not None:
-            return hit, 0.0, True
-        result = compute_entk_result(self.model, self.probe.inputs, mode=o.mode, device=o.device, max_memory=o.max_memory,
-                                     params=o.params, jacobian_dtype=o.jacobian_dtype, progress=self.progress,
-                                     paths=o.paths, gram_dtype=self.gram_dtype)
-        self.plan = self.plan or result.plan
-        if self.cache is not None:
-            self.cache.put(key, result.kernel, {"device": result.device, "seconds": f"{result.seconds:.3f}"})
-        return result.kernel, result.seconds, False
 
 
 def analyze(
@@ -216,16 +157,41 @@ class CheckpointKernel:
 def checkpoint_kernel(path: Path, probe_spec: str, options: AnalyzeOptions = AnalyzeOptions(),
                       on_chunk: Callable[[int, int], None] | None = None) -> CheckpointKernel:
     """The eNTK of one checkpoint file on a probe (through the kernel cache)."""
+    options.validate(probe_spec)
     load_plugins(options.plugins)
     ckpt = single(path, trust=options.trust_checkpoints)
     run_dir = ckpt.path.parents[ckpt.name.count("/")]  # the name is relative to the run directory
     arch, arch_source = resolve_arch(options.arch, [ckpt], run_dir)
-    state, _ = select_state_dict(read_content(ckpt.path, trust=options.trust_checkpoints), options.weights)
+    state, _ = _read_state(ckpt, options)
     spec, model, probe = _prepare(arch, arch_source, ckpt, state, probe_spec, options)
-    source = _KernelSource(model, probe, spec, options, on_chunk)
+    source = KernelSource(model, probe, spec, options, on_chunk)
     load_weights(model, state, arch=arch, where=str(ckpt.path))
     kernel, _, cached = source.kernel({"checkpoint": ckpt.sha256, "weights": options.weights})
     return CheckpointKernel(ckpt, spec, probe, kernel, source.device, source.param_names, cached, source.plan)
+
+
+def _states(chosen: Sequence[Checkpoint], options: AnalyzeOptions) -> Iterator[tuple[Checkpoint, dict[str, Tensor], str]]:
+    """(checkpoint, state dict, its key) in order, the next one read from disk while the caller works."""
+    prefetch = ThreadPoolExecutor(max_workers=1, thread_name_prefix="entk-probe-read")
+    try:
+        pending = prefetch.submit(_read_state, chosen[0], options)
+        for i, ckpt in enumerate(chosen):
+            state, key = pending.result()
+            if i + 1 < len(chosen):
+                pending = prefetch.submit(_read_state, chosen[i + 1], options)
+            yield ckpt, state, key
+    finally:
+        prefetch.shutdown(cancel_futures=True)
+
+
+@dataclass
+class _Trajectory:
+    """What the loop over checkpoints collects."""
+
+    kernels: list[Tensor] = field(default_factory=list)
+    logits: list[Tensor] = field(default_factory=list)
+    mixed: list[Tensor] = field(default_factory=list)  # --buffer-motion: weights of i+1, buffers of i
+    runs: list[CheckpointRun] = field(default_factory=list)
 
 
 def _analyze(
@@ -237,67 +203,53 @@ def _analyze(
 ) -> Analysis:
     started = time.perf_counter()
     probe_spec = probe_spec_for(run_dir, probe_spec)
+    options.validate(probe_spec)
     load_plugins(options.plugins)
     found = discover(run_dir, glob=options.glob, trust=options.trust_checkpoints)
     chosen = select(found, every=options.every, range_=options.range, max_checkpoints=options.max_checkpoints)
     arch, arch_source = resolve_arch(options.arch, chosen, run_dir)
-    model: nn.Module | None = None
-    spec = probe = source = None
-    kernels: list[Tensor] = []
-    logits: list[Tensor] = []
-    mixed: list[Tensor] = []
-    runs: list[CheckpointRun] = []
+    states = _states(chosen, options)
+    first = next(states)
+    spec, model, probe = _prepare(arch, arch_source, first[0], first[1], probe_spec, options)
+    source = KernelSource(model, probe, spec, options, on_chunk)
+    done = _Trajectory()
     previous: tuple[Checkpoint, dict[str, Tensor]] | None = None  # and its weights, fitted to the model
-    # The next checkpoint is read from disk while this one's kernel is computed.
-    prefetch = ThreadPoolExecutor(max_workers=1, thread_name_prefix="entk-probe-read")
-    try:
-        pending = prefetch.submit(_read_state, chosen[0], options)
-        for i, ckpt in enumerate(chosen):
-            if on_checkpoint is not None:
-                on_checkpoint(i, len(chosen), ckpt)
-            state, key = pending.result()
-            if i + 1 < len(chosen):
-                pending = prefetch.submit(_read_state, chosen[i + 1], options)
-            if model is None:
-                spec, model, probe = _prepare(arch, arch_source, ckpt, state, probe_spec, options)
-                source = _KernelSource(model, probe, spec, options, on_chunk)
-            assert spec is not None and probe is not None and source is not None
-            if options.buffer_motion and previous is not None:
-                buffers = {name for name, _ in model.named_buffers()}
-                fitted = strip_prefixes(state, model.state_dict().keys())[0]
-                blend = {k: (previous[1][k] if k in buffers and k in previous[1] else v) for k, v in fitted.items()}
-                load_weights(model, blend, arch=arch, where=f"{ckpt.path} with the buffers of {previous[0].path}")
-                mixed.append(source.kernel({"checkpoint": ckpt.sha256, "buffers_of": previous[0].sha256,
-                                            "weights": options.weights})[0])
-            load_weights(model, state, arch=arch, where=str(ckpt.path))
-            kernel, seconds, cached = source.kernel({"checkpoint": ckpt.sha256, "weights": options.weights})
-            kernels.append(kernel)
-            logits.append(_logits(model.eval(), probe.inputs))
-            runs.append(CheckpointRun(ckpt, key, seconds, cached))
-            previous = (ckpt, strip_prefixes(state, model.state_dict().keys())[0])
-    finally:
-        prefetch.shutdown(cancel_futures=True)
-    assert spec is not None and probe is not None and source is not None and model is not None
+    for i, (ckpt, state, key) in enumerate(itertools.chain([first], states)):
+        if on_checkpoint is not None:
+            on_checkpoint(i, len(chosen), ckpt)
+        if options.buffer_motion and previous is not None:
+            done.mixed.append(mixed_kernel(model, source, arch, options.weights, ckpt, fitted(model, state), *previous))
+        load_weights(model, state, arch=arch, where=str(ckpt.path))
+        kernel, seconds, cached = source.kernel({"checkpoint": ckpt.sha256, "weights": options.weights})
+        done.kernels.append(kernel)
+        done.logits.append(_logits(model.eval(), probe.inputs))
+        done.runs.append(CheckpointRun(ckpt, key, seconds, cached))
+        previous = (ckpt, fitted(model, state))
+    return _summarised(run_dir, chosen, options, spec, model, probe, source, done, started)
+
+
+def _summarised(run_dir: Path, chosen: Sequence[Checkpoint], options: AnalyzeOptions, spec: ModelSpec, model: nn.Module,
+                probe: Probe, source: KernelSource, done: _Trajectory, started: float) -> Analysis:
+    """The trajectory measured, with the warnings that go with it."""
     unit = time_unit(chosen) or "index"
     times = [float(i) if unit == "index" else float(c.time(unit)) for i, c in enumerate(chosen)]  # type: ignore[arg-type]
-    num_classes = int(kernels[0].shape[-1]) if options.mode == "full" else int(logits[0].shape[1])
+    num_classes = int(done.kernels[0].shape[-1]) if options.mode == "full" else int(done.logits[0].shape[1])
     label_classes = max(len(probe.classes), int(probe.labels.max()) + 1) if probe.labels is not None else None
     if label_classes is not None and label_classes != num_classes:
         warn(f"the model has {num_classes} outputs but the probe {probe.spec} has {label_classes} classes: probe accuracy "
              "is not measured; alignment uses the probe's labels", code="class-mismatch")
-    summary = summarize(kernels, times, num_classes=num_classes, labels=probe.labels, label_classes=label_classes,
-                        logits=logits,
-                        thresholds=options.thresholds, k=options.subspace_k, statistic=options.cone_statistic)
+    summary = summarize(done.kernels, times, num_classes=num_classes, labels=probe.labels, label_classes=label_classes,
+                        logits=done.logits, thresholds=options.thresholds, k=options.subspace_k,
+                        statistic=options.cone_statistic)
     has_bn = _has_batchnorm(model)
     if has_bn and not options.buffer_motion:
         warn("the model has BatchNorm: the eval-mode kernel also moves when only the running statistics move, "
              "which is much of the early motion; --buffer-motion measures each step's share (one more kernel a step)",
              code="batchnorm-buffers")
-    shares = buffer_shares(kernels[:-1], mixed, kernels[1:]) if options.buffer_motion else None
+    shares = buffer_shares(done.kernels[:-1], done.mixed, done.kernels[1:]) if options.buffer_motion else None
     return Analysis(
         run_dir=run_dir, model=spec, num_params=source.num_params, num_classes=num_classes, probe=probe,
         options=options, device=source.device, param_names=source.param_names, time_unit=unit,
-        runs=runs, summary=summary, buffer_share=shares, has_batchnorm=has_bn, seconds=time.perf_counter() - started,
-        plan=source.plan, kernels=kernels,
+        runs=done.runs, summary=summary, buffer_share=shares, has_batchnorm=has_bn,
+        seconds=time.perf_counter() - started, plan=source.plan, kernels=done.kernels,
     )
-

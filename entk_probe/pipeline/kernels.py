@@ -1,0 +1,52 @@
+"""A model's kernels on the probe, through the kernel cache: what the pipeline asks the engine for."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from torch import Tensor, nn
+
+from ..engine.kernel import compute_entk_result, products_dtype, resolve_device
+from ..engine.parameters import select_parameters
+from ..engine.planning import EntkPlan
+from ..probes import Probe
+from ..runs.models import ModelSpec
+from .cache import KernelCache, cache_key
+from .options import AnalyzeOptions
+
+
+class KernelSource:
+    """Kernels of one model on one probe, cached under everything that determines them.
+
+    ``plan`` is the first computed kernel's plan (None while every kernel came from the cache).
+    """
+
+    def __init__(self, model: nn.Module, probe: Probe, spec: ModelSpec, options: AnalyzeOptions,
+                 progress: Callable[[int, int], None] | None) -> None:
+        self.model, self.probe, self.spec, self.options, self.progress = model, probe, spec, options, progress
+        self.cache = KernelCache(options.cache_dir) if options.cache else None
+        self.device = str(resolve_device(options.device))
+        chosen = select_parameters(model, options.params)
+        self.param_names = tuple(name for name, _ in chosen)
+        self.num_params = sum(numel for _, numel in chosen)
+        self.gram_dtype = products_dtype(options.jacobian_dtype, options.gram_dtype)
+        self.plan: EntkPlan | None = None
+
+    def kernel(self, identity: Mapping[str, Any]) -> tuple[Tensor, float, bool]:
+        """(kernel, seconds spent, whether it came from the cache) of the model's current weights.
+
+        ``identity`` says which weights those are (checkpoint sha256, raw or EMA, ...).
+        """
+        o = self.options
+        key = cache_key(**identity, arch=self.spec.arch, kwargs=self.spec.kwargs, probe=self.probe.sha256,
+                        mode=o.mode, dtype=str(o.jacobian_dtype), gram_dtype=str(self.gram_dtype), params=o.params)
+        if self.cache is not None and (hit := self.cache.get(key)) is not None:
+            return hit, 0.0, True
+        result = compute_entk_result(self.model, self.probe.inputs, mode=o.mode, device=o.device, max_memory=o.max_memory,
+                                     params=o.params, jacobian_dtype=o.jacobian_dtype, progress=self.progress,
+                                     paths=o.paths, gram_dtype=self.gram_dtype)
+        self.plan = self.plan or result.plan
+        if self.cache is not None:
+            self.cache.put(key, result.kernel, {"device": result.device, "seconds": f"{result.seconds:.3f}"})
+        return result.kernel, result.seconds, False
