@@ -70,6 +70,12 @@ from .dynamics import (
 from .verdicts import INSUFFICIENT, LAZY, NO_CONE, SINGLE_PHASE, TWO_PHASE_CONE, TWO_PHASE_FROZEN
 
 CONE_STATISTIC = "mean"
+# What ``classify`` puts in ``PhaseResult.evidence`` (the JSON's ``phases.evidence``): the first two
+# for every trajectory, the rest once a boundary is placed.
+EVIDENCE_KEYS = ("checkpoints", "diameter_deg", "boundary_time", "phase1_travel_deg", "phase1_rate_deg",
+                 "phase2_rate_deg", "velocity_ratio", "phase1_median_step_velocity_deg",
+                 "phase2_median_step_velocity_deg", "phase2_path_deg", "phase2_diameter_deg",
+                 "phase2_diameter_over_path", "phase2_drift_ratio")
 
 
 @dataclass(frozen=True)

@@ -72,7 +72,7 @@ def plot_report(report: dict[str, Any], path: Path) -> None:
         values = [c["metrics"]["subspace_to_next"].get(stat) for c in report["checkpoints"][:-1]]
         ax_s.plot(t[:-1], [np.nan if v is None else v for v in values], style, label=f"{stat}, to the next checkpoint")
     cone = report.get("cone")
-    if cone is not None:
+    if cone is not None and len(cone["per_checkpoint_deg"]) == len(t):
         ax_s.plot(t, [np.nan if v is None else v for v in cone["per_checkpoint_deg"]], "k-", linewidth=2,
                   label=f"{cone['statistic']}, to the Phase II mean (cone)")
     k = cone["k"] if cone else report["kernel"]["num_classes"]
