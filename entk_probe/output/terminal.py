@@ -133,8 +133,9 @@ def _verdict(r: dict[str, Any]) -> Panel:
     return Panel(Text("\n".join(lines)), title=f"verdict: {verdict}", title_align="left", expand=True)
 
 
-def render(report: dict[str, Any], console: Console) -> None:
-    """Print the terminal report of a JSON report dict."""
+def render(report: dict[str, Any], console: Console | None = None) -> None:
+    """Print the terminal report of a JSON report dict (to stdout unless ``console`` says otherwise)."""
+    console = console or Console()
     parts: list[Any] = [Text(line) for line in _header(report)]
     parts += [Text(""), _table(report), Text("")]
     parts += [Text(line) for line in _chart(report)]

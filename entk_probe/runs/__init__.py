@@ -1,0 +1,8 @@
+"""Runs: a training run's checkpoints and the model they are weights of.
+
+``checkpoints`` discovers, orders, deduplicates and selects them; ``formats`` recognises and reads
+each file format safely; ``loading`` chooses the weights inside (raw or EMA, wrapper prefixes) and
+what the file records; ``models`` resolves the architecture, its factory arguments and input
+geometry, builds it and loads weights; ``registry`` holds the architectures (plugins, installed
+packages, timm) and the ``Registry`` mechanism probe sources share.
+"""
