@@ -139,15 +139,10 @@ def _compare(layer: Layer, x: Tensor, g: Tensor, expected: Mapping[str, Tensor],
     return captured, torch.cat([expected[p].reshape(-1) for p in layer.params])
 
 
-def check_layers(fn: ModelFunction, x: Tensor, layers: Sequence[Layer]) -> CheckResult:
-    """Run the first two samples of ``x`` through the model and keep the layers that capture exactly.
-
-    Also measures each kept layer's shapes and activation memory, which the planner uses.
-    """
-    n = min(2, x.shape[0])
-    xb = x[:n].detach().requires_grad_(True)
-    params = dict(fn.params)
-    varied = {p: params[p].detach().requires_grad_(True) for layer in layers for p in layer.params}
+def _record_calls(fn: ModelFunction, x: Tensor, params: Mapping[str, Tensor], layers: Sequence[Layer]
+                  ) -> tuple[Tensor, dict[str, list[_Call]], dict[str, int]]:
+    """Logits (n, C) of ``x`` with ``params``, every call of each layer, and each leaf module's output bytes a sample."""
+    n = x.shape[0]
     calls: dict[str, list[_Call]] = {layer.name: [] for layer in layers}
     leaf_bytes: dict[str, int] = {}
     names = {m: name for name, m in fn.module.named_modules()}
@@ -165,14 +160,25 @@ def check_layers(fn: ModelFunction, x: Tensor, layers: Sequence[Layer]) -> Check
         leaf_bytes[names[module]] = leaf_bytes.get(names[module], 0) + size // n
 
     leaves = {m: count for m in fn.module.modules() if next(m.children(), None) is None}
+    with _hooks(leaves), _hooks({layer.module: record(layer) for layer in layers}, with_kwargs=True):
+        logits = _logits(fn, params, x)  # (n, C)
+    return logits, calls, leaf_bytes
+
+
+def check_layers(fn: ModelFunction, x: Tensor, layers: Sequence[Layer]) -> CheckResult:
+    """Run the first two samples of ``x`` through the model and keep the layers that capture exactly.
+
+    Also measures each kept layer's shapes and activation memory, which the planner uses.
+    """
+    n = min(2, x.shape[0])
+    xb = x[:n].detach().requires_grad_(True)
+    params = dict(fn.params)
+    varied = {p: params[p].detach().requires_grad_(True) for layer in layers for p in layer.params}
+    result = CheckResult([], {})
+    if not layers:
+        return result
     with torch.enable_grad():
-        with _hooks(leaves):
-            with _hooks({layer.module: record(layer) for layer in layers}, with_kwargs=True):
-                logits = _logits(fn, {**params, **varied}, xb)  # (n, C)
-        result = CheckResult([], {})
-        if not layers:
-            return result
-        tol = CHECK_TOLERANCE.get(x.dtype, 1e-3)
+        logits, calls, leaf_bytes = _record_calls(fn, xb, {**params, **varied}, layers)
         try:
             batch_independent(fn, xb.detach(), logits.detach())
         except BatchDependence as exc:
@@ -194,22 +200,33 @@ def check_layers(fn: ModelFunction, x: Tensor, layers: Sequence[Layer]) -> Check
         call = calls[layer.name][0]
         inp, out = call.args[0].detach(), call.output.detach()  # type: ignore[union-attr]
         cot = cotangents[layer.name]
-        cot = torch.zeros_like(out) if cot is None else cot
         expected = {p: torch.zeros_like(params[p]) if reference[p] is None else reference[p] for p in layer.params}
-        try:
-            captured, wanted = _compare(layer, inp, cot.unsqueeze(1), expected, params, fn.buffers)
-        except (RuntimeError, NotImplementedError, ValueError) as exc:
-            result.rejected[layer.name] = f"its per-sample gradients cannot be formed ({str(exc).splitlines()[0][:120]})"
-            continue
-        scale = max(float(wanted.abs().max()), float(captured[0].abs().max()), 1e-30)
-        others_zero = n == 1 or float(captured[1:].abs().max()) <= tol * scale
-        if not (others_zero and float((captured[0] - wanted).abs().max()) <= tol * scale):
-            result.rejected[layer.name] = "its captured gradient differs from autograd's (a parameter used outside the module?)"
+        problem = _disagreement(layer, inp, torch.zeros_like(out) if cot is None else cot, expected, params, fn.buffers)
+        if problem:
+            result.rejected[layer.name] = problem
             continue
         inner = sum(b for leaf, b in leaf_bytes.items() if leaf == layer.name or leaf.startswith(layer.name + "."))
         result.shapes[layer.name] = LayerShapes(tuple(inp.shape[1:]), tuple(out.shape[1:]), inner)
         result.layers.append(layer)
     return result
+
+
+def _disagreement(layer: Layer, x: Tensor, cot: Tensor, expected: Mapping[str, Tensor], params: Mapping[str, Tensor],
+                  buffers: Mapping[str, Tensor]) -> str | None:
+    """Why the gradient captured from ``x`` (n, *in) and ``cot`` (n, *out) is not autograd's, or None.
+
+    Only the first sample's summed logits had a cotangent: the others' captured gradients must be zero.
+    """
+    try:
+        captured, wanted = _compare(layer, x, cot.unsqueeze(1), expected, params, buffers)
+    except (RuntimeError, NotImplementedError, ValueError) as exc:
+        return f"its per-sample gradients cannot be formed ({str(exc).splitlines()[0][:120]})"
+    tol = CHECK_TOLERANCE.get(x.dtype, 1e-3)
+    scale = max(float(wanted.abs().max()), float(captured[0].abs().max()), 1e-30)
+    others_zero = x.shape[0] == 1 or float(captured[1:].abs().max()) <= tol * scale
+    if not (others_zero and float((captured[0] - wanted).abs().max()) <= tol * scale):
+        return "its captured gradient differs from autograd's (a parameter used outside the module?)"
+    return None
 
 
 Consumer = Callable[[int, int, Mapping[str, tuple[Tensor, Tensor]]], None]

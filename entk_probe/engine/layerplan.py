@@ -91,6 +91,22 @@ def _choose(layer: Layer, costs: dict[str, PathCost | None], paths: str) -> tupl
     return best, f"cheapest: {best.path} {best.weight / 1e9:.3g} GFLOP" + (f" against {others}" if others else "")
 
 
+@dataclass(frozen=True)
+class _Problem:
+    """The sizes every layer's plan depends on."""
+
+    n: int  # samples
+    r: int  # rows a sample (logits, or 1 for the pNTK)
+    full: bool
+    itemsize: int  # bytes of a Jacobian-dtype element
+    budget: int
+    product_bytes: int  # bytes of a Gram product element
+
+    def jacobian(self, layer: Layer, size: int, reason: str) -> LayerPlan:
+        flops = _jacobian_flops(size, self.n, self.r, self.full)
+        return LayerPlan(layer.name, layer.kind, layer.params, size, "jacobian", flops, 0, 0, reason=reason)
+
+
 def plan_layers(
     candidates: Sequence[Layer],
     check: CheckResult | None,
@@ -111,55 +127,56 @@ def plan_layers(
     ``rows`` is R (logits a sample, or 1 for the pNTK); ``check`` is None when nothing is
     captured (``paths="jacobian"``).
     """
-    n, r = num_samples, rows
+    problem = _Problem(num_samples, rows, full, itemsize, budget, product_bytes)
     plans: list[LayerPlan] = []
     captured: list[tuple[LayerPlan, int]] = []
-    working = int(budget * (1 - CAPTURE_SHARE))
     for layer in candidates:
         size = sum(param_sizes[p] for p in layer.params)
-        jacobian = LayerPlan(layer.name, layer.kind, layer.params, size, "jacobian",
-                             _jacobian_flops(size, n, r, full), 0, 0)
-        if check is None:
-            plans.append(LayerPlan(**{**asdict(jacobian), "reason": "jacobian path asked for"}))
-            continue
-        if layer.name in check.rejected:
-            plans.append(LayerPlan(**{**asdict(jacobian), "reason": check.rejected[layer.name]}))
-            continue
-        shapes = check.shapes[layer.name]
-        stored = capture_bytes(math.prod(shapes.in_shape), math.prod(shapes.out_shape), n, r, itemsize)
-        if stored > budget * CAPTURE_SHARE:
-            plans.append(LayerPlan(**{**asdict(jacobian), "reason": "its captured inputs and cotangents exceed "
-                                      f"{CAPTURE_SHARE:.0%} of the memory budget"}))
-            continue
-        if isinstance(layer, AffineLayer):
-            geo = layer.geometry
-            costs = {"structured": structured_cost(geo, n, r, full, itemsize, working, product_bytes),
-                     "per-sample": per_sample_cost(geo, n, r, full, itemsize, working, product_bytes)}
-        else:
-            costs = {"per-sample": module_cost(size, shapes.activation_bytes, n, r, full, itemsize, working, product_bytes)}
-        cost, reason = _choose(layer, costs, paths)
-        if cost is None:
-            plans.append(LayerPlan(**{**asdict(jacobian), "reason": reason}))
-            continue
-        # Per-sample gradients smaller than the inputs and cotangents they come from (norms, say)
-        # are formed during the capture, and only they are kept.
-        gradients = n * r * size * itemsize
-        keeps = "gradients" if cost.path == "per-sample" and not cost.out_slab and gradients <= stored else "activations"
-        plan = LayerPlan(layer.name, layer.kind, layer.params, size, cost.path, cost.flops, cost.working_bytes,
-                         gradients if keeps == "gradients" else stored, cost.block, cost.out_slab, reason, keeps)
+        plan, chunk_bytes = _plan_layer(layer, size, check, problem, paths)
         plans.append(plan)
-        in_bytes, out_bytes = (math.prod(shape) * itemsize for shape in (shapes.in_shape, shapes.out_shape))
-        # A capture chunk holds, a sample: the clone of the layer's output, and for layers that keep
-        # gradients also its input and the R cotangents until their per-sample gradients are formed.
-        chunk_bytes = out_bytes + (in_bytes + r * out_bytes if keeps == "gradients" else 0)
-        captured.append((plan, chunk_bytes))
-    leftover = tuple(p for p in excluded)
-    if leftover:
+        if chunk_bytes is not None:
+            captured.append((plan, chunk_bytes))
+    if excluded:
+        leftover = tuple(excluded)
         size = sum(param_sizes[p] for p in leftover)
-        reasons = sorted(set(excluded.values()))
-        plans.insert(0, LayerPlan("", "model", leftover, size, "jacobian", _jacobian_flops(size, n, r, full), 0, 0,
-                                  reason="; ".join(reasons)))
-    return plans, _capture_groups(captured, n, budget, activation_bytes)
+        plans.insert(0, LayerPlan("", "model", leftover, size, "jacobian", _jacobian_flops(size, num_samples, rows, full),
+                                  0, 0, reason="; ".join(sorted(set(excluded.values())))))
+    return plans, _capture_groups(captured, num_samples, budget, activation_bytes)
+
+
+def _plan_layer(layer: Layer, size: int, check: CheckResult | None, problem: _Problem, paths: str
+                ) -> tuple[LayerPlan, int | None]:
+    """One layer's plan, and the bytes a sample of a capture chunk holds for it (None: not captured)."""
+    p = problem
+    if check is None:
+        return p.jacobian(layer, size, "jacobian path asked for"), None
+    if layer.name in check.rejected:
+        return p.jacobian(layer, size, check.rejected[layer.name]), None
+    shapes = check.shapes[layer.name]
+    stored = capture_bytes(math.prod(shapes.in_shape), math.prod(shapes.out_shape), p.n, p.r, p.itemsize)
+    if stored > p.budget * CAPTURE_SHARE:
+        return p.jacobian(layer, size, f"its captured inputs and cotangents exceed {CAPTURE_SHARE:.0%} of the memory budget"), None
+    working = int(p.budget * (1 - CAPTURE_SHARE))
+    if isinstance(layer, AffineLayer):
+        geo = layer.geometry
+        costs = {"structured": structured_cost(geo, p.n, p.r, p.full, p.itemsize, working, p.product_bytes),
+                 "per-sample": per_sample_cost(geo, p.n, p.r, p.full, p.itemsize, working, p.product_bytes)}
+    else:
+        costs = {"per-sample": module_cost(size, shapes.activation_bytes, p.n, p.r, p.full, p.itemsize, working,
+                                           p.product_bytes)}
+    cost, reason = _choose(layer, costs, paths)
+    if cost is None:
+        return p.jacobian(layer, size, reason), None
+    # Per-sample gradients smaller than the inputs and cotangents they come from (norms, say)
+    # are formed during the capture, and only they are kept.
+    gradients = p.n * p.r * size * p.itemsize
+    keeps = "gradients" if cost.path == "per-sample" and not cost.out_slab and gradients <= stored else "activations"
+    plan = LayerPlan(layer.name, layer.kind, layer.params, size, cost.path, cost.flops, cost.working_bytes,
+                     gradients if keeps == "gradients" else stored, cost.block, cost.out_slab, reason, keeps)
+    in_bytes, out_bytes = (math.prod(shape) * p.itemsize for shape in (shapes.in_shape, shapes.out_shape))
+    # A capture chunk holds, a sample: the clone of the layer's output, and for layers that keep
+    # gradients also its input and the R cotangents until their per-sample gradients are formed.
+    return plan, out_bytes + (in_bytes + p.r * out_bytes if keeps == "gradients" else 0)
 
 
 def _capture_groups(captured: Sequence[tuple[LayerPlan, int]], n: int, budget: int,

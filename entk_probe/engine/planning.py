@@ -139,6 +139,83 @@ def _pack(
     return groups
 
 
+@dataclass(frozen=True)
+class _Sizes:
+    """The memory model of the Jacobian path (module docstring) for one kernel."""
+
+    n: int  # samples
+    r: int  # Jacobian rows a sample
+    b: int  # bytes of a Jacobian element
+    gram_rows: int
+    budget: int
+    activation_bytes: int
+
+    @property
+    def per_sample_activations(self) -> float:
+        return (self.r + 2) * self.activation_bytes * ACTIVATION_SAFETY
+
+    @property
+    def slab_columns_max(self) -> float:
+        if self.b == 8:
+            return math.inf
+        return max(1, min(int(self.budget * SLAB_SHARE // (self.gram_rows * 8)),
+                          max(SLAB_MIN_COLUMNS, SLAB_TARGET_BYTES // (self.gram_rows * 8))))
+
+    def slab_bytes(self, columns: int) -> float:
+        return 0 if self.b == 8 else self.gram_rows * min(columns, self.slab_columns_max) * 8
+
+    def feature_columns(self, params: int) -> int:
+        return params * (self.r if self.gram_rows == self.n else 1)  # trace/pntk rows are samples: C·P columns
+
+    def working(self, tensor_elements: int) -> float:
+        """Memory of one sample of a chunk."""
+        return JACOBIAN_COPIES * self.r * tensor_elements * self.b + self.per_sample_activations
+
+    def store(self, params: int) -> int:
+        return self.n * self.r * params * self.b
+
+    def packed(self, sizes: Sequence[tuple[str, int]]) -> list[list[Piece]]:
+        """All parameters in one group when their Jacobian fits, else groups within the store share."""
+        total = sum(numel for _, numel in sizes)
+        if self.store(total) + self.slab_bytes(self.feature_columns(total)) + self.working(total) <= self.budget:
+            return [[Piece(name, 0, numel) for name, numel in sizes]]
+        # Room for a group's store once the slab and one sample's working memory are set aside.
+        fixed = self.per_sample_activations + self.slab_bytes(self.feature_columns(total))
+        one = self.n * self.r * self.b  # one column of the store
+        capacity = int(min(STORE_SHARE * self.budget / one, (self.budget - fixed) / ((self.n + JACOBIAN_COPIES) * self.r * self.b)))
+
+        def piece_capacity(name: str, numel: int) -> int:
+            room = min(STORE_SHARE * self.budget, self.budget - fixed - JACOBIAN_COPIES * self.r * numel * self.b)
+            if room < one:
+                raise MemoryBudgetError(
+                    f"a budget of {format_bytes(self.budget)} cannot hold the Jacobian of parameter "
+                    f"{name!r} ({numel:,} elements) for even one sample: it needs about "
+                    f"{format_bytes(self.budget - room + one)}; raise the memory budget, use the pntk "
+                    "mode (one backward pass a sample), or leave the parameter out"
+                )
+            return int(room // one)
+
+        return _pack(sizes, max(capacity, 1), piece_capacity)
+
+    def group(self, pieces: list[Piece], numel_of: dict[str, int], chunk_size: int | None) -> ParamGroup:
+        size = sum(p.size for p in pieces)
+        tensor_elements = sum(numel_of[name] for name in dict.fromkeys(p.name for p in pieces))
+        columns = self.feature_columns(size)
+        free = self.budget - self.store(size) - self.slab_bytes(columns)
+        chunk = chunk_size if chunk_size is not None else min(
+            max(MIN_CHUNK, math.ceil(self.n / CHUNK_FRACTION)), int(free // self.working(tensor_elements))
+        )
+        if chunk < 1:
+            raise MemoryBudgetError(
+                f"a budget of {format_bytes(self.budget)} cannot hold the Jacobian of even one sample for "
+                f"parameter {pieces[0].name!r} ({format_bytes(self.working(tensor_elements))} working "
+                f"memory besides {format_bytes(self.store(size))} for all samples): raise the memory "
+                "budget, use the pntk mode (one backward pass a sample), or restrict the parameters"
+            )
+        slab = columns if self.b == 8 else int(min(columns, self.slab_columns_max))
+        return ParamGroup(tuple(pieces), tensor_elements, min(chunk, self.n), slab)
+
+
 def make_plan(
     sizes: Sequence[tuple[str, int]],
     *,
@@ -158,62 +235,9 @@ def make_plan(
     number of samples per Jacobian chunk (the budget then no longer bounds the working memory).
     Raises MemoryBudgetError when not even one sample of a parameter's smallest piece fits.
     """
-    n, r, b = num_samples, jacobian_rows, itemsize
     if not sizes:  # every parameter is on another path
-        return EntkPlan(n, num_classes, r, gram_rows, b, budget, ())
-    total = sum(numel for _, numel in sizes)
-    per_sample_act = (r + 2) * activation_bytes * ACTIVATION_SAFETY
-    slab_cols_max = math.inf if b == 8 else max(1, min(
-        int(budget * SLAB_SHARE // (gram_rows * 8)),
-        max(SLAB_MIN_COLUMNS, SLAB_TARGET_BYTES // (gram_rows * 8)),
-    ))
-
-    def slab_bytes(columns: int) -> float:
-        return 0 if b == 8 else gram_rows * min(columns, slab_cols_max) * 8
-
-    def feature_columns(params: int) -> int:
-        return params * (r if gram_rows == n else 1)  # trace/pntk rows are samples: C·P columns
-
-    def working(tensor_elements: int) -> float:  # one sample of a chunk
-        return JACOBIAN_COPIES * r * tensor_elements * b + per_sample_act
-
-    if n * r * total * b + slab_bytes(feature_columns(total)) + working(total) <= budget:
-        packed = [[Piece(name, 0, numel) for name, numel in sizes]]
-    else:
-        # Room for a group's store once the slab and one sample's working memory are set aside.
-        fixed = per_sample_act + slab_bytes(feature_columns(total))
-        capacity = int(min(STORE_SHARE * budget / (n * r * b), (budget - fixed) / ((n + JACOBIAN_COPIES) * r * b)))
-
-        def piece_capacity(name: str, numel: int) -> int:
-            room = min(STORE_SHARE * budget, budget - fixed - JACOBIAN_COPIES * r * numel * b)
-            if room < n * r * b:
-                raise MemoryBudgetError(
-                    f"a budget of {format_bytes(budget)} cannot hold the Jacobian of parameter "
-                    f"{name!r} ({numel:,} elements) for even one sample: it needs about "
-                    f"{format_bytes(budget - room + n * r * b)}; raise the memory budget, use the pntk "
-                    "mode (one backward pass a sample), or leave the parameter out"
-                )
-            return int(room // (n * r * b))
-
-        packed = _pack(sizes, max(capacity, 1), piece_capacity)
-
+        return EntkPlan(num_samples, num_classes, jacobian_rows, gram_rows, itemsize, budget, ())
+    model = _Sizes(num_samples, jacobian_rows, itemsize, gram_rows, budget, activation_bytes)
     numel_of = dict(sizes)
-    groups = []
-    for pieces in packed:
-        size = sum(p.size for p in pieces)
-        tensor_elements = sum(numel_of[name] for name in dict.fromkeys(p.name for p in pieces))
-        columns = feature_columns(size)
-        free = budget - n * r * size * b - slab_bytes(columns)
-        chunk = chunk_size if chunk_size is not None else min(
-            max(MIN_CHUNK, math.ceil(n / CHUNK_FRACTION)), int(free // working(tensor_elements))
-        )
-        if chunk < 1:
-            raise MemoryBudgetError(
-                f"a budget of {format_bytes(budget)} cannot hold the Jacobian of even one sample for "
-                f"parameter {pieces[0].name!r} ({format_bytes(working(tensor_elements))} working "
-                f"memory besides {format_bytes(n * r * size * b)} for all samples): raise the memory "
-                "budget, use the pntk mode (one backward pass a sample), or restrict the parameters"
-            )
-        slab = columns if b == 8 else int(min(columns, slab_cols_max))
-        groups.append(ParamGroup(tuple(pieces), tensor_elements, min(chunk, n), slab))
-    return EntkPlan(n, num_classes, r, gram_rows, b, budget, tuple(groups))
+    groups = tuple(model.group(pieces, numel_of, chunk_size) for pieces in model.packed(sizes))
+    return EntkPlan(num_samples, num_classes, jacobian_rows, gram_rows, itemsize, budget, groups)

@@ -8,6 +8,12 @@
   installs the real Fashion-MNIST under ``/usr/share/datasets/fashion-mnist``).
 - An image folder ``<class>/<image>``, decoded with Pillow, classes in name order.
 
+These readers are entk-probe's own rather than torchvision's datasets: torchvision's CIFAR
+classes unpickle the batches with plain ``pickle`` (code in a crafted file would run) and reject
+files whose MD5 is not the official one (the project's real CIFAR-10 subsets hold 1,000 and 4,000
+records), read no binary CIFAR release, and its MNIST classes need their own folder layout;
+each reader here is some 30 lines.
+
 Each reader returns a ``Split``: the labels of every record, and a function that decodes the
 records a probe selects as uint8 images (H, W, C).
 """
@@ -233,7 +239,7 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".ti
 
 def read_image_folder(path: Path) -> Split:
     """Images in ``path/<class>/<image>``: classes in name order, images in name order within each."""
-    from PIL import Image, UnidentifiedImageError  # Pillow comes with torchvision
+    from PIL import Image, UnidentifiedImageError  # a declared dependency; imported only for image folders
 
     if not path.is_dir():
         raise ProbeError(f"image folder {path} does not exist")
