@@ -35,6 +35,7 @@ from .engine.planning import EntkPlan
 from .output.plots import plot_report
 from .probes import SPEC_GRAMMAR, available_probes, make_probe, save_probe
 from .output.progress import progress_bars
+from .runs.loading import WEIGHTS
 from .runs.registry import REGISTRY
 from .output.terminal import render
 
@@ -165,7 +166,7 @@ _plugins_option = click.option(
 @_plugins_option
 @click.option("--model-kwargs", "model_kwargs", multiple=True, metavar="KEY=VALUE",
               help="Argument for the model factory, e.g. img_size=32 (repeatable).")
-@click.option("--weights", type=click.Choice(["raw", "ema"]), default="raw", show_default=True,
+@click.option("--weights", type=click.Choice(list(WEIGHTS)), default="raw", show_default=True,
               help="Raw weights or the EMA copy timm keeps.")
 @click.option("--glob", "glob", metavar="PATTERN", help="Only checkpoints whose path in RUN_DIR matches.")
 @click.option("--every", type=int, metavar="K", help="Every k-th checkpoint, from the first.")
@@ -250,7 +251,7 @@ def report_command(path: Path, plot_path: Path | None, no_color: bool) -> None:
 @click.option("--arch", help="Architecture (timm or plugin name); default: what the checkpoint records.")
 @_plugins_option
 @click.option("--model-kwargs", "model_kwargs", multiple=True, metavar="KEY=VALUE", help="Argument for the model factory (repeatable).")
-@click.option("--weights", type=click.Choice(["raw", "ema"]), default="raw", show_default=True)
+@click.option("--weights", type=click.Choice(list(WEIGHTS)), default="raw", show_default=True)
 @click.option("--trust-checkpoints", is_flag=True, help="Allow full unpickling of a torch file safe loading refuses.")
 @_kernel_options
 @_data_options

@@ -23,6 +23,9 @@ from ..errors import UsageError
 class KernelMode:
     """How one kernel mode maps per-sample Jacobians to a Gram matrix.
 
+    Everything a mode does follows from its two flags; a new mode is a new ``MODES`` entry here
+    (with its schema enum value and its reference in tests/reference.py).
+
     ``jacobian_rows(C)`` is how many cotangents (backward passes) each sample needs;
     ``gram_rows_per_sample(C)`` how many rows of Φ each sample contributes.
     """
@@ -46,10 +49,10 @@ class KernelMode:
 
     def finalize(self, gram: torch.Tensor, num_samples: int, num_classes: int) -> torch.Tensor:
         """Turn the symmetric Gram matrix of Φ into the kernel of this mode's shape."""
-        if self.name == "full":
+        if self.rows_are_logits:
             n, c = num_samples, num_classes
             return gram.view(n, c, n, c).permute(0, 2, 1, 3).contiguous()  # (N, N, C, C)
-        if self.name == "pntk":
+        if self.summed_logits:  # Φ rows are gradients of Σ_c f_c: the pNTK is their Gram / C
             return gram / num_classes  # (N, N)
         return gram  # (N, N)
 

@@ -21,6 +21,7 @@ from entk_probe.engine.layerplan import PATHS
 from entk_probe.engine.modes import MODES
 from entk_probe.output.jsonreport import SCHEMA_VERSION, schema
 from entk_probe.output.terminal import render
+from entk_probe.runs.loading import WEIGHTS
 
 
 def _objects(node: Any, path: str = "") -> list[tuple[str, dict]]:
@@ -56,6 +57,7 @@ def test_enums_are_the_codes_registries() -> None:
     assert _property("kernel", "mode")["enum"] == list(MODES)
     assert _property("kernel", "paths")["enum"] == list(PATHS)
     assert _property("cone", "statistic")["enum"] == list(ANGLE_STATISTICS)
+    assert _property("checkpoints", "[]", "weights", "choice")["enum"] == list(WEIGHTS)
     assert _property("schema_version")["pattern"] == r"^1\.[0-9]+$" and SCHEMA_VERSION.startswith("1.")
 
 
