@@ -12,7 +12,7 @@ from ..engine.parameters import select_parameters
 from ..engine.planning import EntkPlan
 from ..probes import Probe
 from ..runs.models import ModelSpec
-from .cache import KernelCache, cache_key
+from .cache import KernelCache
 from .options import AnalyzeOptions
 
 
@@ -39,14 +39,14 @@ class KernelSource:
         ``identity`` says which weights those are (checkpoint sha256, raw or EMA, ...).
         """
         o = self.options
-        key = cache_key(**identity, arch=self.spec.arch, kwargs=self.spec.kwargs, probe=self.probe.sha256,
-                        mode=o.mode, dtype=str(o.jacobian_dtype), gram_dtype=str(self.gram_dtype), params=o.params)
-        if self.cache is not None and (hit := self.cache.get(key)) is not None:
+        parts = {**identity, "arch": self.spec.arch, "kwargs": self.spec.kwargs, "probe": self.probe.sha256,
+                 "mode": o.mode, "dtype": str(o.jacobian_dtype), "gram_dtype": str(self.gram_dtype), "params": o.params}
+        if self.cache is not None and (hit := self.cache.get(parts, self.probe.n)) is not None:
             return hit, 0.0, True
         result = compute_entk_result(self.model, self.probe.inputs, mode=o.mode, device=o.device, max_memory=o.max_memory,
                                      params=o.params, jacobian_dtype=o.jacobian_dtype, progress=self.progress,
                                      paths=o.paths, gram_dtype=self.gram_dtype)
         self.plan = self.plan or result.plan
         if self.cache is not None:
-            self.cache.put(key, result.kernel, {"device": result.device, "seconds": f"{result.seconds:.3f}"})
+            self.cache.put(parts, result.kernel, {"device": result.device, "seconds": f"{result.seconds:.3f}"})
         return result.kernel, result.seconds, False

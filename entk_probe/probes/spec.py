@@ -55,7 +55,7 @@ def parse_spec(text: str) -> ProbeSpec:
         path = Path(path_text)
         if name == "file" and count:
             raise bad("a probe file holds its own N; write file:PATH")
-    if count and not count.isdigit():
+    if count and (not count.isdigit() or int(count) < 1):
         raise bad(f"N must be a positive integer, not {count!r}")
     return ProbeSpec(text.strip(), name, int(count) if count else None, path, options)
 

@@ -83,10 +83,16 @@ def _hf_position(path: Path) -> tuple[int | None, float | None]:
         return step, None
     try:
         data = json.loads(state.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise CheckpointError(f"{state}: not readable JSON ({exc})") from None
-    epoch = data.get("epoch")
-    return int(data.get("global_step", step)), (float(epoch) if isinstance(epoch, (int, float)) else None)
+    if not isinstance(data, dict):
+        raise CheckpointError(f"{state}: holds a JSON {type(data).__name__}, not the object Hugging Face's Trainer writes")
+    global_step, epoch = data.get("global_step", step), data.get("epoch")
+    if isinstance(global_step, bool) or not isinstance(global_step, int) or global_step < 0:
+        raise CheckpointError(f"{state}: global_step is {global_step!r}, not a non-negative integer")
+    if epoch is not None and (isinstance(epoch, bool) or not isinstance(epoch, (int, float))):
+        raise CheckpointError(f"{state}: epoch is {epoch!r}, not a number")
+    return global_step, (None if epoch is None else float(epoch))
 
 
 def read_checkpoint(path: Path, run_dir: Path, trust: bool = False) -> Checkpoint | None:

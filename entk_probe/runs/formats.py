@@ -11,7 +11,11 @@ A new format is one more ``CheckpointFormat`` subclass in ``FORMATS``.
 - ``TorchFormat``: ``*.pt``, ``*.pth``, ``*.pth.tar``, ``*.bin``, Lightning ``*.ckpt``, read with
   ``torch.load(weights_only=True)``, which refuses any Python object but tensors, containers
   and primitives; ``argparse.Namespace`` is admitted because timm's train.py stores its arguments
-  so. Only ``trust=True`` (``--trust-checkpoints``) unpickles fully, with a warning.
+  so. Only a file that safe loading refused for the objects it holds is unpickled fully, only
+  with ``trust=True`` (``--trust-checkpoints``), once, with a warning.
+
+Every read error is one CheckpointError naming the file and the cause: cannot be read, empty,
+truncated or corrupt, or holding objects safe loading refuses.
 """
 
 from __future__ import annotations
@@ -77,12 +81,13 @@ class SafetensorsFormat(CheckpointFormat):
         return f"metadata {key}"
 
     def read(self, path: Path, *, trust: bool = False, tensors: bool = True) -> CheckpointContent:
+        check_readable(path)
         try:
             with safe_open(str(path), framework="pt") as fh:
                 metadata = dict(fh.metadata() or {})
             content = load_file(str(path), device="cpu") if tensors else {}
         except Exception as exc:  # safetensors raises its own error types for corrupt files
-            raise CheckpointError(f"{path}: not a readable safetensors file ({exc})") from None
+            raise CheckpointError(f"{path}: not a readable safetensors file, truncated or corrupt ({_cause(exc)})") from None
         return CheckpointContent(path, self, content, {key: _json_or_text(v) for key, v in metadata.items()})
 
 
@@ -91,7 +96,7 @@ class TorchFormat(CheckpointFormat):
     suffixes = (".pth.tar", ".pt", ".pth", ".bin", ".ckpt")
 
     def read(self, path: Path, *, trust: bool = False, tensors: bool = True) -> CheckpointContent:
-        obj = _torch_load(path, trust)
+        obj, unpickled = _torch_load(path, trust)
         # What it records: its scalars (a step may be a one-element tensor), and timm's args.
         records = {k: v for k, v in obj.items()
                    if not isinstance(v, Mapping) and not (isinstance(v, Tensor) and v.numel() != 1)}
@@ -100,7 +105,7 @@ class TorchFormat(CheckpointFormat):
             records["args"] = dict(vars(args))
         elif isinstance(args, Mapping):
             records["args"] = dict(args)
-        return CheckpointContent(path, self, obj, records, unpickled=trust)
+        return CheckpointContent(path, self, obj, records, unpickled=unpickled)
 
 
 FORMATS: tuple[CheckpointFormat, ...] = (SafetensorsFormat(), TorchFormat())
@@ -131,40 +136,82 @@ def is_state_dict(obj: object) -> bool:
     return isinstance(obj, Mapping) and len(obj) > 0 and all(isinstance(v, Tensor) for v in obj.values())
 
 
-def _refusal(exc: Exception) -> str:
-    """The line of torch's weights-only error that names what it refused."""
+def _cause(exc: BaseException) -> str:
+    """The line of a loader's error that says what went wrong."""
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    named = [line for line in lines if "Unsupported global" in line or "GLOBAL" in line]
+    named = [line for line in lines if "GLOBAL" in line or "Unsupported operand" in line or "unexpected EOF" in line
+             or "central directory" in line]
     return (named or lines or [type(exc).__name__])[0][:300]
 
 
-def _torch_load(path: Path, trust: bool) -> dict[str, Any]:
-    """Torch files are memory-mapped where their format allows, so reading one for what it
-    records does not read its weights from disk."""
-    if trust:
+def _refused_object(exc: BaseException) -> bool:
+    """Whether safe loading failed because the file holds a Python object it refuses (not because it is corrupt)."""
+    return isinstance(exc, pickle.UnpicklingError) and "GLOBAL" in str(exc)
+
+
+def check_readable(path: Path) -> None:
+    """A CheckpointError naming the file when it cannot be opened or is empty."""
+    try:
+        with open(path, "rb") as fh:
+            empty = not fh.read(1)
+    except OSError as exc:
+        raise CheckpointError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    if empty:
+        raise CheckpointError(f"{path}: empty file (0 bytes); was the checkpoint written completely?")
+
+
+def _safe_torch_load(path: Path) -> object:
+    with torch.serialization.safe_globals(SAFE_GLOBALS):
+        try:
+            return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        except RuntimeError as exc:
+            if "mmap" not in str(exc):  # old (non-zip) torch.save format cannot be mapped
+                raise
+            return torch.load(path, map_location="cpu", weights_only=True)
+
+
+# Files read with full unpickling (--trust-checkpoints) keep their content here between discovery
+# and analysis, so that the code a file may hold runs once, not once per reading.
+_UNPICKLED: dict[tuple[Path, int, int], object] = {}
+
+
+def _unpickle_once(path: Path) -> object:
+    stat = path.stat()
+    key = (path.resolve(), stat.st_size, stat.st_mtime_ns)
+    if key not in _UNPICKLED:
         warn(
             f"{path}: loaded with full unpickling (--trust-checkpoints): the file could have run "
             "arbitrary code; this is recorded in the report",
             code="unpickled",
             checkpoint=path.name,
         )
-        obj = torch.load(path, map_location="cpu", weights_only=False)
-    else:
         try:
-            with torch.serialization.safe_globals(SAFE_GLOBALS):
-                try:
-                    obj = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-                except RuntimeError as exc:
-                    if "mmap" not in str(exc):  # old (non-zip) torch.save format cannot be mapped
-                        raise
-                    obj = torch.load(path, map_location="cpu", weights_only=True)
-        except pickle.UnpicklingError as exc:
+            _UNPICKLED[key] = torch.load(path, map_location="cpu", weights_only=False)
+        except Exception as exc:  # anything the file's own code or a corrupt pickle raises
+            raise CheckpointError(f"{path}: full unpickling failed too ({type(exc).__name__}: {_cause(exc)})") from None
+    return _UNPICKLED[key]
+
+
+def _torch_load(path: Path, trust: bool) -> tuple[dict[str, Any], bool]:
+    """The file's top-level dict, and whether it took full unpickling.
+
+    Safe loading (memory-mapped where the format allows, so that reading what a file records does
+    not read its weights) comes first for every file; full unpickling only for a file that safe
+    loading refused for the Python objects it holds, and only with ``trust``.
+    """
+    check_readable(path)
+    unpickled = False
+    try:
+        obj = _safe_torch_load(path)
+    except Exception as exc:  # corrupt files raise whatever their first bad byte triggers
+        if not _refused_object(exc):
+            raise CheckpointError(f"{path}: not a readable torch checkpoint, truncated or corrupt ({_cause(exc)})") from None
+        if not trust:
             raise CheckpointError(
-                f"{path}: holds Python objects that safe loading refuses ({_refusal(exc)}); if you "
+                f"{path}: holds Python objects that safe loading refuses ({_cause(exc)}); if you "
                 "trust this file, pass --trust-checkpoints to unpickle it fully"
             ) from None
-        except (RuntimeError, EOFError, OSError, ValueError) as exc:
-            raise CheckpointError(f"{path}: not a readable torch checkpoint ({_refusal(exc)})") from None
+        obj, unpickled = _unpickle_once(path), True
     if not isinstance(obj, Mapping):
         raise CheckpointError(f"{path}: holds a {type(obj).__name__}, not a dict of weights")
-    return dict(obj)
+    return dict(obj), unpickled

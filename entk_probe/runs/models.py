@@ -244,7 +244,7 @@ def build_model(spec: ModelSpec) -> nn.Module:
     """A fresh model of ``spec`` in eval mode (weights not loaded yet)."""
     try:
         model = spec.entry.factory(**spec.kwargs)
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:  # a plugin's factory must not end the tool
         raise ModelError(
             f"building {spec.arch!r} ({spec.origin}) with {spec.kwargs} failed: {type(exc).__name__}: {exc}"
         ) from exc

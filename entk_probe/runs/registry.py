@@ -187,6 +187,9 @@ class ModelRegistry:
                 spec.loader.exec_module(module)
         except EntkProbeError:
             raise
+        except SystemExit as exc:  # a plugin must not end the tool
+            raise PluginError(f"plugin {path} called sys.exit({exc.code!r}) while loading; a plugin only registers models "
+                              "and probes") from None
         except Exception as exc:
             raise PluginError(f"plugin {path} failed to load: {type(exc).__name__}: {exc}") from exc
         for w in caught:
@@ -239,8 +242,8 @@ class ModelRegistry:
         with self.loading(origin):
             try:
                 obj = ep.load()
-            except Exception as exc:
-                raise PluginError(f"{origin} failed to load: {type(exc).__name__}: {exc}") from exc
+            except (Exception, SystemExit) as exc:  # a package must not end the tool either
+                raise PluginError(f"{origin} failed to load: {type(exc).__name__}: {exc}") from None
         registered = self._entries.get(ep.name)
         if registered is not None:  # the package registered itself with register_model
             return registered

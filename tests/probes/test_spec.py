@@ -22,7 +22,8 @@ def test_spec_grammar() -> None:
     assert parse_spec("synthetic").n is None
 
 
-@pytest.mark.parametrize("text", ["", ":500", "cifar10:5x", "cifar10:500,split", "file:", "file:p.safetensors:3", "10:cifar"])
+@pytest.mark.parametrize("text", ["", ":500", "cifar10:5x", "cifar10:500,split", "file:", "file:p.safetensors:3", "10:cifar",
+                                  "cifar10:0", "imagefolder:pets:0"])
 def test_malformed_specs_are_usage_errors_showing_the_grammar(text: str) -> None:
     with pytest.raises(UsageError) as info:
         parse_spec(text)

@@ -66,6 +66,22 @@ def test_hugging_face_checkpoint_folders(tmp_path: Path) -> None:
         discover(tmp_path)
 
 
+@pytest.mark.parametrize(("state", "message"), [
+    ('{"global_step": "soon", "epoch": 1}', "global_step is 'soon'"),
+    ('{"global_step": -3}', "global_step is -3"),
+    ('{"global_step": 10, "epoch": [1]}', r"epoch is \[1\]"),
+    ('[1, 2]', "holds a JSON list"),
+    ('{"global_step": 1', "not readable JSON"),
+])
+def test_a_malformed_trainer_state_is_one_line_naming_it(tmp_path: Path, state: str, message: str) -> None:
+    folder = tmp_path / "checkpoint-10"
+    folder.mkdir()
+    _save_st(folder / "model.safetensors", 1)
+    (folder / "trainer_state.json").write_text(state)
+    with pytest.raises(CheckpointError, match=f"trainer_state.json: {message}"):
+        discover(tmp_path)
+
+
 def test_a_timm_train_run_counts_hard_linked_copies_once(tmp_path: Path) -> None:
     model = timm.create_model("test_resnet", num_classes=3)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)

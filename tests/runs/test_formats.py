@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import io
+import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +13,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
+from entk_probe.errors import CheckpointError, EntkProbeWarning
 from entk_probe.runs import formats
 from entk_probe.runs.checkpoints import discover
 from entk_probe.runs.formats import CheckpointContent, CheckpointFormat, format_of, short_name
@@ -59,3 +63,66 @@ def test_a_new_format_is_one_class_in_formats(tmp_path: Path, monkeypatch: pytes
     found = discover(tmp_path)
     assert [(c.name, c.step) for c in found] == [("w10.npz", 10), ("w20.npz", 20)]
     assert short_name("w10.npz") == "w10"
+
+
+class _Counter:
+    """Unpickling this appends a line to a file: how many times a payload ran."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __reduce__(self) -> tuple:
+        return (os.system, (f"echo ran >> {self.path}",))
+
+
+def _corrupt(tmp_path: Path) -> dict[str, bytes]:
+    good = tmp_path / "good.pt"
+    torch.save({"state_dict": {"w": torch.randn(20, 20)}, "epoch": 1}, good)
+    zipped = good.read_bytes()
+    buffer = io.BytesIO()
+    torch.save({"state_dict": {"w": torch.randn(20, 20)}}, buffer, _use_new_zipfile_serialization=False)
+    legacy = buffer.getvalue()
+    rng = np.random.default_rng(0)
+    return {"random bytes": rng.bytes(3000), "text": b"hello\n" * 50, "truncated zip": zipped[: len(zipped) // 2],
+            "truncated legacy": legacy[: len(legacy) // 2], "legacy with random tail": legacy[:100] + rng.bytes(400)}
+
+
+@pytest.mark.parametrize("trust", [False, True])
+def test_corrupt_torch_files_say_so_and_never_advise_trust(tmp_path: Path, trust: bool) -> None:
+    for what, data in _corrupt(tmp_path).items():
+        path = tmp_path / "broken.pt"
+        path.write_bytes(data)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # no full unpickling is tried, so no warning
+            with pytest.raises(CheckpointError) as caught:
+                format_of(path).read(path, trust=trust)
+        message = str(caught.value)
+        assert message.startswith(f"{path}: not a readable torch checkpoint, truncated or corrupt"), (what, message)
+        assert "--trust-checkpoints" not in message and "\n" not in message, what
+    (tmp_path / "empty.pt").write_bytes(b"")
+    with pytest.raises(CheckpointError, match=r"empty\.pt: empty file \(0 bytes\)"):
+        format_of(tmp_path / "empty.pt").read(tmp_path / "empty.pt", trust=trust)
+
+
+def test_a_file_that_cannot_be_opened_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "locked.safetensors"
+    save_file({"w": torch.zeros(2)}, str(path))
+
+    def denied(*args: object, **kwargs: object) -> None:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(formats, "open", denied, raising=False)
+    with pytest.raises(CheckpointError, match=r"locked\.safetensors: cannot be read \(Permission denied\)"):
+        format_of(path).read(path)
+
+
+def test_trust_unpickles_only_what_safe_loading_refused_and_each_file_once(tmp_path: Path) -> None:
+    counter = tmp_path / "runs.txt"
+    torch.save({"state_dict": {"w": torch.zeros(2)}, "epoch": 0}, tmp_path / "a.pt")
+    torch.save({"state_dict": {"w": torch.ones(2)}, "epoch": 1, "payload": _Counter(counter)}, tmp_path / "b.pt")
+    with pytest.warns(EntkProbeWarning, match=r"b\.pt: loaded with full unpickling") as caught:
+        found = discover(tmp_path, trust=True)
+        contents = [format_of(c.path).read(c.path, trust=True) for c in found]
+    assert [c.unpickled for c in found] == [False, True] and [c.unpickled for c in contents] == [False, True]
+    assert counter.read_text().count("ran") == 1  # discovery and the full read: the payload ran once
+    assert len([w for w in caught if "full unpickling" in str(w.message)]) == 1

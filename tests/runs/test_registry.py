@@ -112,6 +112,13 @@ def test_a_broken_plugin_is_an_error_naming_the_file(tmp_path: Path, registry: M
         registry.load_plugins(tmp_path / "empty")
 
 
+def test_a_plugin_calling_sys_exit_is_an_error_not_an_exit(tmp_path: Path, registry: ModelRegistry) -> None:
+    path = tmp_path / "quits.py"
+    path.write_text("import sys\nsys.exit(3)\n")
+    with pytest.raises(PluginError, match=r"quits\.py called sys.exit\(3\) while loading"):
+        registry.load_plugins(path)
+
+
 def _fake_distribution(root: Path, module: str, entries: dict[str, str]) -> None:
     """An installed package as importlib.metadata sees it: a dist-info folder and a module."""
     dist = root / f"{module}_pkg-0.1.dist-info"
