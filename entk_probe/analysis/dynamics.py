@@ -158,7 +158,10 @@ def angle_statistics(theta: np.ndarray) -> dict[str, float]:
 
 
 def accuracy(logits: Tensor, labels: Tensor) -> float:
-    """Share of probe samples whose argmax logit is their label."""
+    """Share of probe samples whose argmax logit is their label; NaN when any logit is not finite
+    (argmax of NaN logits would pick a class and give a plausible-looking number)."""
+    if not bool(torch.isfinite(logits).all()):
+        return math.nan
     return float((logits.argmax(dim=1) == labels).double().mean())
 
 

@@ -29,7 +29,7 @@ from ..engine.planning import EntkPlan
 from ..errors import ReportError, UsageError
 
 
-SCHEMA_VERSION = "1.1"  # 1.1: kernel.gram_dtype, kernel.paths, kernel.plan
+SCHEMA_VERSION = "1.2"  # 1.1: kernel.gram_dtype, kernel.paths, kernel.plan; 1.2: checkpoints[].excluded
 
 
 def finite(value: Any) -> Any:
@@ -69,17 +69,30 @@ def _environment(analysis: Analysis) -> dict[str, Any]:
     }
 
 
-def _checkpoint(analysis: Analysis, i: int) -> dict[str, Any]:
-    run, row = analysis.runs[i], analysis.summary.checkpoints[i]
+def _checkpoint(analysis: Analysis, i: int, rows: dict[int, Any]) -> dict[str, Any]:
+    run, row = analysis.runs[i], rows.get(i)
     c = run.checkpoint
-    metrics = {f.name: getattr(row, f.name) for f in dataclasses.fields(row) if f.name not in ("time", "phase")}
+    metrics = None if row is None else {f.name: getattr(row, f.name) for f in dataclasses.fields(row)
+                                        if f.name not in ("time", "phase")}
     return {
-        "path": str(c.path), "name": c.name, "sha256": c.sha256, "step": c.step, "epoch": c.epoch, "time": row.time,
-        "phase": row.phase or None, "aliases": list(c.aliases), "ordered_by": c.ordered_by,
+        "path": str(c.path), "name": c.name, "sha256": c.sha256, "step": c.step, "epoch": c.epoch, "time": run.time,
+        "phase": (row.phase or None) if row is not None else None, "aliases": list(c.aliases), "ordered_by": c.ordered_by,
         "weights": {"choice": analysis.options.weights, "key": run.state_dict_key},
         "unpickled": c.unpickled, "kernel_cached": run.cached, "kernel_seconds": run.kernel_seconds,
-        "metrics": metrics,
+        "excluded": run.excluded, "metrics": metrics,
     }
+
+
+def _spread(values: Any, included: list[int], count: int) -> Any:
+    """Per-included-checkpoint values (a list, or a square matrix) at their positions among all ``count``; NaN elsewhere."""
+    array = np.asarray(values, dtype=float)
+    if array.ndim == 2:
+        full = np.full((count, count), np.nan)
+        full[np.ix_(included, included)] = array
+        return full
+    full = np.full(count, np.nan)
+    full[included] = array
+    return full
 
 
 def _plan(plan: EntkPlan | None) -> dict[str, Any] | None:
@@ -95,12 +108,13 @@ def to_json(analysis: Analysis) -> dict[str, Any]:
     """The report as a JSON-ready dict (schema_version ``SCHEMA_VERSION``)."""
     spec, probe, summary, opts = analysis.model, analysis.probe, analysis.summary, analysis.options
     phases, cone = summary.phases, summary.cone
+    included, count = analysis.included, len(analysis.runs)
+    rows = dict(zip(included, summary.checkpoints))
     boundary = None
     if phases.boundary is not None:
-        b = phases.boundary
+        b = included[phases.boundary]
         c = analysis.runs[b].checkpoint
-        boundary = {"index": b, "step": c.step, "epoch": c.epoch, "time": summary.checkpoints[b].time,
-                    "checkpoint": c.name}
+        boundary = {"index": b, "step": c.step, "epoch": c.epoch, "time": analysis.runs[b].time, "checkpoint": c.name}
     report = {
         "schema_version": SCHEMA_VERSION,
         "tool": {"name": "entk-probe", "version": __version__},
@@ -122,17 +136,20 @@ def to_json(analysis: Analysis) -> dict[str, Any]:
                    "num_params": analysis.num_params, "num_classes": analysis.num_classes,
                    "paths": opts.paths, "plan": _plan(analysis.plan)},
         "time_unit": analysis.time_unit,
-        "checkpoints": [_checkpoint(analysis, i) for i in range(len(analysis.runs))],
-        "pairwise": {"distance": summary.distance, "distance_centered": summary.centered_distance,
-                     "angle_deg": summary.angle, "angle_centered_deg": summary.centered_angle},
+        "checkpoints": [_checkpoint(analysis, i, rows) for i in range(count)],
+        "pairwise": {key: _spread(matrix, included, count) for key, matrix in (
+            ("distance", summary.distance), ("distance_centered", summary.centered_distance),
+            ("angle_deg", summary.angle), ("angle_centered_deg", summary.centered_angle))},
         "phases": {"verdict": phases.verdict, "boundary": boundary, "thresholds": phases.thresholds.as_dict(),
                    "evidence": phases.evidence, "explanation": phases.explanation, "kernels": summary.drives_verdict},
         "cone": None if cone is None else {
             "k": cone.k, "statistic": cone.statistic, "width_deg": cone.width_deg,
-            "per_checkpoint_deg": cone.per_checkpoint_deg, "statistics_deg": cone.all_statistics,
+            "per_checkpoint_deg": _spread(cone.per_checkpoint_deg, included, count),
+            "statistics_deg": {k: _spread(v, included, count) for k, v in cone.all_statistics.items()},
             "frobenius_half_angle_deg": cone.frobenius_half_angle_deg, "reference": "top-k eigenspace of the Phase II mean kernel",
         },
-        "buffer_motion": None if analysis.buffer_share is None else {"share_per_step": analysis.buffer_share},
+        "buffer_motion": None if analysis.buffer_share is None else {
+            "share_per_step": analysis.buffer_share, "steps": [list(pair) for pair in zip(included, included[1:])]},
         "warnings": analysis.warnings,
         "environment": _environment(analysis),
         "timings": {"total_seconds": analysis.seconds,

@@ -25,8 +25,13 @@ def _pyplot() -> Any:
     return plt
 
 
+def _metric(c: dict[str, Any], key: str) -> Any:
+    """A checkpoint's metric, None when it is null or the checkpoint was left out."""
+    return None if c["metrics"] is None else c["metrics"][key]
+
+
 def _series(report: dict[str, Any], key: str) -> np.ndarray:
-    return np.array([np.nan if c["metrics"][key] is None else c["metrics"][key] for c in report["checkpoints"]], dtype=float)
+    return np.array([np.nan if _metric(c, key) is None else _metric(c, key) for c in report["checkpoints"]], dtype=float)
 
 
 def _mark(ax: Any, t: np.ndarray, unit: str, boundary: dict[str, Any] | None) -> None:
@@ -63,7 +68,7 @@ def _displacement(ax: Any, report: dict[str, Any], t: np.ndarray) -> None:
 
 def _subspaces(ax: Any, report: dict[str, Any], t: np.ndarray) -> None:
     for stat, style in (("mean", "o-"), ("rms", "s-"), ("largest", ".:")):
-        values = [c["metrics"]["subspace_to_next"].get(stat) for c in report["checkpoints"][:-1]]
+        values = [(_metric(c, "subspace_to_next") or {}).get(stat) for c in report["checkpoints"][:-1]]
         ax.plot(t[:-1], [np.nan if v is None else v for v in values], style, label=f"{stat}, to the next checkpoint")
     cone = report.get("cone")
     if cone is not None and len(cone["per_checkpoint_deg"]) == len(t):

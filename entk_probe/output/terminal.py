@@ -88,6 +88,9 @@ def _table(r: dict[str, Any]) -> Table:
         table.add_column(name, justify=justify, no_wrap=name != "checkpoint", overflow="fold")  # type: ignore[arg-type]
     for c in r["checkpoints"]:
         m = c["metrics"]
+        if m is None:  # left out: a diverged checkpoint (the warnings say why)
+            table.add_row(short_name(c["name"]), _num(c["step"], "d"), _num(c["epoch"], ".3g"), *["—"] * 6, "x")
+            continue
         table.add_row(
             short_name(c["name"]), _num(c["step"], "d"), _num(c["epoch"], ".3g"),
             _num(m["centered_angle_from_first_deg"], ".1f"), _num(m["centered_angle_to_last_deg"], ".1f"),
@@ -98,12 +101,12 @@ def _table(r: dict[str, Any]) -> Table:
 
 
 def _chart(r: dict[str, Any]) -> list[str]:
-    metrics = [c["metrics"] for c in r["checkpoints"]]
+    metrics = [c["metrics"] or {} for c in r["checkpoints"]]  # {} for a checkpoint left out
     marks = "".join("┃" if c["phase"] == "II" and (i == 0 or r["checkpoints"][i - 1]["phase"] == "I") else " "
                     for i, c in enumerate(r["checkpoints"]))
     return [
-        f"∠ from init  {_spark([m['centered_angle_from_first_deg'] for m in metrics])}",
-        f"velocity log {_spark([m['angular_velocity_deg'] for m in metrics[:-1]] + [None], log=True)}",
+        f"∠ from init  {_spark([m.get('centered_angle_from_first_deg') for m in metrics])}",
+        f"velocity log {_spark([m.get('angular_velocity_deg') for m in metrics[:-1]] + [None], log=True)}",
         f"Phase II     {marks}",
     ]
 
@@ -150,6 +153,6 @@ def render(report: dict[str, Any], console: Console | None = None) -> None:
     parts += [Text(n) for n in notes]
     legend = ("∠init/∠final: centred angle (°) from the first / to the last kernel; ω: centred angle per "
               f"{report['time_unit']} to the next checkpoint; align: centred kernel-target alignment; sub°: mean principal "
-              "angle to the next checkpoint's top-k eigenspace; acc: probe accuracy; ph: phase.")
+              "angle to the next checkpoint's top-k eigenspace; acc: probe accuracy; ph: phase (x: left out).")
     parts.append(Text(legend, style="dim"))
     console.print(Group(*parts))

@@ -24,7 +24,7 @@ from torch import Tensor, nn
 
 from ..analysis.summary import RunSummary, buffer_shares, summarize
 from ..engine.planning import EntkPlan
-from ..errors import EntkProbeWarning, UsageError, warn
+from ..errors import CheckpointError, EntkProbeWarning, UsageError, warn
 from ..probes import Probe, make_probe
 from ..runs.checkpoints import Checkpoint, discover, select, single, time_unit
 from ..runs.loading import read_content, select_state_dict
@@ -43,6 +43,8 @@ class CheckpointRun:
     state_dict_key: str
     kernel_seconds: float
     cached: bool
+    time: float  # in the analysis's time unit
+    excluded: str | None = None  # why the checkpoint was left out of dynamics and phases (diverged)
 
 
 @dataclass
@@ -56,13 +58,14 @@ class Analysis:
     device: str
     param_names: tuple[str, ...]
     time_unit: str  # "epoch", "step", or "index" when neither is recorded
-    runs: list[CheckpointRun]
-    summary: RunSummary
+    runs: list[CheckpointRun]  # every checkpoint, in analysis order
+    summary: RunSummary  # of the included checkpoints only
+    included: list[int]  # positions in ``runs`` of the checkpoints the summary covers
     buffer_share: list[float] | None  # per step; None without --buffer-motion
     has_batchnorm: bool
     seconds: float
     plan: EntkPlan | None = None  # how the first computed kernel was computed; None when all came from the cache
-    kernels: list[Tensor] = field(default_factory=list)  # float64, one per checkpoint, in analysis order
+    kernels: list[Tensor] = field(default_factory=list)  # float64, one per included checkpoint, in analysis order
     warnings: list[dict[str, str]] = field(default_factory=list)  # {code, message[, checkpoint]}
 
 
@@ -186,12 +189,22 @@ def _states(chosen: Sequence[Checkpoint], options: AnalyzeOptions) -> Iterator[t
 
 @dataclass
 class _Trajectory:
-    """What the loop over checkpoints collects."""
+    """What the loop over checkpoints collects (kernels, logits and mixed kernels of included checkpoints)."""
 
     kernels: list[Tensor] = field(default_factory=list)
     logits: list[Tensor] = field(default_factory=list)
-    mixed: list[Tensor] = field(default_factory=list)  # --buffer-motion: weights of i+1, buffers of i
+    mixed: list[Tensor] = field(default_factory=list)  # --buffer-motion: weights of one, buffers of the one before
     runs: list[CheckpointRun] = field(default_factory=list)
+    included: list[int] = field(default_factory=list)
+
+
+def _non_finite(model: nn.Module) -> str | None:
+    """Why the model's weights are unusable (NaN or infinite values), or None."""
+    bad = [name for name, t in (*model.named_parameters(), *model.named_buffers())
+           if t.is_floating_point() and not bool(torch.isfinite(t).all())]
+    if not bad:
+        return None
+    return f"NaN or infinite values in {len(bad)} weight tensor(s), e.g. {bad[0]}"
 
 
 def _analyze(
@@ -208,31 +221,46 @@ def _analyze(
     found = discover(run_dir, glob=options.glob, trust=options.trust_checkpoints)
     chosen = select(found, every=options.every, range_=options.range, max_checkpoints=options.max_checkpoints)
     arch, arch_source = resolve_arch(options.arch, chosen, run_dir)
+    unit = time_unit(chosen) or "index"
     states = _states(chosen, options)
     first = next(states)
     spec, model, probe = _prepare(arch, arch_source, first[0], first[1], probe_spec, options)
     source = KernelSource(model, probe, spec, options, on_chunk)
     done = _Trajectory()
-    previous: tuple[Checkpoint, dict[str, Tensor]] | None = None  # and its weights, fitted to the model
+    previous: tuple[Checkpoint, dict[str, Tensor]] | None = None  # the last included one, fitted to the model
     for i, (ckpt, state, key) in enumerate(itertools.chain([first], states)):
         if on_checkpoint is not None:
             on_checkpoint(i, len(chosen), ckpt)
+        moment = float(i) if unit == "index" else float(ckpt.time(unit))  # type: ignore[arg-type]
+        load_weights(model, state, arch=arch, where=str(ckpt.path))
+        excluded, seconds, cached = _non_finite(model), 0.0, False
+        logits = None if excluded else _logits(model.eval(), probe.inputs)
+        if logits is not None and not bool(torch.isfinite(logits).all()):
+            excluded = "NaN or infinite logits on the probe"
+        if not excluded:
+            kernel, seconds, cached = source.kernel({"checkpoint": ckpt.sha256, "weights": options.weights})
+            excluded = None if bool(torch.isfinite(kernel).all()) else "NaN or infinite entries in its kernel"
+        done.runs.append(CheckpointRun(ckpt, key, seconds, cached, moment, excluded))
+        if excluded:
+            warn(f"{ckpt.name} is left out of the dynamics and phases: {excluded} (a diverged checkpoint?)",
+                 code="excluded", checkpoint=ckpt.name)
+            continue
         if options.buffer_motion and previous is not None:
             done.mixed.append(mixed_kernel(model, source, arch, options.weights, ckpt, fitted(model, state), *previous))
-        load_weights(model, state, arch=arch, where=str(ckpt.path))
-        kernel, seconds, cached = source.kernel({"checkpoint": ckpt.sha256, "weights": options.weights})
         done.kernels.append(kernel)
-        done.logits.append(_logits(model.eval(), probe.inputs))
-        done.runs.append(CheckpointRun(ckpt, key, seconds, cached))
+        done.logits.append(logits)  # type: ignore[arg-type]
+        done.included.append(i)
         previous = (ckpt, fitted(model, state))
-    return _summarised(run_dir, chosen, options, spec, model, probe, source, done, started)
+    return _summarised(run_dir, unit, options, spec, model, probe, source, done, started)
 
 
-def _summarised(run_dir: Path, chosen: Sequence[Checkpoint], options: AnalyzeOptions, spec: ModelSpec, model: nn.Module,
+def _summarised(run_dir: Path, unit: str, options: AnalyzeOptions, spec: ModelSpec, model: nn.Module,
                 probe: Probe, source: KernelSource, done: _Trajectory, started: float) -> Analysis:
-    """The trajectory measured, with the warnings that go with it."""
-    unit = time_unit(chosen) or "index"
-    times = [float(i) if unit == "index" else float(c.time(unit)) for i, c in enumerate(chosen)]  # type: ignore[arg-type]
+    """The included checkpoints' trajectory measured, with the warnings that go with it."""
+    if not done.included:
+        reasons = "; ".join(f"{r.checkpoint.name}: {r.excluded}" for r in done.runs[:3])
+        raise CheckpointError(f"every checkpoint was left out, none has finite weights, logits and kernel ({reasons})")
+    times = [done.runs[i].time for i in done.included]
     num_classes = int(done.kernels[0].shape[-1]) if options.mode == "full" else int(done.logits[0].shape[1])
     label_classes = max(len(probe.classes), int(probe.labels.max()) + 1) if probe.labels is not None else None
     if label_classes is not None and label_classes != num_classes:
@@ -250,6 +278,6 @@ def _summarised(run_dir: Path, chosen: Sequence[Checkpoint], options: AnalyzeOpt
     return Analysis(
         run_dir=run_dir, model=spec, num_params=source.num_params, num_classes=num_classes, probe=probe,
         options=options, device=source.device, param_names=source.param_names, time_unit=unit,
-        runs=done.runs, summary=summary, buffer_share=shares, has_batchnorm=has_bn,
+        runs=done.runs, summary=summary, included=done.included, buffer_share=shares, has_batchnorm=has_bn,
         seconds=time.perf_counter() - started, plan=source.plan, kernels=done.kernels,
     )

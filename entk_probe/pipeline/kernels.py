@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -43,9 +44,11 @@ class KernelSource:
                  "mode": o.mode, "dtype": str(o.jacobian_dtype), "gram_dtype": str(self.gram_dtype), "params": o.params}
         if self.cache is not None and (hit := self.cache.get(parts, self.probe.n)) is not None:
             return hit, 0.0, True
-        result = compute_entk_result(self.model, self.probe.inputs, mode=o.mode, device=o.device, max_memory=o.max_memory,
-                                     params=o.params, jacobian_dtype=o.jacobian_dtype, progress=self.progress,
-                                     paths=o.paths, gram_dtype=self.gram_dtype)
+        with warnings.catch_warnings():  # the job names the checkpoint of a non-finite kernel itself
+            warnings.filterwarnings("ignore", message="the eNTK has NaN or infinite entries")
+            result = compute_entk_result(self.model, self.probe.inputs, mode=o.mode, device=o.device,
+                                         max_memory=o.max_memory, params=o.params, jacobian_dtype=o.jacobian_dtype,
+                                         progress=self.progress, paths=o.paths, gram_dtype=self.gram_dtype)
         self.plan = self.plan or result.plan
         if self.cache is not None:
             self.cache.put(parts, result.kernel, {"device": result.device, "seconds": f"{result.seconds:.3f}"})

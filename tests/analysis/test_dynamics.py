@@ -138,3 +138,13 @@ def test_path_and_diameter() -> None:
     angle = np.array([[0, 1, 2, 1.5], [1, 0, 1, 1], [2, 1, 0, 0.5], [1.5, 1, 0.5, 0]], dtype=float)
     assert path_and_diameter(angle, 0, 3) == (2.5, 2.0)
     assert path_and_diameter(angle, 1, 3) == (1.5, 1.0)
+
+
+def test_accuracy_of_non_finite_logits_is_nan_not_a_number() -> None:
+    from entk_probe.analysis.dynamics import accuracy
+
+    labels = torch.tensor([0, 1, 2, 0])
+    logits = torch.eye(3)[labels] * 5.0
+    assert accuracy(logits, labels) == 1.0
+    logits[2, 1] = float("nan")
+    assert math.isnan(accuracy(logits, labels))  # argmax of NaN logits would have said 0.75

@@ -174,3 +174,74 @@ def test_checkpoints_are_read_ahead_and_a_read_error_still_names_its_file(tmp_pa
         analyze(tmp_path / "run", "synthetic:3", AnalyzeOptions(device="cpu", cache=False))
     assert [name for name, _ in read_in] == ["ckpt_0.safetensors", "ckpt_5.safetensors", "ckpt_10.safetensors"]
     assert all(thread.startswith("entk-probe-read") for _, thread in read_in)
+
+
+def _poison(path: Path, name: str, value: float = float("nan"), scale: float = 1.0) -> None:
+    """Write ``value`` into the first element of weight ``name`` and scale the rest, keeping the file's metadata."""
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    with safe_open(str(path), framework="pt") as fh:
+        meta = fh.metadata()
+        weights = {k: fh.get_tensor(k) for k in fh.keys()}
+    weights[name] = weights[name].clone() * scale
+    if value == value:
+        weights[name].view(-1)[0] = weights[name].view(-1)[0] * 1.0  # finite: only the scale changes
+    else:
+        weights[name].view(-1)[0] = value
+    save_file(weights, str(path), metadata=meta)
+
+
+def test_diverged_checkpoints_are_left_out_and_the_verdict_comes_from_the_rest(tmp_path: Path) -> None:
+    import jsonschema
+
+    from entk_probe.output.jsonreport import schema, to_json
+
+    paths = write_run(tmp_path / "run", steps=tuple(range(0, 90, 10)))
+    _poison(paths[3], "layer2.0.conv1.weight")  # NaN in a weight
+    _poison(paths[6], "fc.weight", value=1.0, scale=1e38)  # finite weights and logits, gradients overflow
+    _poison(paths[5], "conv1.0.weight", value=1.0, scale=1e25)  # finite weights whose activations overflow
+    _poison(paths[5], "layer1.0.conv1.weight", value=1.0, scale=1e25)
+    options = AnalyzeOptions(device="cpu", cache=False)
+    with pytest.warns(EntkProbeWarning, match="left out of the dynamics and phases") as caught:
+        result = analyze(tmp_path / "run", "synthetic:4", options)
+    excluded = {r.checkpoint.name: r.excluded for r in result.runs if r.excluded}
+    assert excluded == {"ckpt_30.safetensors": "NaN or infinite values in 1 weight tensor(s), e.g. layer2.0.conv1.weight",
+                        "ckpt_50.safetensors": "NaN or infinite logits on the probe",
+                        "ckpt_60.safetensors": "NaN or infinite entries in its kernel"}
+    assert {w.message.checkpoint for w in caught if w.message.code == "excluded"} == set(excluded)  # type: ignore[union-attr]
+    report = to_json(result)
+    jsonschema.validate(report, schema(), cls=jsonschema.Draft202012Validator)
+    rows = report["checkpoints"]
+    assert rows[3]["metrics"] is None and rows[5]["excluded"] == "NaN or infinite logits on the probe"
+    assert rows[4]["metrics"]["accuracy"] is None  # no labels on a synthetic probe: null, never a number
+    assert report["pairwise"]["angle_deg"][3][0] is None and report["pairwise"]["angle_deg"][2][4] is not None
+    # The same verdict and angles as an analysis of the other checkpoints alone.
+    for path in (paths[3], paths[5], paths[6]):
+        path.unlink()
+    clean = analyze(tmp_path / "run", "synthetic:4", options)
+    assert clean.summary.phases.verdict == result.summary.phases.verdict
+    assert np.allclose(clean.summary.angle, result.summary.angle)
+
+
+def test_a_run_whose_every_checkpoint_diverged_is_one_error(tmp_path: Path) -> None:
+    from entk_probe.errors import CheckpointError
+
+    for path in write_run(tmp_path / "run", steps=(0, 10)):
+        _poison(path, "fc.bias")  # NaN only in the last bias: every logit would be NaN
+    with pytest.raises(CheckpointError, match="every checkpoint was left out.*ckpt_0.safetensors: NaN or infinite"):
+        analyze(tmp_path / "run", "synthetic:4", AnalyzeOptions(device="cpu", cache=False))
+
+
+def test_a_damaged_cache_entry_is_recomputed_in_an_analysis(tmp_path: Path) -> None:
+    write_run(tmp_path / "run", steps=(0, 5, 10))
+    options = AnalyzeOptions(device="cpu", cache_dir=tmp_path / "cache")
+    first = analyze(tmp_path / "run", "synthetic:3", options)
+    entries = sorted((tmp_path / "cache").rglob("*.safetensors"))
+    data = bytearray(entries[0].read_bytes())
+    data[-5] ^= 0x01
+    entries[0].write_bytes(bytes(data))
+    with pytest.warns(EntkProbeWarning, match="checksum does not match"):
+        second = analyze(tmp_path / "run", "synthetic:3", options)
+    assert sum(not r.cached for r in second.runs) == 1
+    assert all(torch.equal(a, b) for a, b in zip(first.kernels, second.kernels))
