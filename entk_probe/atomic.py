@@ -23,3 +23,10 @@ def write_atomically(path: Path, write: Callable[[Path], None]) -> Path:
         tmp.unlink(missing_ok=True)
         raise
     return path
+
+
+def write_error_cause(exc: BaseException) -> str:
+    """The cause of a failed write in a few words: the OS's message, else the first line of the error."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__

@@ -24,7 +24,7 @@ from . import __version__
 from .pipeline import AnalyzeOptions, analyze, checkpoint_kernel, load_plugins
 from .analysis.dynamics import ANGLE_STATISTICS
 from .engine.kernel import products_dtype
-from .errors import EntkProbeError, EntkProbeWarning
+from .errors import EntkProbeError, EntkProbeWarning, OutputError
 from .output.jsonreport import dumps, read_json, to_json, write_json
 from .output.kernelfile import kernel_metadata, save_kernel
 from .engine.layerplan import PATHS
@@ -32,7 +32,9 @@ from .engine.modes import MODES
 from .runs.models import make_spec, parse_model_kwargs
 from .analysis.phases import CONE_STATISTIC, PhaseThresholds
 from .engine.planning import EntkPlan
-from .output.plots import plot_report
+from .output.plots import check_plotting, plot_report
+from .output.writes import Write, write_all
+from .pipeline.cache import default_cache_dir
 from .probes import SPEC_GRAMMAR, available_probes, make_probe, save_probe
 from .output.progress import progress_bars
 from .runs.loading import WEIGHTS
@@ -64,11 +66,18 @@ def _handles_errors(command: Callable[..., None]) -> Callable[..., None]:
                     raise
                 click.echo(f"entk-probe: error: {exc}", err=True)
                 sys.exit(exc.exit_code)
+            except KeyboardInterrupt:
+                if debug:
+                    raise
+                click.echo(f"entk-probe: interrupted; kernels computed so far stay in the kernel cache "
+                           f"({default_cache_dir()}) and the same command continues from them", err=True)
+                sys.exit(INTERRUPTED)
 
     return click.option("--debug", is_flag=True, help="Show the traceback of an error.")(run)
 
 
 _DEBUG = "entk_probe.debug"
+INTERRUPTED = 130  # the shell's code for a process ended by SIGINT
 
 
 def _debug() -> bool:
@@ -113,6 +122,15 @@ def _kernel_settings(mode: str, params: str | None, device: str, max_memory: str
     return {"mode": mode, "params": params, "device": device, "max_memory": max_memory,
             "jacobian_dtype": getattr(torch, jacobian_dtype),
             "gram_dtype": None if gram_dtype == "auto" else getattr(torch, gram_dtype), "paths": paths}
+
+
+def _kept(options: AnalyzeOptions) -> str:
+    """What survives a failed write, and how to write it elsewhere without recomputing."""
+    if not options.cache:
+        return "The analysis itself completed; with --no-cache, writing elsewhere means computing the kernels again"
+    where = options.cache_dir or default_cache_dir()
+    return (f"The analysis itself completed and its kernels are in the kernel cache ({where}): run the same command "
+            "with the output pointing elsewhere (e.g. --json /tmp/report.json) and nothing is recomputed")
 
 
 def _products(options: AnalyzeOptions) -> str:
@@ -207,25 +225,32 @@ def analyze_command(run_dir: Path, probe_spec: str | None, arch: str | None, plu
         thresholds=PhaseThresholds(**{k.removeprefix("threshold_"): v for k, v in thresholds.items()}),
         cone_statistic=cone_statistic, subspace_k=subspace_k, buffer_motion=buffer_motion, cache=not no_cache,
     )
+    if plot_path is not None:
+        check_plotting()  # before hours of kernels, not after
     with progress_bars(quiet) as (on_checkpoint, on_chunk):
         result = analyze(run_dir, probe_spec, options, on_checkpoint=on_checkpoint, on_chunk=on_chunk)
     _show_plan(result.plan)
     report = to_json(result)
+    writes: list[Write] = []
     if save_kernels is not None:
-        for run, kernel in zip(result.runs, result.kernels):
+        for i, kernel in zip(result.included, result.kernels):
+            run = result.runs[i]
             meta = kernel_metadata(run.checkpoint, arch=result.model.arch, probe_spec=result.probe.spec,
                                    probe_sha256=result.probe.sha256, mode=options.mode, jacobian_dtype=jacobian_dtype,
-                                   gram_dtype=_products(options),
-                                   device=result.device, params=params)
-            save_kernel(save_kernels / (run.checkpoint.name.replace("/", "__") + ".kernel.safetensors"), kernel, meta)
+                                   gram_dtype=_products(options), device=result.device, params=params)
+            path = save_kernels / (run.checkpoint.name.replace("/", "__") + ".kernel.safetensors")
+            writes.append(("kernel file", path, lambda p=path, k=kernel, m=meta: save_kernel(p, k, m)))
     if plot_path is not None:
-        plot_report(report, plot_path)
+        writes.append(("plot", plot_path, lambda: plot_report(report, plot_path)))
+    if json_path not in (None, "-"):
+        writes.append(("JSON report", Path(json_path), lambda: write_json(report, Path(json_path))))
+    failures = write_all(writes)
     if json_path == "-":
         click.echo(dumps(report))
-        return
-    if json_path is not None:
-        write_json(report, Path(json_path))
-    render(report, Console(no_color=no_color))
+    else:
+        render(report, Console(no_color=no_color))
+    if failures:
+        raise OutputError(f"{'; '.join(failures)}. {_kept(options)}")
 
 
 @main.command("report")
@@ -239,9 +264,10 @@ def report_command(path: Path, plot_path: Path | None, no_color: bool) -> None:
     Example: entk-probe report runs/r20/report.json --plot r20.png
     """
     report = read_json(path)
-    if plot_path is not None:
-        plot_report(report, plot_path)
+    failures = write_all([("plot", plot_path, lambda: plot_report(report, plot_path))] if plot_path else [])
     render(report, Console(no_color=no_color))
+    if failures:
+        raise OutputError(failures[0])
 
 
 @main.command("kernel")
@@ -278,7 +304,9 @@ def kernel_command(checkpoint: Path, probe_spec: str, output: Path, arch: str | 
                            probe_sha256=result.probe.sha256, mode=mode, jacobian_dtype=jacobian_dtype,
                            gram_dtype=_products(options),
                            device=result.device, params=params)
-    save_kernel(output, result.kernel, meta)
+    failures = write_all([("kernel file", output, lambda: save_kernel(output, result.kernel, meta))])
+    if failures:
+        raise OutputError(f"{failures[0]}. {_kept(options)}")
     click.echo(f"wrote {output}: {mode} kernel of shape {tuple(result.kernel.shape)} for {result.checkpoint.name}"
                f"{' (from the kernel cache)' if result.cached else ''}", err=True)
 

@@ -65,6 +65,10 @@ class ReportError(EntkProbeError):
     """A saved report or kernel file cannot be read."""
 
 
+class OutputError(EntkProbeError):
+    """An output (JSON report, plot, kernel file) could not be written; the analysis itself is complete."""
+
+
 class EntkProbeWarning(UserWarning):
     """Something the user should know about a result (not a bug): always shown, never silent.
 

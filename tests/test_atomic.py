@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from entk_probe.atomic import write_atomically
+from entk_probe.atomic import write_atomically, write_error_cause
 
 
 def test_a_failed_write_keeps_the_old_file_and_leaves_nothing(tmp_path: Path) -> None:
@@ -27,3 +27,9 @@ def test_a_write_replaces_the_file_and_creates_folders(tmp_path: Path) -> None:
     target = tmp_path / "a" / "b" / "k.txt"
     assert write_atomically(target, lambda tmp: tmp.write_text("new")) == target
     assert target.read_text() == "new" and [p.name for p in target.parent.iterdir()] == ["k.txt"]
+
+
+def test_write_error_cause_prefers_the_os_message_and_keeps_one_line() -> None:
+    assert write_error_cause(PermissionError(13, "Permission denied", "/x")) == "Permission denied"
+    assert write_error_cause(RuntimeError("first line\nsecond line")) == "first line"
+    assert write_error_cause(OSError()) == "OSError"

@@ -206,3 +206,56 @@ def test_debug_lists_every_layers_path_on_stderr_and_the_json_keeps_the_plan(tmp
     kernel = json.loads(report.read_text())["kernel"]
     assert kernel["paths"] == "jacobian" and kernel["gram_dtype"] == "float64"
     assert {layer["path"] for layer in kernel["plan"]["layers"]} == {"jacobian"}
+
+
+@pytest.mark.parametrize("where", ["directory", "read-only", "proc"])
+def test_an_unwritable_json_report_is_one_line_and_the_analysis_is_not_lost(tmp_path: Path, where: str) -> None:
+    write_run(tmp_path / "run")
+    target = {"directory": tmp_path / "out", "read-only": tmp_path / "ro" / "sub" / "r.json", "proc": Path("/proc/r.json")}[where]
+    if where == "directory":
+        target.mkdir()
+    if where == "read-only":
+        (tmp_path / "ro").write_text("a file where a folder should be")
+    cache = tmp_path / "cache"
+    args = ["analyze", str(tmp_path / "run"), "--probe", "synthetic:3", "--device", "cpu"]
+    result = CliRunner(env={"ENTK_PROBE_CACHE": str(cache)}).invoke(main, [*args, "--json", str(target)])
+    assert result.exit_code == 1
+    error = result.stderr.strip().splitlines()[-1]
+    assert error.startswith(f"entk-probe: error: could not write the JSON report {target}") and "nothing is recomputed" in error
+    assert "verdict" in result.stdout  # the terminal report is still printed
+    assert not list(tmp_path.rglob(".*.tmp")) and "Traceback" not in result.output
+    elsewhere = tmp_path / "elsewhere.json"
+    again = CliRunner(env={"ENTK_PROBE_CACHE": str(cache)}).invoke(main, [*args, "--json", str(elsewhere)])
+    assert again.exit_code == 0 and elsewhere.is_file()
+    import json
+
+    assert all(c["kernel_cached"] for c in json.loads(elsewhere.read_text())["checkpoints"])  # nothing recomputed
+
+
+def test_an_interrupt_exits_130_and_says_where_the_kernels_are(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import entk_probe.cli as cli
+
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "analyze", interrupted)
+    write_run(tmp_path / "run")
+    result = CliRunner(env={"ENTK_PROBE_CACHE": str(tmp_path / "cache")}).invoke(
+        main, ["analyze", str(tmp_path / "run"), "--probe", "synthetic:3"])
+    assert result.exit_code == 130
+    assert result.stderr.strip() == (f"entk-probe: interrupted; kernels computed so far stay in the kernel cache "
+                                     f"({tmp_path / 'cache'}) and the same command continues from them")
+
+
+def test_plot_without_matplotlib_fails_before_any_kernel(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import entk_probe.cli as cli
+    from entk_probe.errors import UsageError
+
+    def missing() -> None:
+        raise UsageError("--plot needs matplotlib: pip install 'entk-probe[plot]'")
+
+    monkeypatch.setattr(cli, "check_plotting", missing)
+    monkeypatch.setattr(cli, "analyze", lambda *a, **k: pytest.fail("the analysis ran"))
+    write_run(tmp_path / "run")
+    result = CliRunner().invoke(main, ["analyze", str(tmp_path / "run"), "--probe", "synthetic:3", "--plot", "x.png"])
+    assert result.exit_code == 2 and "needs matplotlib" in result.stderr

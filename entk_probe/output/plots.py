@@ -30,6 +30,11 @@ def _metric(c: dict[str, Any], key: str) -> Any:
     return None if c["metrics"] is None else c["metrics"][key]
 
 
+def check_plotting() -> None:
+    """A UsageError now, rather than after the analysis, when matplotlib is missing."""
+    _pyplot()
+
+
 def _series(report: dict[str, Any], key: str) -> np.ndarray:
     return np.array([np.nan if _metric(c, key) is None else _metric(c, key) for c in report["checkpoints"]], dtype=float)
 

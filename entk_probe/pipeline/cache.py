@@ -21,12 +21,12 @@ import os
 from pathlib import Path
 from typing import Any
 
-from safetensors import safe_open
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 from torch import Tensor
 
 from .. import __version__
-from ..atomic import write_atomically
+from ..atomic import write_atomically, write_error_cause
 from ..errors import warn
 
 CACHE_VERSION = 2  # 2: entries carry their key and a checksum
@@ -107,8 +107,7 @@ class KernelCache:
         path = self.path(key)
         try:
             return write_atomically(path, lambda tmp: save_file({"kernel": kernel.contiguous()}, str(tmp), metadata=meta))
-        except (OSError, RuntimeError, ValueError) as exc:  # safetensors reports I/O errors in its own types
-            cause = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc).splitlines()[0][:120]
-            warn(f"could not write the kernel cache entry {path} ({cause}); the analysis goes on without caching it "
+        except (OSError, SafetensorError) as exc:  # safetensors reports I/O errors in its own type
+            warn(f"could not write the kernel cache entry {path} ({write_error_cause(exc)}); the analysis goes on without caching it "
                  "(ENTK_PROBE_CACHE sets another folder, --no-cache turns the cache off)", code="cache-write-failed")
             return None
