@@ -23,7 +23,6 @@ from rich.table import Table
 from . import __version__
 from .pipeline import AnalyzeOptions, analyze, checkpoint_kernel, load_plugins
 from .analysis.dynamics import ANGLE_STATISTICS
-from .engine.kernel import products_dtype
 from .errors import EntkProbeError, EntkProbeWarning, OutputError
 from .output.jsonreport import dumps, read_json, to_json, write_json
 from .output.kernelfile import kernel_metadata, save_kernel
@@ -33,21 +32,14 @@ from .runs.models import make_spec, parse_model_kwargs
 from .analysis.phases import CONE_STATISTIC, PhaseThresholds
 from .engine.planning import EntkPlan
 from .output.plots import check_plotting, plot_report
-from .output.writes import Write, write_all
+from .output.messages import plan_table, show_estimate, show_warning
+from .output.writes import kernel_writes, write_all
 from .pipeline.cache import default_cache_dir
 from .probes import SPEC_GRAMMAR, available_probes, make_probe, save_probe
 from .output.progress import progress_bars
 from .runs.loading import WEIGHTS
 from .runs.registry import REGISTRY
 from .output.terminal import render
-
-
-def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
-                  file: Any = None, line: str | None = None) -> None:
-    if issubclass(category, EntkProbeWarning):
-        click.echo(f"entk-probe: warning: {message}", err=True)
-    else:
-        click.echo(warnings.formatwarning(message, category, filename, lineno, line).rstrip(), err=True)
 
 
 def _handles_errors(command: Callable[..., None]) -> Callable[..., None]:
@@ -58,7 +50,7 @@ def _handles_errors(command: Callable[..., None]) -> Callable[..., None]:
         click.get_current_context().meta[_DEBUG] = debug
         with warnings.catch_warnings():
             warnings.simplefilter("always", EntkProbeWarning)
-            warnings.showwarning = _show_warning
+            warnings.showwarning = show_warning
             try:
                 command(*args, **kwargs)
             except EntkProbeError as exc:
@@ -86,13 +78,8 @@ def _debug() -> bool:
 
 def _show_plan(plan: EntkPlan | None) -> None:
     """Under --debug: which path every layer took and why, on stderr."""
-    if plan is None or not _debug():
-        return
-    table = Table("layer", "kind", "params", "path", "GFLOP", "why", show_edge=False, title=plan.describe())
-    for layer in plan.layers:
-        table.add_row(layer.layer or "(model)", layer.kind, f"{layer.num_params:,}", layer.path,
-                      f"{layer.flops / 1e9:.3g}", layer.reason)
-    Console(stderr=True).print(table)
+    if plan is not None and _debug():
+        Console(stderr=True).print(plan_table(plan))
 
 
 def _kernel_options(command: Callable[..., None]) -> Callable[..., None]:
@@ -111,15 +98,16 @@ def _kernel_options(command: Callable[..., None]) -> Callable[..., None]:
         click.option("--paths", type=click.Choice(list(PATHS)), default="auto", show_default=True,
                      help="How each layer's share is computed: auto lets the cost model choose per layer; "
                           "--debug lists the choices."),
+        click.option("--force", is_flag=True, help="Run even when the estimate says it will not fit in memory."),
     ]):
         command = option(command)
     return command
 
 
 def _kernel_settings(mode: str, params: str | None, device: str, max_memory: str | None, jacobian_dtype: str,
-                     gram_dtype: str, paths: str) -> dict[str, Any]:
+                     gram_dtype: str, paths: str, force: bool) -> dict[str, Any]:
     """AnalyzeOptions fields from the kernel options."""
-    return {"mode": mode, "params": params, "device": device, "max_memory": max_memory,
+    return {"mode": mode, "params": params, "device": device, "max_memory": max_memory, "force": force,
             "jacobian_dtype": getattr(torch, jacobian_dtype),
             "gram_dtype": None if gram_dtype == "auto" else getattr(torch, gram_dtype), "paths": paths}
 
@@ -131,10 +119,6 @@ def _kept(options: AnalyzeOptions) -> str:
     where = options.cache_dir or default_cache_dir()
     return (f"The analysis itself completed and its kernels are in the kernel cache ({where}): run the same command "
             "with the output pointing elsewhere (e.g. --json /tmp/report.json) and nothing is recomputed")
-
-
-def _products(options: AnalyzeOptions) -> str:
-    return str(products_dtype(options.jacobian_dtype, options.gram_dtype)).removeprefix("torch.")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -209,7 +193,7 @@ def analyze_command(run_dir: Path, probe_spec: str | None, arch: str | None, plu
                     model_kwargs: tuple[str, ...], weights: str, glob: str | None, every: int | None,
                     range_: str | None, max_checkpoints: int | None, trust_checkpoints: bool, mode: str,
                     params: str | None, device: str, max_memory: str | None, jacobian_dtype: str, gram_dtype: str,
-                    paths: str, normalize: str | None, data_root: Path | None, download: bool, cone_statistic: str,
+                    paths: str, force: bool, normalize: str | None, data_root: Path | None, download: bool, cone_statistic: str,
                     subspace_k: int | None, buffer_motion: bool, no_cache: bool, json_path: str | None,
                     plot_path: Path | None, save_kernels: Path | None, quiet: bool, no_color: bool,
                     **thresholds: Any) -> None:
@@ -220,7 +204,7 @@ def analyze_command(run_dir: Path, probe_spec: str | None, arch: str | None, plu
     options = AnalyzeOptions(
         arch=arch, plugins=plugins, model_kwargs=parse_model_kwargs(model_kwargs), weights=weights, glob=glob,
         every=every, range=range_, max_checkpoints=max_checkpoints, trust_checkpoints=trust_checkpoints,
-        **_kernel_settings(mode, params, device, max_memory, jacobian_dtype, gram_dtype, paths),
+        **_kernel_settings(mode, params, device, max_memory, jacobian_dtype, gram_dtype, paths, force),
         normalize=normalize, data_root=data_root, download=download,
         thresholds=PhaseThresholds(**{k.removeprefix("threshold_"): v for k, v in thresholds.items()}),
         cone_statistic=cone_statistic, subspace_k=subspace_k, buffer_motion=buffer_motion, cache=not no_cache,
@@ -228,18 +212,11 @@ def analyze_command(run_dir: Path, probe_spec: str | None, arch: str | None, plu
     if plot_path is not None:
         check_plotting()  # before hours of kernels, not after
     with progress_bars(quiet) as (on_checkpoint, on_chunk):
-        result = analyze(run_dir, probe_spec, options, on_checkpoint=on_checkpoint, on_chunk=on_chunk)
+        result = analyze(run_dir, probe_spec, options, on_checkpoint=on_checkpoint, on_chunk=on_chunk,
+                         on_estimate=None if quiet else show_estimate)
     _show_plan(result.plan)
     report = to_json(result)
-    writes: list[Write] = []
-    if save_kernels is not None:
-        for i, kernel in zip(result.included, result.kernels):
-            run = result.runs[i]
-            meta = kernel_metadata(run.checkpoint, arch=result.model.arch, probe_spec=result.probe.spec,
-                                   probe_sha256=result.probe.sha256, mode=options.mode, jacobian_dtype=jacobian_dtype,
-                                   gram_dtype=_products(options), device=result.device, params=params)
-            path = save_kernels / (run.checkpoint.name.replace("/", "__") + ".kernel.safetensors")
-            writes.append(("kernel file", path, lambda p=path, k=kernel, m=meta: save_kernel(p, k, m)))
+    writes = [] if save_kernels is None else kernel_writes(result, save_kernels, jacobian_dtype, params)
     if plot_path is not None:
         writes.append(("plot", plot_path, lambda: plot_report(report, plot_path)))
     if json_path not in (None, "-"):
@@ -286,7 +263,7 @@ def report_command(path: Path, plot_path: Path | None, no_color: bool) -> None:
 def kernel_command(checkpoint: Path, probe_spec: str, output: Path, arch: str | None, plugins: tuple[Path, ...],
                    model_kwargs: tuple[str, ...], weights: str, trust_checkpoints: bool, mode: str, params: str | None,
                    device: str, max_memory: str | None, jacobian_dtype: str, gram_dtype: str, paths: str,
-                   normalize: str | None, data_root: Path | None, download: bool, quiet: bool) -> None:
+                   force: bool, normalize: str | None, data_root: Path | None, download: bool, quiet: bool) -> None:
     """Compute one checkpoint's eNTK on a probe and save it with its metadata.
 
     Example: entk-probe kernel runs/r20/step00620.safetensors --probe cifar10:200 -o K.safetensors
@@ -294,7 +271,7 @@ def kernel_command(checkpoint: Path, probe_spec: str, output: Path, arch: str | 
     options = AnalyzeOptions(
         arch=arch, plugins=plugins, model_kwargs=parse_model_kwargs(model_kwargs), weights=weights,
         trust_checkpoints=trust_checkpoints, **_kernel_settings(mode, params, device, max_memory, jacobian_dtype,
-                                                                 gram_dtype, paths),
+                                                                 gram_dtype, paths, force),
         normalize=normalize, data_root=data_root, download=download,
     )
     with progress_bars(quiet) as (_, on_chunk):
@@ -302,7 +279,7 @@ def kernel_command(checkpoint: Path, probe_spec: str, output: Path, arch: str | 
     _show_plan(result.plan)
     meta = kernel_metadata(result.checkpoint, arch=result.model.arch, probe_spec=result.probe.spec,
                            probe_sha256=result.probe.sha256, mode=mode, jacobian_dtype=jacobian_dtype,
-                           gram_dtype=_products(options),
+                           gram_dtype=str(options.products).removeprefix("torch."),
                            device=result.device, params=params)
     failures = write_all([("kernel file", output, lambda: save_kernel(output, result.kernel, meta))])
     if failures:

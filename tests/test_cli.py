@@ -259,3 +259,22 @@ def test_plot_without_matplotlib_fails_before_any_kernel(tmp_path: Path, monkeyp
     write_run(tmp_path / "run")
     result = CliRunner().invoke(main, ["analyze", str(tmp_path / "run"), "--probe", "synthetic:3", "--plot", "x.png"])
     assert result.exit_code == 2 and "needs matplotlib" in result.stderr
+
+
+def test_the_estimate_is_one_stderr_line_before_the_report_and_a_refusal_exits_1(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from entk_probe.pipeline import forecast
+
+    write_run(tmp_path / "run")
+    args = ["analyze", str(tmp_path / "run"), "--probe", "synthetic:3", "--device", "cpu", "--no-cache"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    lines = [line for line in result.stderr.splitlines() if line.startswith("entk-probe: estimate: ")]
+    assert len(lines) == 1 and "3 kernel(s) to compute" in lines[0]
+    assert "estimated beforehand: 3 kernel(s)" in result.stdout and "entk-probe: estimate" not in result.stdout
+    assert "entk-probe: estimate" not in CliRunner().invoke(main, args + ["--quiet"]).stderr
+    monkeypatch.setattr(forecast, "available_memory", lambda device: 1024)
+    refused = CliRunner().invoke(main, args)
+    assert refused.exit_code == 1 and refused.stdout == ""
+    assert refused.stderr.splitlines()[-1].startswith("entk-probe: error: this run is not expected to fit")
+    assert CliRunner().invoke(main, args + ["--force"]).exit_code == 0

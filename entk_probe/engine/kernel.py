@@ -159,6 +159,56 @@ def _run(plan: EntkPlan, layers: dict[str, tuple[Layer, LayerShapes]], fn: Model
     return gram
 
 
+@dataclass(frozen=True)
+class _Settings:
+    """The validated settings of one kernel computation."""
+
+    kmode: KernelMode
+    device: torch.device
+    inputs: Tensor
+    gram_dtype: torch.dtype
+    budget: int
+    sizes: list[tuple[str, int]]
+
+
+def _settings(model: nn.Module, inputs: Tensor, mode: str, device: str | torch.device, params: ParamFilter,
+              jacobian_dtype: torch.dtype, max_memory: int | str | None, chunk_size: int | None, paths: str,
+              gram_dtype: torch.dtype | None) -> _Settings:
+    kmode = get_mode(mode)
+    dev = resolve_device(device)
+    inputs = _check_inputs(inputs)
+    products = check_dtypes(jacobian_dtype, gram_dtype)
+    if chunk_size is not None and (isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1):
+        raise UsageError(f"chunk_size must be a positive integer, got {chunk_size!r}")
+    budget = parse_bytes(max_memory) if max_memory is not None else default_budget(dev)
+    check_paths(paths)
+    return _Settings(kmode, dev, inputs, products, budget, select_parameters(model, params))
+
+
+def plan_entk(
+    model: nn.Module,
+    inputs: Tensor,
+    *,
+    mode: str = "trace",
+    device: str | torch.device = "auto",
+    params: ParamFilter = None,
+    jacobian_dtype: torch.dtype = torch.float32,
+    max_memory: int | str | None = None,
+    chunk_size: int | None = None,
+    paths: str = "auto",
+    gram_dtype: torch.dtype | None = None,
+) -> EntkPlan:
+    """The plan ``compute_entk`` would follow with these arguments, without computing the kernel.
+
+    Costs one forward and backward pass on a few samples (the capture check).
+    """
+    s = _settings(model, inputs, mode, device, params, jacobian_dtype, max_memory, chunk_size, paths, gram_dtype)
+    with eval_mode(model), exact_float32():
+        fn = ModelFunction.build(model, s.device, jacobian_dtype)
+        x = s.inputs.to(device=s.device, dtype=jacobian_dtype)  # (N, ...)
+        return _plan(model, fn, x, s.sizes, s.kmode, s.budget, chunk_size, paths, s.gram_dtype)[0]
+
+
 def compute_entk_result(
     model: nn.Module,
     inputs: Tensor,
@@ -175,16 +225,8 @@ def compute_entk_result(
 ) -> EntkResult:
     """Like ``compute_entk``, returning the kernel with the plan and settings used."""
     started = time.perf_counter()
-    kmode = get_mode(mode)
-    dev = resolve_device(device)
-    inputs = _check_inputs(inputs)
-    gram_dtype = check_dtypes(jacobian_dtype, gram_dtype)
-    if chunk_size is not None and (isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1):
-        raise UsageError(f"chunk_size must be a positive integer, got {chunk_size!r}")
-    budget = parse_bytes(max_memory) if max_memory is not None else default_budget(dev)
-    check_paths(paths)
-    sizes = select_parameters(model, params)
-
+    s = _settings(model, inputs, mode, device, params, jacobian_dtype, max_memory, chunk_size, paths, gram_dtype)
+    kmode, dev, inputs, gram_dtype, budget, sizes = s.kmode, s.device, s.inputs, s.gram_dtype, s.budget, s.sizes
     with eval_mode(model), exact_float32():
         fn = ModelFunction.build(model, dev, jacobian_dtype)
         x = inputs.to(device=dev, dtype=jacobian_dtype)  # (N, ...)

@@ -55,6 +55,7 @@ class ParamGroup:
     tensor_elements: int  # elements of the whole tensors the pieces come from (vmap computes those)
     chunk_size: int  # samples a Jacobian chunk
     slab_columns: int  # columns of Φ cast to float64 at a time
+    peak_bytes: int = 0  # estimated: the group's Jacobian for all samples, a chunk's working memory and a slab
 
     @property
     def size(self) -> int:
@@ -92,6 +93,17 @@ class EntkPlan:
     def num_chunks(self) -> int:
         jacobian = sum(math.ceil(self.num_samples / g.chunk_size) for g in self.groups)
         return jacobian + sum(math.ceil(self.num_samples / c.chunk_size) for c in self.capture_groups)
+
+    @property
+    def working_bytes(self) -> int:
+        """Estimated peak of the engine's working memory (within the budget): the largest capture
+        pass or Jacobian group; the (M, M) float64 accumulator and the model come on top."""
+        return max([g.peak_bytes for g in self.groups] + [c.peak_bytes for c in self.capture_groups] + [0])
+
+    @property
+    def passes(self) -> int:
+        """Passes over the probe (one forward and R backward passes a sample each)."""
+        return len(self.groups) + len(self.capture_groups)
 
     def path_counts(self) -> dict[str, int]:
         """Layers by path, e.g. {"structured": 21, "per-sample": 20, "jacobian": 1}."""
@@ -213,7 +225,9 @@ class _Sizes:
                 "budget, use the pntk mode (one backward pass a sample), or restrict the parameters"
             )
         slab = columns if self.b == 8 else int(min(columns, self.slab_columns_max))
-        return ParamGroup(tuple(pieces), tensor_elements, min(chunk, self.n), slab)
+        chunk = min(chunk, self.n)
+        peak = self.store(size) + self.slab_bytes(columns) + chunk * self.working(tensor_elements)
+        return ParamGroup(tuple(pieces), tensor_elements, chunk, slab, int(peak))
 
 
 def make_plan(

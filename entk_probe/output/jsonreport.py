@@ -29,7 +29,7 @@ from ..engine.planning import EntkPlan
 from ..errors import ReportError, UsageError
 
 
-SCHEMA_VERSION = "1.2"  # 1.1: kernel.gram_dtype, kernel.paths, kernel.plan; 1.2: checkpoints[].excluded
+SCHEMA_VERSION = "1.3"  # 1.1: kernel.gram_dtype, kernel.paths, kernel.plan; 1.2: checkpoints[].excluded; 1.3: estimate
 
 
 def finite(value: Any) -> Any:
@@ -154,6 +154,7 @@ def to_json(analysis: Analysis) -> dict[str, Any]:
         "environment": _environment(analysis),
         "timings": {"total_seconds": analysis.seconds,
                     "kernel_seconds": sum(r.kernel_seconds for r in analysis.runs)},
+        "estimate": None if analysis.estimate is None else analysis.estimate.as_dict(),
     }
     return finite(report)
 

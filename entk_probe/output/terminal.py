@@ -17,6 +17,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ..analysis.verdicts import verdict as describe
+from ..engine.memory import format_bytes
 from ..runs.formats import short_name
 
 BARS = "▁▂▃▄▅▆▇█"
@@ -76,6 +77,11 @@ def _header(r: dict[str, Any]) -> list[str]:
             counts[layer["path"]] = counts.get(layer["path"], 0) + 1
         lines.append(f"layers by path: {', '.join(f'{k} {v}' for k, v in counts.items())}; "
                      f"{plan['capture_passes']} capture pass(es), {plan['flops'] / 1e9:,.1f} GFLOP a kernel")
+    estimate = r.get("estimate")
+    if estimate and estimate["kernels_to_compute"]:
+        lines.append(f"estimated beforehand: {estimate['kernels_to_compute']} kernel(s) in "
+                     f"{_duration(estimate['seconds'])}, took {_duration(r['timings'].get('kernel_seconds'))}; "
+                     f"peak memory about {format_bytes(estimate['device_peak_bytes'])}")
     return lines
 
 

@@ -71,6 +71,10 @@ class KernelCache:
         """Where the entry of ``key`` lives."""
         return self.root / key[:2] / f"{key}.safetensors"
 
+    def has(self, parts: dict[str, Any]) -> bool:
+        """Whether an entry for ``parts`` exists (it is checked only when read)."""
+        return self.path(cache_key(**parts)).is_file()
+
     def get(self, parts: dict[str, Any], n: int | None = None) -> Tensor | None:
         """The kernel cached for ``parts`` (over ``n`` probe inputs), or None; a bad entry is warned about."""
         key = cache_key(**parts)

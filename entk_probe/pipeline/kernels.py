@@ -8,7 +8,7 @@ from typing import Any
 
 from torch import Tensor, nn
 
-from ..engine.kernel import compute_entk_result, products_dtype, resolve_device
+from ..engine.kernel import compute_entk_result, plan_entk, resolve_device
 from ..engine.parameters import select_parameters
 from ..engine.planning import EntkPlan
 from ..probes import Probe
@@ -31,24 +31,39 @@ class KernelSource:
         chosen = select_parameters(model, options.params)
         self.param_names = tuple(name for name, _ in chosen)
         self.num_params = sum(numel for _, numel in chosen)
-        self.gram_dtype = products_dtype(options.jacobian_dtype, options.gram_dtype)
+        self.gram_dtype = options.products
         self.plan: EntkPlan | None = None
+
+    def _parts(self, identity: Mapping[str, Any]) -> dict[str, Any]:
+        """The cache key's parts: ``identity`` (which weights) and everything else the kernel depends on."""
+        o = self.options
+        return {**identity, "arch": self.spec.arch, "kwargs": self.spec.kwargs, "probe": self.probe.sha256,
+                "mode": o.mode, "dtype": str(o.jacobian_dtype), "gram_dtype": str(self.gram_dtype), "params": o.params}
+
+    def _engine(self) -> dict[str, Any]:
+        o = self.options
+        return {"mode": o.mode, "device": o.device, "max_memory": o.max_memory, "params": o.params,
+                "jacobian_dtype": o.jacobian_dtype, "paths": o.paths, "gram_dtype": self.gram_dtype}
+
+    def cached(self, identity: Mapping[str, Any]) -> bool:
+        """Whether the kernel cache holds an entry for these weights."""
+        return self.cache is not None and self.cache.has(self._parts(identity))
+
+    def expected_plan(self) -> EntkPlan:
+        """The plan the engine would follow for the model's current weights."""
+        return plan_entk(self.model, self.probe.inputs, **self._engine())
 
     def kernel(self, identity: Mapping[str, Any]) -> tuple[Tensor, float, bool]:
         """(kernel, seconds spent, whether it came from the cache) of the model's current weights.
 
         ``identity`` says which weights those are (checkpoint sha256, raw or EMA, ...).
         """
-        o = self.options
-        parts = {**identity, "arch": self.spec.arch, "kwargs": self.spec.kwargs, "probe": self.probe.sha256,
-                 "mode": o.mode, "dtype": str(o.jacobian_dtype), "gram_dtype": str(self.gram_dtype), "params": o.params}
+        parts = self._parts(identity)
         if self.cache is not None and (hit := self.cache.get(parts, self.probe.n)) is not None:
             return hit, 0.0, True
         with warnings.catch_warnings():  # the job names the checkpoint of a non-finite kernel itself
             warnings.filterwarnings("ignore", message="the eNTK has NaN or infinite entries")
-            result = compute_entk_result(self.model, self.probe.inputs, mode=o.mode, device=o.device,
-                                         max_memory=o.max_memory, params=o.params, jacobian_dtype=o.jacobian_dtype,
-                                         progress=self.progress, paths=o.paths, gram_dtype=self.gram_dtype)
+            result = compute_entk_result(self.model, self.probe.inputs, progress=self.progress, **self._engine())
         self.plan = self.plan or result.plan
         if self.cache is not None:
             self.cache.put(parts, result.kernel, {"device": result.device, "seconds": f"{result.seconds:.3f}"})

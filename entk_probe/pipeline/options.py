@@ -11,7 +11,7 @@ import torch
 
 from ..analysis.dynamics import ANGLE_STATISTICS
 from ..analysis.phases import CONE_STATISTIC, PhaseThresholds
-from ..engine.kernel import check_dtypes, resolve_device
+from ..engine.kernel import check_dtypes, products_dtype, resolve_device
 from ..engine.layerplan import check_paths
 from ..engine.memory import parse_bytes
 from ..engine.modes import get_mode
@@ -51,6 +51,12 @@ class AnalyzeOptions:
     buffer_motion: bool = False  # one more kernel a step: weights of the next checkpoint, buffers of this one
     cache: bool = True
     cache_dir: Path | None = None
+    force: bool = False  # run even when the estimate says the run does not fit in memory
+
+    @property
+    def products(self) -> torch.dtype:
+        """The dtype of the Gram products: ``gram_dtype``, else the Jacobian dtype."""
+        return products_dtype(self.jacobian_dtype, self.gram_dtype)
 
     def validate(self, probe_spec: str | None = None) -> None:
         """Raise a UsageError for any malformed value, before a checkpoint or a dataset is read.

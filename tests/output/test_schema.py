@@ -101,3 +101,16 @@ def test_a_minimal_valid_report_renders_and_plots(tmp_path: Path, null: bool) ->
 
     plot_report(report, tmp_path / "minimal.png")
     assert (tmp_path / "minimal.png").stat().st_size > 0
+
+
+def test_the_committed_schema_is_what_the_generator_writes() -> None:
+    import importlib.util
+
+    from tests.helpers import REPO
+
+    spec = importlib.util.spec_from_file_location("make_schema", REPO / "scripts" / "make_schema.py")
+    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    committed = (REPO / "entk_probe" / "output" / "schema" / "report.schema.json").read_text()
+    assert module.text() == committed, "run python scripts/make_schema.py and commit the schema"
+    assert schema()["$id"].endswith(SCHEMA_VERSION)

@@ -1,0 +1,39 @@
+"""What the command says on stderr besides errors: warnings, the run's estimate, the plan.
+
+stdout carries only the report or the JSON; everything here goes to stderr.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import click
+from rich.table import Table
+
+from ..engine.planning import EntkPlan
+from ..errors import EntkProbeWarning
+from ..pipeline.forecast import RunEstimate
+
+
+def show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                 file: Any = None, line: str | None = None) -> None:
+    """``warnings.showwarning`` for the command: entk-probe's own warnings as one line."""
+    if issubclass(category, EntkProbeWarning):
+        click.echo(f"entk-probe: warning: {message}", err=True)
+    else:
+        click.echo(warnings.formatwarning(message, category, filename, lineno, line).rstrip(), err=True)
+
+
+def show_estimate(estimate: RunEstimate) -> None:
+    """The run's estimate, before its first kernel."""
+    click.echo(f"entk-probe: estimate: {estimate.describe()}", err=True)
+
+
+def plan_table(plan: EntkPlan) -> Table:
+    """Which path every layer took and why."""
+    table = Table("layer", "kind", "params", "path", "GFLOP", "why", show_edge=False, title=plan.describe())
+    for layer in plan.layers:
+        table.add_row(layer.layer or "(model)", layer.kind, f"{layer.num_params:,}", layer.path,
+                      f"{layer.flops / 1e9:.3g}", layer.reason)
+    return table

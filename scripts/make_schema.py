@@ -1,0 +1,107 @@
+"""Write entk-probe's closed JSON report schema from the code's registries.
+
+The schema's enums and keys come from where the code defines them (verdicts, modes, paths, angle
+statistics, metrics, thresholds, evidence keys); after a change to the report, run
+``python scripts/make_schema.py`` and commit entk_probe/output/schema/report.schema.json.
+tests/output/test_schema.py checks that the committed file is what this script writes.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+OUT = REPO / "entk_probe" / "output" / "schema" / "report.schema.json"
+from dataclasses import fields
+from entk_probe.analysis.summary import CheckpointMetrics
+from entk_probe.analysis.phases import PhaseThresholds
+from entk_probe.analysis.verdicts import VERDICTS
+from entk_probe.analysis.dynamics import ANGLE_STATISTICS
+from entk_probe.engine.modes import MODES
+from entk_probe.engine.layerplan import PATHS
+from entk_probe.output.jsonreport import SCHEMA_VERSION
+
+S = {"type": "string"}
+I = {"type": "integer"}
+N = {"type": "number"}
+B = {"type": "boolean"}
+def null(t): return {"type": [t["type"], "null"]} if "type" in t and isinstance(t["type"], str) else {"anyOf": [t, {"type": "null"}]}
+NN = {"type": ["number", "null"]}  # non-finite numbers are written as null
+def arr(items, **kw): return {"type": "array", "items": items, **kw}
+def obj(props, optional=(), extra=False, nullable=False):
+    o = {"type": ["object", "null"] if nullable else "object",
+         "required": [k for k in props if k not in optional], "properties": props, "additionalProperties": extra}
+    return o
+def enum(values): return {"enum": list(values)}
+
+SCALAR = {"type": ["string", "number", "integer", "boolean", "null"]}
+layer = obj({"layer": S, "kind": S, "params": arr(S), "num_params": I, "path": enum(["structured", "per-sample", "jacobian"]),
+             "flops": N, "working_bytes": I, "capture_bytes": I, "block": I, "out_slab": I, "reason": S,
+             "keeps": enum(["activations", "gradients"])})
+plan = obj({"layers": arr(layer), "capture_passes": I, "jacobian_groups": I, "budget_bytes": I, "flops": N}, nullable=True)
+metric_types = {"top_eigenvalues": arr(NN), "subspace_to_next": obj({k: NN for k in ANGLE_STATISTICS}, optional=ANGLE_STATISTICS)}
+metrics = obj({f.name: metric_types.get(f.name, NN) for f in fields(CheckpointMetrics) if f.name not in ("time", "phase")},
+              nullable=True)  # null for a checkpoint left out (excluded)
+checkpoint = obj({
+    "path": S, "name": S, "sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"}, "step": null(I), "epoch": NN, "time": NN,
+    "phase": enum(["I", "II", None]), "aliases": arr(S), "ordered_by": enum(["metadata", "file name"]),
+    "weights": obj({"choice": enum(["raw", "ema"]), "key": S}), "unpickled": B, "kernel_cached": B, "kernel_seconds": NN,
+    "excluded": null(S), "metrics": metrics,
+}, optional=("excluded",))
+from entk_probe.analysis.phases import EVIDENCE_KEYS as EVIDENCE
+thresholds = obj({f.name: (I if f.type in ("int", int) else N) for f in fields(PhaseThresholds)})
+matrix = arr(arr(NN, minItems=1), minItems=1)  # T x T, T >= 1 checkpoints
+schema = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "$id": f"https://entk-probe/schema/report/{SCHEMA_VERSION}",
+    "title": "entk-probe report",
+    "description": "The JSON report of `entk-probe analyze` (schema_version 1.x). Every object is closed: a key not declared here is an error. Non-finite numbers are null.",
+    **obj({
+        "schema_version": {"type": "string", "pattern": "^1\\.[0-9]+$"},
+        "tool": obj({"name": {"const": "entk-probe"}, "version": S}),
+        "created": S,
+        "run": obj({"path": S}),
+        "model": obj({"arch": S, "source": S, "origin": S, "num_params": I, "kwargs": {"type": "object", "additionalProperties": SCALAR},
+                      "settings_from": {"type": "object", "additionalProperties": S}, "input_size": null(arr(I)), "has_batchnorm": B}),
+        "probe": obj({"spec": S, "n": I, "dataset": S, "split": null(S), "seed": null(I), "indices": arr(I), "labels": null(arr(I)),
+                      "classes": arr(S), "sha256": S, "synthetic": B,
+                      "normalization": obj({"mean": null(arr(N)), "std": null(arr(N)), "source": S}),
+                      "transforms": arr(S), "source": S, "input_shape": arr(I)}),
+        "kernel": obj({"mode": enum(MODES), "jacobian_dtype": enum(["float32", "float64"]), "gram_dtype": enum(["float32", "float64"]),
+                       "device": S, "params": null(S), "param_names": arr(S), "num_params": I, "num_classes": I,
+                       "paths": enum(PATHS), "plan": plan}, optional=("gram_dtype", "paths", "plan")),
+        "time_unit": enum(["epoch", "step", "index"]),
+        "checkpoints": arr(checkpoint, minItems=1),
+        "pairwise": obj({"distance": matrix, "distance_centered": matrix, "angle_deg": matrix, "angle_centered_deg": matrix}),
+        "phases": obj({"verdict": enum(v.id for v in VERDICTS),
+                       "boundary": obj({"index": I, "step": null(I), "epoch": NN, "time": NN, "checkpoint": S}, nullable=True),
+                       "thresholds": thresholds, "evidence": obj({k: NN for k in EVIDENCE}, optional=EVIDENCE[2:]),
+                       "explanation": S, "kernels": enum(["centered", "uncentered"])}),
+        "cone": obj({"k": I, "statistic": enum(ANGLE_STATISTICS), "width_deg": NN, "per_checkpoint_deg": arr(NN),
+                     "statistics_deg": obj({k: arr(NN) for k in ANGLE_STATISTICS}), "frobenius_half_angle_deg": NN,
+                     "reference": S}, nullable=True),
+        "buffer_motion": obj({"share_per_step": arr(NN), "steps": arr(arr(I, minItems=2, maxItems=2))},
+                             optional=("steps",), nullable=True),
+        "warnings": arr(obj({"code": S, "message": S, "checkpoint": S}, optional=("checkpoint",))),
+        "environment": obj({"python": S, "platform": S, "torch": S, "timm": S, "numpy": S, "safetensors": S, "device": S,
+                            "device_name": S, "plugins": arr(S), "argv": arr(S)}),
+        "timings": obj({"total_seconds": NN, "kernel_seconds": NN}),
+        "estimate": obj({"kernels_to_compute": I, "kernels_cached": I, "seconds": NN, "seconds_per_kernel": NN,
+                         "flops_per_kernel": NN, "gemm_rate": NN, "kernel_bytes": I, "held_bytes": I, "budget_bytes": I,
+                         "working_bytes": null(I), "device_peak_bytes": I, "device_free_bytes": I, "host_peak_bytes": I,
+                         "host_free_bytes": I}, nullable=True),
+    }, optional=("estimate",)),
+}
+
+
+def text() -> str:
+    """The schema file's text."""
+    return json.dumps(schema, indent=1, ensure_ascii=False) + "\n"
+
+
+if __name__ == "__main__":
+    OUT.write_text(text())
+    print("wrote", OUT)
