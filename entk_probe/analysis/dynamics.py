@@ -35,8 +35,11 @@ def center(kernel: Tensor) -> Tensor:
 
 def _unit(kernel: Tensor) -> Tensor | None:
     flat = kernel.reshape(-1).to(torch.float64)
-    norm = torch.linalg.vector_norm(flat)
-    return flat / norm if norm > 0 else None
+    peak = flat.abs().max()
+    if not peak > 0:
+        return None
+    flat = flat / peak  # so that the squares in the norm neither underflow (tiny kernels) nor overflow
+    return flat / torch.linalg.vector_norm(flat)
 
 
 def _pair(a: Tensor | None, b: Tensor | None) -> tuple[float, float]:
@@ -144,6 +147,16 @@ def subspace_angles(a: Tensor, b: Tensor) -> np.ndarray:
 
 
 ANGLE_STATISTICS = ("largest", "mean", "rms", "smallest")
+
+
+def subspaces_informative(k: int, n: int) -> bool:
+    """Whether top-k eigenspaces of centred (N, N) kernels can differ: centring leaves rank N − 1,
+    so for k ≥ N − 1 every such eigenspace is the whole complement of the ones vector and every
+    principal angle is 0 whatever the kernels."""
+    return k < n - 1
+
+
+NO_ANGLES = {name: math.nan for name in ANGLE_STATISTICS}  # where subspace angles say nothing
 
 
 def angle_statistics(theta: np.ndarray) -> dict[str, float]:

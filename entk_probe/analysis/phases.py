@@ -59,12 +59,14 @@ from torch import Tensor
 
 from .dynamics import (
     ANGLE_STATISTICS,
+    NO_ANGLES,
     angle_statistics,
     kernel_angle_deg,
     path_and_diameter,
     sample_kernel,
     step_rates,
     subspace_angles,
+    subspaces_informative,
     top_eigenspace,
 )
 from .verdicts import INSUFFICIENT, LAZY, NO_CONE, SINGLE_PHASE, TWO_PHASE_CONE, TWO_PHASE_FROZEN
@@ -214,8 +216,11 @@ def cone_width(kernels: Sequence[Tensor], boundary: int, k: int, statistic: str 
     samples = [sample_kernel(kern).to(torch.float64) for kern in kernels]
     phase2 = samples[boundary + 1 :]
     mean = torch.stack([s / torch.linalg.vector_norm(s) for s in phase2]).mean(0)
-    reference = top_eigenspace(mean, k)
-    stats = [angle_statistics(subspace_angles(top_eigenspace(s, k), reference)) for s in samples]
+    if subspaces_informative(k, mean.shape[0]):
+        reference = top_eigenspace(mean, k)
+        stats = [angle_statistics(subspace_angles(top_eigenspace(s, k), reference)) for s in samples]
+    else:
+        stats = [dict(NO_ANGLES) for _ in samples]
     every = {name: [s[name] for s in stats] for name in ANGLE_STATISTICS}
     half = max(kernel_angle_deg(s, mean) for s in phase2)
     return ConeWidth(k, statistic, max(every[statistic][boundary + 1 :]), every[statistic], every, half)

@@ -17,6 +17,7 @@ import numpy as np
 from torch import Tensor
 
 from .dynamics import (
+    NO_ANGLES,
     accuracy,
     alignment,
     angle_statistics,
@@ -24,9 +25,11 @@ from .dynamics import (
     disagreement,
     kernel_angle_deg,
     pairwise,
+    sample_kernel,
     spectrum,
     step_rates,
     subspace_angles,
+    subspaces_informative,
     top_eigenspace,
 )
 from .phases import CONE_STATISTIC, ConeWidth, PhaseResult, PhaseThresholds, classify, cone_width
@@ -125,7 +128,8 @@ def _summarize(
     cone = cone_width(centred, phases.boundary, k, statistic) if phases.boundary is not None else None
     dt = np.diff(np.asarray(times, dtype=float))
     rates = step_rates(c_angle, times)
-    spaces = [top_eigenspace(c, k) for c in centred]
+    informative = subspaces_informative(k, sample_kernel(centred[0]).shape[0])
+    spaces = [top_eigenspace(c, k) for c in centred] if informative else []
     rows = []
     for i in range(t):
         nxt = i + 1 < t
@@ -145,7 +149,8 @@ def _summarize(
             effective_rank=float(spec["effective_rank"]),  # type: ignore[arg-type]
             top_eigenvalues=list(spec["top_eigenvalues"]),  # type: ignore[call-overload]
             trace=float(spec["trace"]),  # type: ignore[arg-type]
-            subspace_to_next=angle_statistics(subspace_angles(spaces[i], spaces[i + 1])) if nxt else {},
+            subspace_to_next=(angle_statistics(subspace_angles(spaces[i], spaces[i + 1])) if informative
+                              else dict(NO_ANGLES)) if nxt else {},
             accuracy=accuracy(logits[i], labels) if logits is not None and labels is not None and same_classes else math.nan,
             disagreement_with_previous=disagreement(logits[i - 1], logits[i]) if logits is not None and i > 0 else math.nan,
             phase="" if phases.boundary is None else ("I" if i <= phases.boundary else "II"),

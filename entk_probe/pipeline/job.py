@@ -22,6 +22,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from ..analysis.dynamics import subspaces_informative
 from ..analysis.summary import RunSummary, buffer_shares, summarize
 from ..engine.planning import EntkPlan
 from ..errors import CheckpointError, EntkProbeWarning, UsageError, warn
@@ -31,6 +32,7 @@ from ..runs.loading import read_content, select_state_dict
 from ..runs.models import ModelSpec, build_model, load_weights, make_spec, resolve_arch
 from ..runs.registry import REGISTRY
 from .buffers import fitted, mixed_kernel
+from .forecast import RunEstimate, check_fits, forecast
 from .kernels import KernelSource
 from .options import AnalyzeOptions
 
@@ -65,6 +67,7 @@ class Analysis:
     has_batchnorm: bool
     seconds: float
     plan: EntkPlan | None = None  # how the first computed kernel was computed; None when all came from the cache
+    estimate: RunEstimate | None = None  # made before the first kernel
     kernels: list[Tensor] = field(default_factory=list)  # float64, one per included checkpoint, in analysis order
     warnings: list[dict[str, str]] = field(default_factory=list)  # {code, message[, checkpoint]}
 
@@ -100,12 +103,15 @@ def analyze(
     *,
     on_checkpoint: Callable[[int, int, Checkpoint], None] | None = None,
     on_chunk: Callable[[int, int], None] | None = None,
+    on_estimate: Callable[[RunEstimate], None] | None = None,
 ) -> Analysis:
     """Compute the eNTK of every selected checkpoint of ``run_dir`` and measure its trajectory.
 
-    ``probe_spec`` None means the run directory's ``probe.safetensors``. ``on_checkpoint(i, n,
-    checkpoint)`` is called before each checkpoint, ``on_chunk(done, total)`` within a kernel.
-    The warnings given on the way are kept in ``Analysis.warnings`` (and shown as usual).
+    ``probe_spec`` None means the run directory's ``probe.safetensors``. ``on_estimate(estimate)``
+    is called before the first kernel (the run then stops with a MemoryBudgetError when it is not
+    expected to fit, unless ``options.force``), ``on_checkpoint(i, n, checkpoint)`` before each
+    checkpoint, ``on_chunk(done, total)`` within a kernel. The warnings given on the way are kept
+    in ``Analysis.warnings`` (and shown as usual).
     """
     records: list[dict[str, str]] = []
     with warnings.catch_warnings():
@@ -123,7 +129,7 @@ def analyze(
             forward(message, category, filename, lineno, file, line)
 
         warnings.showwarning = record
-        analysis = _analyze(run_dir, probe_spec, options, on_checkpoint, on_chunk)
+        analysis = _analyze(run_dir, probe_spec, options, on_checkpoint, on_chunk, on_estimate)
     analysis.warnings = records
     return analysis
 
@@ -168,6 +174,7 @@ def checkpoint_kernel(path: Path, probe_spec: str, options: AnalyzeOptions = Ana
     state, _ = _read_state(ckpt, options)
     spec, model, probe = _prepare(arch, arch_source, ckpt, state, probe_spec, options)
     source = KernelSource(model, probe, spec, options, on_chunk)
+    _estimated(source, [ckpt], None)
     load_weights(model, state, arch=arch, where=str(ckpt.path))
     kernel, _, cached = source.kernel({"checkpoint": ckpt.sha256, "weights": options.weights})
     return CheckpointKernel(ckpt, spec, probe, kernel, source.device, source.param_names, cached, source.plan)
@@ -213,6 +220,7 @@ def _analyze(
     options: AnalyzeOptions,
     on_checkpoint: Callable[[int, int, Checkpoint], None] | None,
     on_chunk: Callable[[int, int], None] | None,
+    on_estimate: Callable[[RunEstimate], None] | None,
 ) -> Analysis:
     started = time.perf_counter()
     probe_spec = probe_spec_for(run_dir, probe_spec)
@@ -226,6 +234,7 @@ def _analyze(
     first = next(states)
     spec, model, probe = _prepare(arch, arch_source, first[0], first[1], probe_spec, options)
     source = KernelSource(model, probe, spec, options, on_chunk)
+    estimate = _estimated(source, chosen, on_estimate)
     done = _Trajectory()
     previous: tuple[Checkpoint, dict[str, Tensor]] | None = None  # the last included one, fitted to the model
     for i, (ckpt, state, key) in enumerate(itertools.chain([first], states)):
@@ -251,7 +260,19 @@ def _analyze(
         done.logits.append(logits)  # type: ignore[arg-type]
         done.included.append(i)
         previous = (ckpt, fitted(model, state))
-    return _summarised(run_dir, unit, options, spec, model, probe, source, done, started)
+    analysis = _summarised(run_dir, unit, options, spec, model, probe, source, done, started)
+    analysis.estimate = estimate
+    return analysis
+
+
+def _estimated(source: KernelSource, chosen: Sequence[Checkpoint],
+               on_estimate: Callable[[RunEstimate], None] | None) -> RunEstimate:
+    """The run's estimate, reported, and checked against the memory it may use."""
+    estimate = forecast(source, chosen)
+    if on_estimate is not None:
+        on_estimate(estimate)
+    check_fits(estimate, source.options.force)
+    return estimate
 
 
 def _summarised(run_dir: Path, unit: str, options: AnalyzeOptions, spec: ModelSpec, model: nn.Module,
@@ -269,6 +290,10 @@ def _summarised(run_dir: Path, unit: str, options: AnalyzeOptions, spec: ModelSp
     summary = summarize(done.kernels, times, num_classes=num_classes, labels=probe.labels, label_classes=label_classes,
                         logits=done.logits, thresholds=options.thresholds, k=options.subspace_k,
                         statistic=options.cone_statistic)
+    if not subspaces_informative(summary.k, probe.n):
+        warn(f"subspace angles are not measured (null): the top-{summary.k} eigenspaces of centred kernels over "
+             f"N={probe.n} samples are the same whatever the kernels (k must be below N - 1 = {probe.n - 1}); "
+             "use a larger probe or a smaller --subspace-k", code="subspace-k")
     has_bn = _has_batchnorm(model)
     if has_bn and not options.buffer_motion:
         warn("the model has BatchNorm: the eval-mode kernel also moves when only the running statistics move, "

@@ -49,13 +49,13 @@ def parse_spec(text: str) -> ProbeSpec:
     path: Path | None = None
     count = rest
     if name in ("imagefolder", "file"):
-        path_text, sep, count = rest.rpartition(":") if re.search(r":\d+$", rest) else (rest, "", "")
+        path_text, sep, count = rest.rpartition(":") if re.search(r":[0-9]+$", rest) else (rest, "", "")
         if not path_text:
             raise bad(f"{name} needs a path, as in {name}:PATH")
         path = Path(path_text)
         if name == "file" and count:
             raise bad("a probe file holds its own N; write file:PATH")
-    if count and (not count.isdigit() or int(count) < 1):
+    if count and (not re.fullmatch(r"[0-9]+", count) or int(count) < 1):  # str.isdigit also accepts ² and ٣
         raise bad(f"N must be a positive integer, not {count!r}")
     return ProbeSpec(text.strip(), name, int(count) if count else None, path, options)
 
@@ -64,7 +64,7 @@ def int_option(spec: ProbeSpec, key: str, default: int) -> int:
     value = spec.options.get(key)
     if value is None:
         return default
-    if not re.fullmatch(r"-?\d+", value):
+    if not re.fullmatch(r"-?[0-9]+", value):
         raise UsageError(f"probe option {key}={value!r} must be an integer")
     return int(value)
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import torch
 import yaml
 from timm.models import get_pretrained_cfg
 from torch import Tensor, nn
@@ -144,6 +145,26 @@ def _find(state: Mapping[str, Tensor], module: str | None) -> Tensor | None:
     return None
 
 
+def _in_module_order(entry: ModelEntry, state: Mapping[str, Tensor]) -> dict[str, Tensor]:
+    """``state`` in the order the architecture's modules define their weights.
+
+    A safetensors file sorts its keys alphabetically ("head.fc" before "stem"), so "the last
+    matrix" of a file is not the classifier. The order comes from the architecture built with its
+    default arguments on the meta device (no memory, no computation); names it does not have
+    keep their order after the others. Where it cannot be built so, the file's order is kept.
+    """
+    try:
+        with torch.device("meta"):
+            model = entry.factory()
+        names = list(model.state_dict()) if isinstance(model, nn.Module) else []
+    except (Exception, SystemExit):  # a factory that needs arguments or real tensors: keep the file's order
+        return dict(state)
+    rank = {name: i for i, name in enumerate(names)}
+    keys = list(state)
+    order = sorted(range(len(keys)), key=lambda i: (rank.get(keys[i], len(rank)), i))
+    return {keys[i]: state[keys[i]] for i in order}
+
+
 def _shape_hints(entry: ModelEntry, state: Mapping[str, Tensor]) -> dict[str, tuple[int, str]]:
     """num_classes and in_chans read off the weights, with the tensor each came from."""
     state = _unwrapped(state)
@@ -154,13 +175,15 @@ def _shape_hints(entry: ModelEntry, state: Mapping[str, Tensor]) -> dict[str, tu
         classifier, first_conv = classifier or head, first_conv or cfg.first_conv
     hints: dict[str, tuple[int, str]] = {}
     head = _find(state, classifier)
+    conv = _find(state, first_conv)
+    if head is None or conv is None:
+        state = _in_module_order(entry, state)
     if head is None:  # the last matrix whose name ends in .weight
         matrices = [(k, v) for k, v in state.items() if k.endswith(".weight") and v.dim() == 2]
         if matrices:
             hints["num_classes"] = (int(matrices[-1][1].shape[0]), f"rows of {matrices[-1][0]}")
     elif head.dim() >= 2:
         hints["num_classes"] = (int(head.shape[0]), f"rows of {classifier}.weight")
-    conv = _find(state, first_conv)
     if conv is None:
         convs = [(k, v) for k, v in state.items() if k.endswith(".weight") and v.dim() == 4]
         if convs:

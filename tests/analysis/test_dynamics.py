@@ -148,3 +148,55 @@ def test_accuracy_of_non_finite_logits_is_nan_not_a_number() -> None:
     assert accuracy(logits, labels) == 1.0
     logits[2, 1] = float("nan")
     assert math.isnan(accuracy(logits, labels))  # argmax of NaN logits would have said 0.75
+
+
+# ------------------------------------------------------------------ properties (hypothesis)
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+from hypothesis.extra.numpy import arrays  # noqa: E402
+
+# Kernels of any sign, scale (1e-150 to 1e150, so that squared norms would overflow or underflow)
+# and rank, as float64 (N, N) matrices; zero kernels included.
+SCALES = st.sampled_from([0.0, 1e-150, 1e-8, 1.0, 1e8, 1e150])
+ENTRIES = st.floats(-1.0, 1.0, allow_nan=False, allow_infinity=False)
+
+
+@st.composite
+def kernel_sets(draw: st.DrawFn) -> list[torch.Tensor]:
+    n = draw(st.integers(1, 6))
+    t = draw(st.integers(1, 5))
+    out = []
+    for _ in range(t):
+        a = draw(arrays(np.float64, (n, n), elements=ENTRIES)) * draw(SCALES)
+        out.append(torch.from_numpy(a + a.T if draw(st.booleans()) else a))
+    return out
+
+
+@given(kernel_sets())
+@settings(max_examples=300, deadline=None)
+def test_distances_lie_in_0_2_and_angles_in_0_180_symmetric_for_any_kernels(kernels: list[torch.Tensor]) -> None:
+    distance, angle = pairwise(kernels)
+    assert np.array_equal(distance, distance.T, equal_nan=True) and np.array_equal(angle, angle.T, equal_nan=True)
+    for i, a in enumerate(kernels):
+        zero_i = not bool(a.abs().max() > 0)
+        for j, b in enumerate(kernels):
+            zero = zero_i or not bool(b.abs().max() > 0)
+            assert math.isnan(distance[i, j]) == zero and math.isnan(angle[i, j]) == zero  # NaN only for a zero kernel
+            if not zero:
+                assert 0.0 <= distance[i, j] <= 2.0 + 1e-12 and 0.0 <= angle[i, j] <= 180.0
+                assert distance[i, j] == pytest.approx(kernel_distance(a, b), abs=1e-12)
+                assert angle[i, j] == pytest.approx(kernel_angle_deg(a, b), abs=1e-9)
+        if not zero_i:
+            assert distance[i, i] == 0.0 and angle[i, i] == 0.0
+            assert kernel_angle_deg(a, -a) == pytest.approx(180.0) and kernel_distance(a, -a) == pytest.approx(2.0)
+
+
+@given(kernel_sets(), st.integers(1, 6))
+@settings(max_examples=150, deadline=None)
+def test_principal_angles_lie_in_0_90(kernels: list[torch.Tensor], k: int) -> None:
+    n = kernels[0].shape[0]
+    k = min(k, n)
+    a, b = (top_eigenspace(center(kern + kern.T), k) for kern in (kernels[0], kernels[-1]))
+    theta = np.degrees(subspace_angles(a, b))
+    assert theta.shape == (k,) and np.all((theta >= 0) & (theta <= 90 + 1e-9))

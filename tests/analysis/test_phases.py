@@ -69,3 +69,33 @@ def test_cone_width_around_the_phase2_mean() -> None:
     assert width.per_checkpoint_deg[0] > width.width_deg  # ...and the initial kernel is outside the cone
     for name in ("largest", "rms", "smallest"):
         assert len(width.all_statistics[name]) == len(tr.kernels)
+
+
+# ------------------------------------------------------------------ properties (hypothesis)
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from entk_probe.analysis.verdicts import VERDICTS  # noqa: E402
+
+
+@st.composite
+def trajectories(draw: st.DrawFn) -> tuple[np.ndarray, list[float]]:
+    """Any symmetric angle matrix with a zero diagonal and entries in [0°, 180°] (not necessarily a
+    metric), with non-decreasing times (repeats included)."""
+    t = draw(st.integers(1, 14))
+    angles = st.floats(0.0, 180.0) | st.sampled_from([0.0, 1e-12, 0.5, 90.0, 180.0])
+    upper = np.array([[draw(angles) if j > i else 0.0 for j in range(t)] for i in range(t)])
+    steps = draw(st.lists(st.sampled_from([0.0, 1e-9, 0.1, 1.0, 7.0]) | st.floats(0.0, 100.0), min_size=t, max_size=t))
+    return upper + upper.T, list(np.cumsum(steps))
+
+
+@given(trajectories())
+@settings(max_examples=300, deadline=None)
+def test_a_verdict_is_defined_for_any_finite_angle_matrix(trajectory: tuple[np.ndarray, list[float]]) -> None:
+    angle, times = trajectory
+    result = classify(angle, times)
+    assert result.verdict in {v.id for v in VERDICTS}
+    assert result.boundary is None or 0 <= result.boundary < len(times) - 1
+    assert result.explanation and "nan" not in result.explanation.lower()
+    assert all(isinstance(v, float) for v in result.evidence.values())

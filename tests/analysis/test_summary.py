@@ -5,9 +5,11 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import scipy.linalg
 import torch
 
-from entk_probe.analysis.dynamics import center, kernel_angle_deg, kernel_distance
+from entk_probe.analysis.dynamics import center, kernel_angle_deg, kernel_distance, subspaces_informative
+from entk_probe.analysis.phases import cone_width
 from entk_probe.analysis.summary import buffer_shares, summarize
 from entk_probe.analysis.trajectories import make_trajectory
 from entk_probe.analysis.verdicts import VERDICTS
@@ -66,3 +68,19 @@ def test_probe_classes_other_than_the_models_outputs() -> None:
     s = summarize(kernels, list(range(8)), num_classes=3, labels=labels, label_classes=6, logits=logits)
     assert all(math.isnan(r.accuracy) for r in s.checkpoints)
     assert all(math.isfinite(r.alignment) for r in s.checkpoints)
+
+
+def test_subspace_angles_are_not_measured_when_k_leaves_no_room() -> None:
+    # Centred (N, N) kernels have rank N - 1: for k >= N - 1 every top-k eigenspace is the
+    # complement of the ones vector, and scipy finds all angles 0 for any two kernels.
+    kernels = _psd_path(8, n=4)
+    a, b = (np.linalg.eigh(center(k).numpy())[1][:, -3:] for k in kernels[:2])
+    np.testing.assert_allclose(scipy.linalg.subspace_angles(a, b), 0, atol=1e-7)
+    s = summarize(kernels, [float(t) for t in range(8)], num_classes=3)  # k defaults to the 3 classes
+    assert all(math.isnan(v) for row in s.checkpoints[:-1] for v in row.subspace_to_next.values())
+    cone = cone_width([center(k) for k in kernels], boundary=3, k=3)
+    assert all(math.isnan(v) for v in cone.per_checkpoint_deg) and math.isnan(cone.width_deg)
+    assert cone.frobenius_half_angle_deg > 0  # the kernels' own angles are still measured
+    roomy = summarize(kernels, [float(t) for t in range(8)], num_classes=3, k=2)
+    assert all(0 < row.subspace_to_next["largest"] <= 90 for row in roomy.checkpoints[:-1])
+    assert not subspaces_informative(3, 4) and subspaces_informative(2, 4)

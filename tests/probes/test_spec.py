@@ -39,3 +39,46 @@ def test_spec_option_errors(tmp_path: Path) -> None:
         make_probe("imagenet:20", CIFAR_TARGET)
     with pytest.raises(UsageError, match="--download fetches CIFAR"):
         make_probe("mnist:20", CIFAR_TARGET, download=True, data_root=tmp_path)
+
+
+# ------------------------------------------------------------------ properties (hypothesis)
+
+from hypothesis import example, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+# Texts built from the grammar's own pieces (and non-ASCII digits such as ² and ٣, which Python's
+# str.isdigit accepts and int() does not), mixed with arbitrary text.
+NAMES = st.sampled_from(["cifar10", "synthetic", "imagefolder", "file", "imagefolder:/tmp/x", "file:p.safetensors",
+                         " MNIST", "", "9lives"]) | st.text(max_size=6)
+COUNTS = st.none() | st.text(st.sampled_from(list("0123456789²٣-+ .xe")), max_size=5)
+OPTIONS = st.lists(st.tuples(st.sampled_from(["split", "seed", "", " "]) | st.text(max_size=3),
+                             st.sampled_from(["=", "", "=="]), st.text(max_size=4)), max_size=3)
+SPECS = st.builds(lambda name, count, options: name + ("" if count is None else f":{count}")
+                  + "".join(f",{k}{eq}{v}" for k, eq, v in options), NAMES, COUNTS, OPTIONS) | st.text(max_size=30)
+
+
+@given(SPECS)
+@example("cifar10:²")  # found by this test: str.isdigit accepts it, int() did not
+@example("imagefolder:/data:٣")
+@settings(max_examples=400, deadline=None)
+def test_any_text_is_a_spec_or_a_one_line_usage_error(text: str) -> None:
+    try:
+        spec = parse_spec(text)
+    except UsageError as exc:
+        message = str(exc)
+        assert message.startswith("cannot read probe spec ") and "\n" not in message.replace(repr(text), "")
+    else:
+        assert spec.name and spec.name == spec.name.strip().lower()
+        assert spec.n is None or spec.n >= 1
+        assert all(k.strip() == k and k and v.strip() == v and v for k, v in spec.options.items())
+
+
+@given(name=st.sampled_from(["cifar10", "cifar100", "mnist", "fashion-mnist", "synthetic"]),
+       n=st.none() | st.integers(1, 10**6),
+       options=st.dictionaries(st.sampled_from(["split", "seed", "layout"]),
+                               st.text("abcdefghij0123456789", min_size=1, max_size=6), max_size=3))
+@settings(max_examples=200, deadline=None)
+def test_a_well_formed_spec_reads_back_what_was_written(name: str, n: int | None, options: dict[str, str]) -> None:
+    text = name + ("" if n is None else f":{n}") + "".join(f",{k}={v}" for k, v in options.items())
+    spec = parse_spec(text)
+    assert (spec.name, spec.n, spec.options, spec.path) == (name, n, options, None)

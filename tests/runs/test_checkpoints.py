@@ -182,3 +182,42 @@ def test_entk_probes_own_files_are_not_checkpoints(tmp_path: Path) -> None:
     (tmp_path / "a.safetensors").unlink()
     with pytest.raises(CheckpointError, match="only entk-probe's own files"):
         discover(tmp_path)
+
+
+# ------------------------------------------------------------------ properties (hypothesis)
+
+import tempfile  # noqa: E402
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+POSITIONS = st.lists(st.tuples(st.none() | st.integers(0, 50), st.none() | st.integers(0, 2000)),
+                     min_size=1, max_size=5, unique=True)
+
+
+@given(positions=POSITIONS, names=st.permutations(range(5)), created=st.permutations(range(5)))
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_checkpoints_come_out_in_training_order_whatever_their_names_and_file_order(
+        positions: list[tuple[int | None, int | None]], names: list[int], created: list[int]) -> None:
+    with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
+        warnings.simplefilter("ignore", EntkProbeWarning)
+        run = Path(tmp)
+        files = {}
+        for i, (epoch, step) in enumerate(positions):
+            meta = {k: str(v) for k, v in (("epoch", epoch), ("step", step)) if v is not None}
+            files[i] = (run / f"ckpt_{names[i]}.safetensors", meta)
+        for i in (c for c in created if c in files):  # the order the files are written in must not matter
+            path, meta = files[i]
+            save_file({"w": torch.full((2,), float(i))}, str(path), metadata=meta)
+        found = discover(run)
+    got = [int(c.name.removeprefix("ckpt_").removesuffix(".safetensors")) for c in found]
+    assert sorted(got) == sorted(names[i] for i in files)  # every checkpoint once
+    by_name = {names[i]: positions[i] for i in files}
+    if all(e is not None for e, _ in positions):
+        keys = [(by_name[g][0], -1 if by_name[g][1] is None else by_name[g][1], g) for g in got]
+    elif all(s is not None for _, s in positions):
+        keys = [(by_name[g][1], g) for g in got]
+    else:  # nothing reliable recorded: the numbers in the file names
+        keys = got
+        assert all(c.ordered_by == "file name" for c in found)
+    assert keys == sorted(keys)

@@ -126,3 +126,77 @@ def test_trust_unpickles_only_what_safe_loading_refused_and_each_file_once(tmp_p
     assert [c.unpickled for c in found] == [False, True] and [c.unpickled for c in contents] == [False, True]
     assert counter.read_text().count("ran") == 1  # discovery and the full read: the payload ran once
     assert len([w for w in caught if "full unpickling" in str(w.message)]) == 1
+
+
+# ------------------------------------------------------------------ fuzzing (hypothesis)
+
+import argparse as _argparse  # noqa: E402
+import tempfile  # noqa: E402
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from entk_probe.runs.checkpoints import read_checkpoint, sha256_of  # noqa: E402
+from entk_probe.runs.loading import read_content  # noqa: E402
+
+
+def _originals(folder: Path) -> dict[str, bytes]:
+    weights = {"conv.weight": torch.randn(4, 3, 3, 3), "fc.weight": torch.randn(5, 4), "fc.bias": torch.zeros(5)}
+    plain = folder / "plain.pth"
+    torch.save({"state_dict": weights, "epoch": 3}, plain)
+    with_args = folder / "args.pth.tar"  # an argparse.Namespace: safe loading refuses it, --trust reads it
+    torch.save({"state_dict": weights, "epoch": 3, "args": _argparse.Namespace(model="resnet18")}, with_args)
+    st_file = folder / "w.safetensors"
+    save_file(weights, str(st_file), metadata={"epoch": "3", "arch": "resnet18"})
+    return {p.name: p.read_bytes() for p in (plain, with_args, st_file)}
+
+
+with tempfile.TemporaryDirectory() as _tmp:
+    ORIGINALS = _originals(Path(_tmp))
+
+MUTATIONS = st.one_of(
+    st.tuples(st.just("truncate"), st.floats(0.0, 1.0, exclude_max=True)),
+    st.tuples(st.just("flip"), st.floats(0.0, 1.0, exclude_max=True), st.integers(0, 7)),
+    st.tuples(st.just("random"), st.binary(min_size=0, max_size=64)),
+)
+
+
+def _mutated(data: bytes, mutation: tuple) -> bytes:
+    if mutation[0] == "truncate":
+        return data[: int(mutation[1] * len(data))]
+    if mutation[0] == "flip":
+        i = int(mutation[1] * len(data))
+        return data[:i] + bytes([data[i] ^ (1 << mutation[2])]) + data[i + 1 :]
+    return mutation[1]
+
+
+@given(name=st.sampled_from(sorted(ORIGINALS)), mutation=MUTATIONS, trust=st.booleans())
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_a_damaged_checkpoint_is_read_or_is_one_line_naming_it(name: str, mutation: tuple, trust: bool) -> None:
+    with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        path = Path(tmp) / name
+        path.write_bytes(_mutated(ORIGINALS[name], mutation))
+        formats._UNPICKLED.clear()
+        for read in (lambda: read_checkpoint(path, Path(tmp), trust=trust), lambda: read_content(path, trust=trust)):
+            try:
+                read()
+            except CheckpointError as exc:
+                message = str(exc)
+                assert str(path) in message and "\n" not in message
+                if "--trust-checkpoints" in message:  # advice to trust only for a refusal, never once trusted
+                    assert not trust and "refuses" in message
+            # any other exception type fails the test: it would be a traceback for the user
+
+
+def test_a_silent_bit_flip_in_safetensors_data_changes_the_recorded_sha256(tmp_path: Path) -> None:
+    data = bytearray(ORIGINALS["w.safetensors"])
+    header = 8 + int.from_bytes(data[:8], "little")
+    data[header + 5] ^= 0x10  # inside the first tensor's bytes: the format has no checksum to notice
+    original, flipped = tmp_path / "a" / "w.safetensors", tmp_path / "b" / "w.safetensors"
+    for path, content in ((original, ORIGINALS["w.safetensors"]), (flipped, bytes(data))):
+        path.parent.mkdir()
+        path.write_bytes(content)
+    a, b = (read_checkpoint(p, p.parent) for p in (original, flipped))
+    assert a is not None and b is not None and a.epoch == b.epoch == 3.0  # both read without complaint
+    assert a.sha256 == sha256_of(original) != b.sha256 == sha256_of(flipped)  # the report's sha256 tells them apart

@@ -120,3 +120,40 @@ def test_a_failing_factory_is_a_build_error() -> None:
     spec = make_spec("test_resnet", "--arch", {}, user_kwargs={"no_such_argument": 1})
     with pytest.raises(ModelError, match="building 'test_resnet' .*no_such_argument"):
         build_model(spec)
+
+
+class _Net(nn.Module):
+    """Modules whose definition order is not the alphabetical order a safetensors file keeps."""
+
+    def __init__(self, num_classes: int = 10, in_chans: int = 3) -> None:
+        super().__init__()
+        self.stem = nn.Conv2d(in_chans, 16, 3)
+        self.body = nn.Conv2d(16, 32, 3)
+        self.norm_fc = nn.Linear(32, 32)
+        self.head = nn.Linear(32, num_classes)
+
+
+def test_shape_hints_follow_the_module_order_not_the_files_alphabetical_order(tmp_path: Path) -> None:
+    from safetensors.torch import load_file, save_file
+
+    registry = ModelRegistry()
+    register_model("ordered_net", registry=registry)(_Net)
+    path = tmp_path / "w.safetensors"
+    save_file(_Net(num_classes=5, in_chans=1).state_dict(), str(path))
+    state = load_file(str(path))
+    assert list(state)[0].startswith("body") and list(state)[-1].startswith("stem")  # alphabetical on disk
+    spec = make_spec("ordered_net", "--arch", state, registry=registry)
+    assert spec.kwargs == {"num_classes": 5, "in_chans": 1}
+    assert spec.sources["num_classes"] == "rows of head.weight"
+    assert spec.sources["in_chans"] == "input channels of stem.weight"
+
+
+def test_a_factory_that_cannot_build_on_the_meta_device_keeps_the_files_order() -> None:
+    registry = ModelRegistry()
+
+    @register_model("needs_args", registry=registry)
+    def needs_args(width: int, num_classes: int = 2) -> nn.Module:  # no default for width: not buildable bare
+        return nn.Sequential(nn.Linear(4, width), nn.Linear(width, num_classes))
+
+    weights = nn.Sequential(nn.Linear(4, 8), nn.Linear(8, 7)).state_dict()
+    assert make_spec("needs_args", "--arch", weights, registry=registry).kwargs["num_classes"] == 7
