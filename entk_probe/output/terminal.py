@@ -80,8 +80,8 @@ def _header(r: dict[str, Any]) -> list[str]:
     estimate = r.get("estimate")
     if estimate and estimate["kernels_to_compute"]:
         lines.append(f"estimated beforehand: {estimate['kernels_to_compute']} kernel(s) in "
-                     f"{_duration(estimate['seconds'])}, took {_duration(r['timings'].get('kernel_seconds'))}; "
-                     f"peak memory about {format_bytes(estimate['device_peak_bytes'])}")
+                     f"{_duration(estimate['seconds'])}, peak {format_bytes(estimate['device_peak_bytes'])}; "
+                     f"they took {_duration(r['timings'].get('kernel_seconds'))}")
     return lines
 
 
