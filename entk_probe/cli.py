@@ -28,14 +28,14 @@ from .output.jsonreport import dumps, read_json, to_json, write_json
 from .output.kernelfile import kernel_metadata, save_kernel
 from .engine.layerplan import PATHS
 from .engine.modes import MODES
-from .runs.models import make_spec, parse_model_kwargs
+from .runs.models import make_spec, parse_input_size, parse_model_kwargs
 from .analysis.phases import CONE_STATISTIC, PhaseThresholds
 from .engine.planning import EntkPlan
 from .output.plots import check_plotting, plot_report
 from .output.messages import plan_table, show_estimate, show_warning
 from .output.writes import kernel_writes, write_all
 from .pipeline.cache import default_cache_dir
-from .probes import SPEC_GRAMMAR, available_probes, make_probe, save_probe
+from .probes import SPEC_GRAMMAR, Target, available_probes, make_probe, save_probe
 from .output.progress import progress_bars
 from .runs.loading import WEIGHTS
 from .runs.registry import REGISTRY
@@ -129,6 +129,9 @@ def main() -> None:
 
 def _data_options(command: Callable[..., None]) -> Callable[..., None]:
     for option in reversed([
+        click.option("--input-size", metavar="C,H,W",
+                     help="The model's input size, overriding what the run records (default: the recorded one, else "
+                          "the probe's own)."),
         click.option("--normalize", metavar="NAME|MEAN/STD",
                       help="Override the model's normalisation: cifar, cifar-2023, cifar100, imagenet, mnist, "
                            "fashion-mnist, none, or e.g. 0.5,0.5,0.5/0.25,0.25,0.25."),
@@ -193,7 +196,8 @@ def analyze_command(run_dir: Path, probe_spec: str | None, arch: str | None, plu
                     model_kwargs: tuple[str, ...], weights: str, glob: str | None, every: int | None,
                     range_: str | None, max_checkpoints: int | None, trust_checkpoints: bool, mode: str,
                     params: str | None, device: str, max_memory: str | None, jacobian_dtype: str, gram_dtype: str,
-                    paths: str, force: bool, normalize: str | None, data_root: Path | None, download: bool, cone_statistic: str,
+                    paths: str, force: bool, input_size: str | None, normalize: str | None, data_root: Path | None,
+                    download: bool, cone_statistic: str,
                     subspace_k: int | None, buffer_motion: bool, no_cache: bool, json_path: str | None,
                     plot_path: Path | None, save_kernels: Path | None, quiet: bool, no_color: bool,
                     **thresholds: Any) -> None:
@@ -205,7 +209,8 @@ def analyze_command(run_dir: Path, probe_spec: str | None, arch: str | None, plu
         arch=arch, plugins=plugins, model_kwargs=parse_model_kwargs(model_kwargs), weights=weights, glob=glob,
         every=every, range=range_, max_checkpoints=max_checkpoints, trust_checkpoints=trust_checkpoints,
         **_kernel_settings(mode, params, device, max_memory, jacobian_dtype, gram_dtype, paths, force),
-        normalize=normalize, data_root=data_root, download=download,
+        normalize=normalize, input_size=parse_input_size(input_size) if input_size else None, data_root=data_root,
+        download=download,
         thresholds=PhaseThresholds(**{k.removeprefix("threshold_"): v for k, v in thresholds.items()}),
         cone_statistic=cone_statistic, subspace_k=subspace_k, buffer_motion=buffer_motion, cache=not no_cache,
     )
@@ -263,7 +268,8 @@ def report_command(path: Path, plot_path: Path | None, no_color: bool) -> None:
 def kernel_command(checkpoint: Path, probe_spec: str, output: Path, arch: str | None, plugins: tuple[Path, ...],
                    model_kwargs: tuple[str, ...], weights: str, trust_checkpoints: bool, mode: str, params: str | None,
                    device: str, max_memory: str | None, jacobian_dtype: str, gram_dtype: str, paths: str,
-                   force: bool, normalize: str | None, data_root: Path | None, download: bool, quiet: bool) -> None:
+                   force: bool, input_size: str | None, normalize: str | None, data_root: Path | None, download: bool,
+                   quiet: bool) -> None:
     """Compute one checkpoint's eNTK on a probe and save it with its metadata.
 
     Example: entk-probe kernel runs/r20/step00620.safetensors --probe cifar10:200 -o K.safetensors
@@ -272,7 +278,8 @@ def kernel_command(checkpoint: Path, probe_spec: str, output: Path, arch: str | 
         arch=arch, plugins=plugins, model_kwargs=parse_model_kwargs(model_kwargs), weights=weights,
         trust_checkpoints=trust_checkpoints, **_kernel_settings(mode, params, device, max_memory, jacobian_dtype,
                                                                  gram_dtype, paths, force),
-        normalize=normalize, data_root=data_root, download=download,
+        normalize=normalize, input_size=parse_input_size(input_size) if input_size else None, data_root=data_root,
+        download=download,
     )
     with progress_bars(quiet) as (_, on_chunk):
         result = checkpoint_kernel(checkpoint, probe_spec, options, on_chunk=on_chunk)
@@ -303,8 +310,8 @@ def probe_group() -> None:
 @_data_options
 @_handles_errors
 def probe_export_command(spec: str, output: Path, arch: str | None, plugins: tuple[Path, ...],
-                         model_kwargs: tuple[str, ...], normalize: str | None, data_root: Path | None,
-                         download: bool) -> None:
+                         model_kwargs: tuple[str, ...], input_size: str | None, normalize: str | None,
+                         data_root: Path | None, download: bool) -> None:
     """Build the probe SPEC and save it (inputs, labels, indices, provenance) to OUTPUT.
 
     Without --arch the images keep their own size and channels. Example:
@@ -313,7 +320,11 @@ def probe_export_command(spec: str, output: Path, arch: str | None, plugins: tup
     target = None
     if arch:
         load_plugins(plugins)
-        target = make_spec(arch, "--arch", {}, user_kwargs=parse_model_kwargs(model_kwargs)).target()
+        target = make_spec(arch, "--arch", {}, user_kwargs=parse_model_kwargs(model_kwargs),
+                           input_size=parse_input_size(input_size) if input_size else None).target()
+    elif input_size:
+        c, h, w = parse_input_size(input_size)
+        target = Target((c, h, w), size_source="--input-size")
     probe = make_probe(spec, target, normalize_override=normalize, data_root=data_root, download=download)
     save_probe(probe, output)
     click.echo(f"wrote {output}: {probe.n} inputs of shape {tuple(probe.inputs.shape[1:])} from {probe.source}; "

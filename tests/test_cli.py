@@ -116,7 +116,7 @@ def test_library_warnings_become_one_line_each_on_stderr(tmp_path: Path) -> None
         torch.save(load_file(str(path)), run / f"copy{i}.pt")
         path.unlink()
     result = CliRunner().invoke(main, ["analyze", str(run), "--probe", "synthetic:3", "--device", "cpu",
-                                       "--arch", "test_resnet"])
+                                       "--arch", "test_resnet", "--input-size", "3,32,32"])
     assert result.exit_code == 0, result.output
     assert "entk-probe: warning: ordered 2 checkpoints by the numbers in their file names" in result.stderr
     assert "entk-probe: warning" not in result.stdout

@@ -56,6 +56,17 @@ def _dtypes(jacobians: str, products: str) -> str:
     return f"{jacobians} Jacobians and products" if jacobians == products else f"{jacobians} Jacobians, {products} products"
 
 
+def _geometry(r: dict[str, Any]) -> str:
+    """The input size fed to the model, where it came from, and what was done to the probe to get it."""
+    model, probe = r["model"], r["probe"]
+    shape = "x".join(str(v) for v in probe["input_shape"])
+    where = model["settings_from"].get("input_size") if model["input_size"] else None
+    line = f"input {shape}: " + (where or "the probe's own size, as the run records none (--input-size sets one)")
+    if probe["transforms"]:
+        line += "; probe " + ", ".join(probe["transforms"])
+    return line
+
+
 def _header(r: dict[str, Any]) -> list[str]:
     model, probe, kernel = r["model"], r["probe"], r["kernel"]
     norm = probe["normalization"]
@@ -67,6 +78,7 @@ def _header(r: dict[str, Any]) -> list[str]:
         + (" synthetic Gaussian inputs (smoke test only)" if probe["synthetic"] else
            f" from {probe['dataset']} {probe['split'] or ''}, seed {probe['seed']}, sha256 {probe['sha256'][:12]}")
         + f"; normalisation {normalization} ({norm['source']})",
+        _geometry(r),
         f"kernel {kernel['mode']} · {_dtypes(kernel['jacobian_dtype'], kernel.get('gram_dtype', 'float64'))} · "
         f"{kernel['device']} · {len(r['checkpoints'])} checkpoints in {_duration(r['timings'].get('total_seconds'))}",
     ]

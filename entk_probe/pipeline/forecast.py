@@ -56,9 +56,9 @@ class RunEstimate:
     def describe(self) -> str:
         """One line: kernels, time, peak memory against what is free."""
         cached = f" ({self.cached} in the kernel cache)" if self.cached else ""
-        work = (f"about {_duration(self.seconds)} ({_duration(self.kernel.seconds)} a kernel)"
-                if self.kernel is not None else "nothing to compute")
-        return (f"{self.kernels} kernel(s) to compute{cached}, {work}; peak memory about "
+        work = (f"{self.kernels} kernel(s) to compute{cached}, about {_duration(self.seconds)} "
+                f"({_duration(self.kernel.seconds)} a kernel)" if self.kernel is not None else f"nothing to compute{cached}")
+        return (f"{work}; peak memory about "
                 f"{format_bytes(self.device_peak_bytes)} of {format_bytes(self.device_free_bytes)} free on {self.device}"
                 + (f", {format_bytes(self.host_peak_bytes)} of host memory for the kernels kept"
                    if self.device != "cpu" else f" (kernels kept: {format_bytes(self.held_bytes)})"))

@@ -29,6 +29,7 @@ from ..errors import CheckpointError, EntkProbeWarning, UsageError, warn
 from ..probes import Probe, make_probe
 from ..runs.checkpoints import Checkpoint, discover, select, single, time_unit
 from ..runs.loading import read_content, select_state_dict
+from ..runs.records import read_run_args, records_of
 from ..runs.models import ModelSpec, build_model, load_weights, make_spec, resolve_arch
 from ..runs.registry import REGISTRY
 from .buffers import fitted, mixed_kernel
@@ -140,9 +141,11 @@ def _read_state(ckpt: Checkpoint, options: AnalyzeOptions) -> tuple[dict[str, Te
 
 
 def _prepare(arch: str, arch_source: str, ckpt: Checkpoint, state: Mapping[str, Tensor], probe_spec: str,
-             options: AnalyzeOptions) -> tuple[ModelSpec, nn.Module, Probe]:
+             options: AnalyzeOptions, run_dir: Path) -> tuple[ModelSpec, nn.Module, Probe]:
     """The model spec, a fresh model, and the probe shaped for it."""
-    spec = make_spec(arch, arch_source, state, recorded=ckpt.args, user_kwargs=options.model_kwargs)
+    records = records_of(ckpt, read_run_args(run_dir))
+    spec = make_spec(arch, arch_source, state, records=records, user_kwargs=options.model_kwargs,
+                     input_size=options.input_size)
     model = build_model(spec)
     probe = make_probe(probe_spec, spec.target(), normalize_override=options.normalize,
                        data_root=options.data_root, download=options.download)
@@ -172,7 +175,7 @@ def checkpoint_kernel(path: Path, probe_spec: str, options: AnalyzeOptions = Ana
     run_dir = ckpt.path.parents[ckpt.name.count("/")]  # the name is relative to the run directory
     arch, arch_source = resolve_arch(options.arch, [ckpt], run_dir)
     state, _ = _read_state(ckpt, options)
-    spec, model, probe = _prepare(arch, arch_source, ckpt, state, probe_spec, options)
+    spec, model, probe = _prepare(arch, arch_source, ckpt, state, probe_spec, options, run_dir)
     source = KernelSource(model, probe, spec, options, on_chunk)
     _estimated(source, [ckpt], None)
     load_weights(model, state, arch=arch, where=str(ckpt.path))
@@ -232,7 +235,7 @@ def _analyze(
     unit = time_unit(chosen) or "index"
     states = _states(chosen, options)
     first = next(states)
-    spec, model, probe = _prepare(arch, arch_source, first[0], first[1], probe_spec, options)
+    spec, model, probe = _prepare(arch, arch_source, first[0], first[1], probe_spec, options, run_dir)
     source = KernelSource(model, probe, spec, options, on_chunk)
     estimate = _estimated(source, chosen, on_estimate)
     done = _Trajectory()

@@ -20,6 +20,7 @@ from ..probes.preprocess import parse_normalize
 from ..probes.spec import parse_spec
 from ..runs.checkpoints import check_selection
 from ..runs.loading import check_weights
+from ..runs.models import parse_input_size
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,7 @@ class AnalyzeOptions:
     gram_dtype: torch.dtype | None = None  # dtype of the Gram products; None: the Jacobian dtype
     paths: str = "auto"  # per-layer path choice (engine.compute_entk's ``paths``)
     normalize: str | None = None  # --normalize: overrides the model's normalisation
+    input_size: tuple[int, ...] | None = None  # --input-size: overrides the recorded (C, H, W)
     data_root: Path | None = None
     download: bool = False
     thresholds: PhaseThresholds = PhaseThresholds()
@@ -73,6 +75,8 @@ class AnalyzeOptions:
         check_selection(every=self.every, range_=self.range, max_checkpoints=self.max_checkpoints)
         if self.normalize is not None:
             parse_normalize(self.normalize)
+        if self.input_size is not None:
+            parse_input_size(",".join(str(v) for v in self.input_size))
         if probe_spec is not None:
             parse_spec(probe_spec)
         if self.subspace_k is not None and (isinstance(self.subspace_k, bool) or not isinstance(self.subspace_k, int)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from ..errors import ProbeError, UsageError, warn
@@ -26,22 +27,48 @@ from .selection import balanced_indices
 from .sources import is_built_in, load_split
 from .spec import DEFAULT_DATASET_N, DEFAULT_N, ProbeSpec, check_options, int_option, parse_spec
 
-def _choose_normalization(target: Target | None, override: str | None) -> Normalization:
+# The standard normalisation of each built-in dataset (a preset of --normalize), used when the run
+# records none: a plain training loop on CIFAR-10 normalises with CIFAR-10's statistics or not at
+# all, never with ImageNet's.
+DATASET_NORMALIZATION = {"cifar10": "cifar", "cifar100": "cifar100", "mnist": "mnist", "fashion-mnist": "fashion-mnist"}
+
+
+def _choose_normalization(target: Target | None, override: str | None, dataset: str | None = None) -> Normalization:
     if override is not None:
         return parse_normalize(override)
     if target is not None and target.normalization.mean is not None:
         return target.normalization
+    if dataset in DATASET_NORMALIZATION:
+        preset = parse_normalize(DATASET_NORMALIZATION[dataset])  # type: ignore[index]
+        return Normalization(preset.mean, preset.std, f"{dataset}'s standard normalisation: the run records none "
+                                                      "(--normalize sets another)")
     warn("no normalisation is known for this model: the probe inputs stay in [0, 1]; pass --normalize if it "
          "was trained on normalised images", code="no-normalization")
     return Normalization(None, None, "none known for the model")
+
+
+def _shaped(images: list[torch.Tensor], target: Target | None) -> tuple[list[torch.Tensor], list[str]]:
+    """Images converted to the channels and resized to the size the model expects, and what was done."""
+    if target is None or (target.input_size is None and target.channels is None):
+        return images, []
+    channels = target.input_size[0] if target.input_size is not None else target.channels
+    size = tuple(target.input_size[1:]) if target.input_size is not None else None
+    notes: list[str] = []
+    converted = []
+    for image in images:
+        image, channel_note = convert_channels(image, channels)  # type: ignore[arg-type]
+        image, size_note = resize(image, size) if size is not None else (image, None)
+        notes += [note for note in (channel_note, size_note) if note and note not in notes]
+        converted.append(image)
+    return converted, notes
 
 
 def _synthetic(spec: ProbeSpec, target: Target | None) -> Probe:
     check_options(spec, {"seed"})
     if target is None or target.input_size is None:
         raise UsageError(
-            "the model does not say which input size it expects, so a synthetic probe cannot be shaped: "
-            "pass --model-kwargs img_size=N or use a dataset or probe file"
+            "the run records no input size, so a synthetic probe cannot be shaped: pass --input-size C,H,W "
+            "(e.g. 3,32,32) or use a dataset or probe file"
         )
     n = spec.n if spec.n is not None else DEFAULT_N["synthetic"]
     if n < 2:
@@ -53,6 +80,17 @@ def _synthetic(spec: ProbeSpec, target: Target | None) -> Probe:
         indices=torch.arange(n), classes=(), normalization=Normalization(None, None, "synthetic N(0, 1) inputs"),
         source="torch.randn with the seed", synthetic=True, sha256=tensor_sha256(inputs),
     )
+
+
+def _default_count(data: object, spec: ProbeSpec) -> int:
+    """The default N, capped at the largest class-balanced selection the source holds (with a notice)."""
+    labels, classes = data.labels, data.classes  # type: ignore[attr-defined]
+    held = len(classes) * int(np.bincount(labels, minlength=len(classes)).min()) if len(classes) else 0
+    if held >= DEFAULT_DATASET_N:
+        return DEFAULT_DATASET_N
+    warn(f"probe {spec.text}: the source holds {len(labels)} images, room for a class-balanced probe of {held}, fewer "
+         f"than the default N={DEFAULT_DATASET_N}: N={held} is used (give N in the spec to choose)", code="probe-count")
+    return max(held, 1)
 
 
 def make_probe(
@@ -82,26 +120,18 @@ def make_probe(
     split = "all" if spec.name == "imagefolder" else check_split(spec.options.get("split", "test"))
     seed = int_option(spec, "seed", 0)
     data = load_split(spec, split, data_root, download)
-    n = spec.n if spec.n is not None else DEFAULT_DATASET_N
+    n = spec.n if spec.n is not None else _default_count(data, spec)
     positions = balanced_indices(data.labels, n, seed, dataset=data.dataset, split=data.split, classes=data.classes)
-    images = to_tensor(data.load(positions))  # N x (C, H, W) in [0, 1]
-    notes: list[str] = []
-    if target is not None and target.input_size is not None:
-        channels, size = target.input_size[0], tuple(target.input_size[1:])
-        converted = []
-        for image in images:
-            image, channel_note = convert_channels(image, channels)
-            image, size_note = resize(image, size)
-            notes += [note for note in (channel_note, size_note) if note and note not in notes]
-            converted.append(image)
-        images = converted
+    images, notes = _shaped(to_tensor(data.load(positions)), target)  # N x (C, H, W) in [0, 1]
     sizes = {tuple(im.shape) for im in images}
     if len(sizes) > 1:
-        raise ProbeError(f"the selected images differ in size ({sorted(sizes)[:3]}); the model states no input size to resize them to")
+        raise ProbeError(f"the selected images differ in size ({sorted(sizes)[:3]}); the model states no input size to "
+                         "resize them to: pass --input-size C,H,W")
     for note in notes:
-        warn(f"probe {spec.text}: {note}, as the model expects {tuple(target.input_size)}",  # type: ignore[union-attr]
-             code="probe-converted")
-    norm = _choose_normalization(target, normalize_override)
+        why = "" if target is None or target.input_size is None else (
+            f", as the model expects {tuple(target.input_size)} ({target.size_source})")
+        warn(f"probe {spec.text}: {note}{why}", code="probe-converted")
+    norm = _choose_normalization(target, normalize_override, data.dataset)
     inputs = normalize(torch.stack(images), norm)  # (N, C, H, W)
     if target is not None and target.transform is not None:
         inputs = target.transform(inputs)

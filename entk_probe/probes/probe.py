@@ -14,9 +14,11 @@ from .preprocess import Normalization
 class Target:
     """What the model expects of its inputs: (C, H, W), normalisation and an optional transform."""
 
-    input_size: tuple[int, ...] | None
+    input_size: tuple[int, ...] | None  # None: the probe keeps its own size
     normalization: Normalization = Normalization(None, None, "the model states none")
     transform: Callable[[Tensor], Tensor] | None = None
+    channels: int | None = None  # the model's input channels, where its size is not known
+    size_source: str = "the model"  # where input_size came from, for messages
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ from ..errors import ModelError, UsageError, warn
 from .loading import WRAPPER_PREFIXES, strip_prefixes
 from ..probes.preprocess import Normalization
 from ..probes.probe import Target
+from .records import RUN_ARGS_FILE, Records, read_run_args
 from .registry import REGISTRY, ModelEntry, ModelRegistry
 
 
@@ -49,10 +50,13 @@ class ModelSpec:
 
     def target(self) -> Target:
         """What the model expects of its probe inputs."""
+        channels = self.input_size[0] if self.input_size else self.kwargs.get("in_chans")
+        channels = channels if isinstance(channels, int) else None
+        where = self.sources.get("input_size", "the model")
         if self.mean is None:
-            return Target(self.input_size, transform=self.entry.transform)
+            return Target(self.input_size, transform=self.entry.transform, channels=channels, size_source=where)
         norm = Normalization(self.mean, self.std, self.sources["normalization"])
-        return Target(self.input_size, norm, self.entry.transform)
+        return Target(self.input_size, norm, self.entry.transform, channels, where)
 
 
 def parse_model_kwargs(items: Sequence[str]) -> dict[str, Any]:
@@ -70,22 +74,32 @@ def parse_model_kwargs(items: Sequence[str]) -> dict[str, Any]:
     return out
 
 
-RUN_DIR_FILES = (("args.yaml", ("model",)), ("config.json", ("architecture", "model", "arch")))
+def parse_input_size(text: str) -> tuple[int, int, int]:
+    """``--input-size C,H,W`` (or CxHxW) as three positive integers."""
+    parts = [p.strip() for p in text.replace("x", ",").split(",")]
+    if len(parts) != 3 or not all(p.isascii() and p.isdigit() and int(p) > 0 for p in parts):
+        raise UsageError(f"--input-size takes C,H,W (three positive integers, e.g. 3,32,32), not {text!r}")
+    c, h, w = (int(p) for p in parts)
+    return c, h, w
+
+
+CONFIG_KEYS = ("architecture", "model", "arch")  # of a config.json beside the checkpoints
 
 
 def _run_dir_hints(run_dir: Path) -> list[tuple[str, str]]:
     """Architecture names in timm's args.yaml or a config.json of the run directory."""
     hints = []
-    for name, keys in RUN_DIR_FILES:
-        path = run_dir / name
-        if not path.is_file():
-            continue
+    model = read_run_args(run_dir).get("model")
+    if isinstance(model, str):
+        hints.append((model, f"{run_dir / RUN_ARGS_FILE} model"))
+    path = run_dir / "config.json"
+    if path.is_file():
         try:
             data = yaml.safe_load(path.read_text())  # YAML is a superset of JSON
-        except (OSError, yaml.YAMLError) as exc:
-            raise UsageError(f"{path}: not readable ({exc})") from None
+        except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+            raise UsageError(f"{path}: not readable ({str(exc).splitlines()[0]})") from None
         if isinstance(data, Mapping):
-            hints += [(data[key], f"{path} {key}") for key in keys if isinstance(data.get(key), str)]
+            hints += [(data[key], f"{path} {key}") for key in CONFIG_KEYS if isinstance(data.get(key), str)]
     return hints
 
 
@@ -193,15 +207,80 @@ def _shape_hints(entry: ModelEntry, state: Mapping[str, Tensor]) -> dict[str, tu
     return hints
 
 
-def _recorded_size(args: Mapping[str, Any], in_chans: int) -> tuple[tuple[int, ...], str] | None:
-    size = args.get("input_size")
-    if isinstance(size, (list, tuple)) and len(size) == 3:
-        return tuple(int(s) for s in size), "the checkpoint's input_size"
-    img = args.get("img_size")
-    if isinstance(img, int):
-        return (in_chans, img, img), "the checkpoint's img_size"
-    if isinstance(img, (list, tuple)) and len(img) == 2:
-        return (in_chans, int(img[0]), int(img[1])), "the checkpoint's img_size"
+def _recorded_size(records: Records, in_chans: int) -> tuple[tuple[int, ...], str] | None:
+    found = records.get("input_size")
+    if found is not None:
+        return tuple(int(v) for v in found[0]), f"{found[1]} input_size"
+    found = records.get("img_size")
+    if found is not None:
+        img = found[0]
+        hw = (int(img), int(img)) if isinstance(img, int) else (int(img[0]), int(img[1]))
+        return (in_chans, *hw), f"{found[1]} img_size"
+    return None
+
+
+def _factory_kwargs(entry: ModelEntry, state: Mapping[str, Tensor], records: Records,
+                    user_kwargs: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+    """The factory's arguments, and where each came from: recorded model_kwargs, then num_classes
+    and in_chans (recorded, else read off the weights), then --model-kwargs."""
+    kwargs: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    base = records.get("model_kwargs")
+    if base is not None and isinstance(base[0], Mapping):
+        kwargs.update(base[0])
+        sources.update(dict.fromkeys(base[0], f"{base[1]} model_kwargs"))
+    shape = _shape_hints(entry, state)
+    for key in ("num_classes", "in_chans"):
+        if not _accepts(entry.factory, key):
+            continue
+        found = records.get(key)
+        if found is not None and isinstance(found[0], int):
+            kwargs[key], sources[key] = found[0], f"{found[1]} {key}"
+        elif key in shape:
+            kwargs[key], sources[key] = shape[key][0], shape[key][1]
+    for key, value in user_kwargs.items():
+        kwargs[key], sources[key] = value, "--model-kwargs"
+    return kwargs, sources
+
+
+TIMM_DEFAULT = "timm's default config for {arch}, which timm's train.py uses when {what} is not set"
+
+
+def _input_size(entry: ModelEntry, arch: str, records: Records, kwargs: Mapping[str, Any], sources: Mapping[str, str],
+                override: tuple[int, ...] | None) -> tuple[tuple[int, ...], str] | None:
+    """(C, H, W) and where it came from: --input-size, an img_size given with --model-kwargs, the
+    record, the plugin's registration, timm's default where timm's train.py recorded the run; else None."""
+    recorded_chans = records.get("in_chans")
+    in_chans = int(kwargs.get("in_chans") or (recorded_chans[0] if recorded_chans and isinstance(recorded_chans[0], int)
+                                               else None) or (entry.input_size[0] if entry.input_size else 3))
+    if override is not None:
+        return tuple(override), "--input-size"
+    if isinstance(kwargs.get("img_size"), int) and sources.get("img_size") == "--model-kwargs":
+        return (in_chans, kwargs["img_size"], kwargs["img_size"]), "--model-kwargs img_size"
+    size = _recorded_size(records, in_chans)
+    if size is None and isinstance(kwargs.get("img_size"), int):
+        size = (in_chans, kwargs["img_size"], kwargs["img_size"]), sources["img_size"]
+    if size is None and entry.input_size is not None:
+        size = entry.input_size, f"the registration in {entry.origin}"
+    if size is None and entry.origin == "timm" and records.from_timm_train:
+        cfg = get_pretrained_cfg(arch)
+        if cfg is not None and cfg.input_size:
+            size = (in_chans, *cfg.input_size[1:]), TIMM_DEFAULT.format(arch=arch, what="input_size")
+    return size
+
+
+def _normalization(entry: ModelEntry, arch: str, records: Records) -> tuple[tuple[float, ...], tuple[float, ...], str] | None:
+    """(mean, std, where): the record, the plugin's registration, timm's default where timm's
+    train.py recorded the run; else None (the probe then takes its dataset's standard one)."""
+    mean, std = records.get("mean"), records.get("std")
+    if mean is not None and std is not None:
+        return tuple(mean[0]), tuple(std[0]), f"{mean[1]} mean/std"
+    if entry.mean is not None and entry.std is not None:
+        return entry.mean, entry.std, f"the registration in {entry.origin}"
+    if entry.origin == "timm" and records.from_timm_train:
+        cfg = get_pretrained_cfg(arch)
+        if cfg is not None:
+            return tuple(cfg.mean), tuple(cfg.std), TIMM_DEFAULT.format(arch=arch, what="mean/std")
     return None
 
 
@@ -210,57 +289,28 @@ def make_spec(
     arch_source: str,
     state: Mapping[str, Tensor],
     *,
-    recorded: Mapping[str, Any] | None = None,
+    records: Records = Records(),
     user_kwargs: Mapping[str, Any] | None = None,
+    input_size: tuple[int, ...] | None = None,
     registry: ModelRegistry = REGISTRY,
 ) -> ModelSpec:
     """Work out the factory's arguments, the input size and the normalisation for ``arch``.
 
-    ``state`` is one checkpoint's weights, ``recorded`` its training arguments (timm's ``args``
-    or the safetensors metadata), ``user_kwargs`` what ``--model-kwargs`` gave (it wins).
+    ``state`` is one checkpoint's weights, ``records`` what the run recorded about its training
+    (``runs.records``), ``user_kwargs`` what ``--model-kwargs`` gave and ``input_size`` what
+    ``--input-size`` gave (they win). Input size and normalisation stay None where nothing tells
+    them: the probe then keeps its dataset's own size and takes its standard normalisation.
     """
     entry = registry.get(arch)
-    recorded = dict(recorded or {})
-    kwargs: dict[str, Any] = {}
-    sources: dict[str, str] = {}
-    base = recorded.get("model_kwargs")
-    if isinstance(base, Mapping):
-        kwargs.update(base)
-        sources.update(dict.fromkeys(base, "the checkpoint's model_kwargs"))
-    shape = _shape_hints(entry, state)
-    for key in ("num_classes", "in_chans"):
-        if not _accepts(entry.factory, key):
-            continue
-        if isinstance(recorded.get(key), int):
-            kwargs[key], sources[key] = recorded[key], f"the checkpoint's {key}"
-        elif key in shape:
-            kwargs[key], sources[key] = shape[key][0], shape[key][1]
-    for key, value in (user_kwargs or {}).items():
-        kwargs[key], sources[key] = value, "--model-kwargs"
-    in_chans = int(kwargs.get("in_chans", 3))
-    size: tuple[tuple[int, ...], str] | None = None
-    if entry.input_size is not None:
-        size = entry.input_size, entry.origin
-    elif isinstance(kwargs.get("img_size"), int):
-        size = (in_chans, kwargs["img_size"], kwargs["img_size"]), sources["img_size"]
-    else:
-        size = _recorded_size(recorded, in_chans)
-    if size is None and entry.origin == "timm":
-        cfg = get_pretrained_cfg(arch)
-        if cfg is not None and cfg.input_size:
-            size = (in_chans, *cfg.input_size[1:]), "timm's default config (no size was recorded)"
-    mean, std, norm_source = entry.mean, entry.std, entry.origin
-    if mean is None and isinstance(recorded.get("mean"), (list, tuple)) and isinstance(recorded.get("std"), (list, tuple)):
-        mean, std, norm_source = tuple(recorded["mean"]), tuple(recorded["std"]), "the checkpoint's mean/std"
-    if mean is None and entry.origin == "timm":
-        cfg = get_pretrained_cfg(arch)
-        if cfg is not None:
-            mean, std, norm_source = tuple(cfg.mean), tuple(cfg.std), "timm's default config"
+    kwargs, sources = _factory_kwargs(entry, state, records, user_kwargs or {})
+    size = _input_size(entry, arch, records, kwargs, sources, input_size)
+    norm = _normalization(entry, arch, records)
     if size is not None:
         sources["input_size"] = size[1]
-    if mean is not None:
-        sources["normalization"] = norm_source
-    return ModelSpec(arch, arch_source, entry, kwargs, sources, size[0] if size else None, mean, std)
+    if norm is not None:
+        sources["normalization"] = norm[2]
+    return ModelSpec(arch, arch_source, entry, kwargs, sources, size[0] if size else None,
+                     norm[0] if norm else None, norm[1] if norm else None)
 
 
 def build_model(spec: ModelSpec) -> nn.Module:

@@ -64,3 +64,15 @@ def test_bad_report_files(tmp_path: Path) -> None:
     bad.write_text('{"schema_version": "2.0"}')
     with pytest.raises(EntkProbeError, match="schema_version 2.0"):
         read_json(bad)
+
+
+def test_the_header_says_the_input_size_and_where_it_came_from(report: dict) -> None:
+    import copy
+
+    recorded = _text(report)
+    assert "input 3x32x32: the checkpoint's metadata input_size" in recorded
+    own = copy.deepcopy(report)
+    own["model"]["input_size"] = None
+    own["probe"]["transforms"] = ["resized 28x28 -> 32x32 (bilinear, antialiased)"]
+    text = _text(own, width=200)
+    assert "input 3x32x32: the probe's own size, as the run records none (--input-size sets one); probe resized 28x28" in text

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -57,14 +58,47 @@ def test_generated_cifar_probe_normalisation_choices(tmp_path: Path) -> None:
     write_cifar10_python(tmp_path / "cifar-10-batches-py", data, labels)
     plain = make_probe("cifar10:20", CIFAR_TARGET, data_root=tmp_path, normalize_override="none")
     assert plain.normalization.mean is None and float(plain.inputs.min()) >= 0 and float(plain.inputs.max()) <= 1
-    with pytest.warns(EntkProbeWarning, match="no normalisation is known"):
-        make_probe("cifar10:20", Target((3, 32, 32)), data_root=tmp_path)
+    standard = make_probe("cifar10:20", Target((3, 32, 32)), data_root=tmp_path)  # the run records none
+    assert standard.normalization.mean == (0.4914, 0.4822, 0.4465) and standard.normalization.std == (0.2470, 0.2435, 0.2616)
+    assert standard.normalization.source.startswith("cifar10's standard normalisation: the run records none")
+    mean, std = torch.tensor(standard.normalization.mean), torch.tensor(standard.normalization.std)
+    torch.testing.assert_close(standard.inputs, (plain.inputs - mean.view(1, 3, 1, 1)) / std.view(1, 3, 1, 1))
     custom = make_probe("cifar10:20", CIFAR_TARGET, data_root=tmp_path, normalize_override="0.5,0.5,0.5/0.5,0.5,0.5")
     torch.testing.assert_close(custom.inputs, plain.inputs * 2 - 1)
     with pytest.raises(ProbeError, match="channel"):
         make_probe("cifar10:20", Target((3, 32, 32)), data_root=tmp_path, normalize_override="mnist")
     with pytest.raises(ProbeError, match="3 channels and the model takes 2"):
         make_probe("cifar10:20", Target((2, 32, 32)), data_root=tmp_path)
+
+
+def test_without_a_recorded_size_the_probe_keeps_its_own_and_converts_only_channels(tmp_path: Path) -> None:
+    data, labels = fake_images(40)
+    write_cifar10_python(tmp_path / "cifar-10-batches-py", data, labels)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        native = make_probe("cifar10:20", Target(None, channels=3), data_root=tmp_path)
+        grey = make_probe("cifar10:20", Target(None, channels=1), data_root=tmp_path, normalize_override="none")
+    assert native.inputs.shape == (20, 3, 32, 32) and native.transforms == ()
+    assert grey.inputs.shape == (20, 1, 32, 32) and "RGB -> grey" in " ".join(grey.transforms)
+    assert not [w for w in caught if "resized" in str(w.message)]
+
+
+def test_a_resize_says_from_what_to_what_and_why(tmp_path: Path) -> None:
+    data, labels = fake_images(40)
+    write_cifar10_python(tmp_path / "cifar-10-batches-py", data, labels)
+    with pytest.warns(EntkProbeWarning) as caught:
+        make_probe("cifar10:20", Target((3, 64, 64), size_source="args.yaml input_size"), data_root=tmp_path)
+    assert any("resized 32x32 -> 64x64 (bilinear, antialiased), as the model expects (3, 64, 64) (args.yaml input_size)"
+               in str(w.message)
+               for w in caught)
+
+
+def test_the_default_count_is_capped_at_what_the_source_holds(tmp_path: Path) -> None:
+    data, labels = fake_images(40)
+    write_cifar10_python(tmp_path / "cifar-10-batches-py", data, labels)
+    with pytest.warns(EntkProbeWarning, match="room for a class-balanced probe of 40, fewer than the default N=500"):
+        probe = make_probe("cifar10", CIFAR_TARGET, data_root=tmp_path)
+    assert probe.n == 40
 
 
 def test_synthetic_probes_are_seeded_and_marked() -> None:

@@ -14,6 +14,7 @@ from entk_probe.runs.checkpoints import Checkpoint
 from entk_probe.errors import EntkProbeWarning, UsageError
 from entk_probe.errors import ModelError
 from entk_probe.runs.models import build_model, load_weights, make_spec, parse_model_kwargs, resolve_arch
+from entk_probe.runs.records import CHECKPOINT_ARGS, RUN_ARGS_FILE, Records
 from entk_probe.runs.registry import ModelRegistry, register_model
 
 
@@ -57,7 +58,14 @@ def test_timm_num_classes_and_in_chans_come_from_the_weights() -> None:
     assert spec.kwargs == {"num_classes": 7, "in_chans": 1}
     assert spec.sources["num_classes"] == "rows of fc.weight"
     assert spec.sources["in_chans"] == "input channels of conv1.0.weight"
-    assert spec.input_size == (1, 160, 160) and "timm's default config" in spec.sources["input_size"]
+    # Nothing recorded (a plain training loop): no input size, so the probe keeps its own; timm's
+    # pretrained default (160x160 here) applies only to runs timm's train.py recorded.
+    assert spec.input_size is None and spec.mean is None and "input_size" not in spec.sources
+    assert spec.target().channels == 1
+    timm_run = Records(((RUN_ARGS_FILE, {"model": "test_resnet", "input_size": None, "mean": None}),))
+    spec_timm = make_spec("test_resnet", "--arch", source.state_dict(), records=timm_run)
+    assert spec_timm.input_size == (1, 160, 160) and "timm's default config" in spec_timm.sources["input_size"]
+    assert spec_timm.mean == tuple(timm.get_pretrained_cfg("test_resnet").mean)
     model = build_model(spec)
     load_weights(model, source.state_dict(), arch="test_resnet", where="here")
     for (name, a), b in zip(source.state_dict().items(), model.state_dict().values()):
@@ -67,12 +75,37 @@ def test_timm_num_classes_and_in_chans_come_from_the_weights() -> None:
 def test_recorded_arguments_and_user_kwargs_take_precedence() -> None:
     source = timm.create_model("test_vit", num_classes=4, img_size=32)
     recorded = {"num_classes": 4, "img_size": 32, "model_kwargs": {"img_size": 32}, "mean": [0.5] * 3, "std": [0.2] * 3}
-    spec = make_spec("test_vit", "args.model", source.state_dict(), recorded=recorded)
+    records = Records(((CHECKPOINT_ARGS, recorded),))
+    spec = make_spec("test_vit", "args.model", source.state_dict(), records=records)
     assert spec.kwargs == {"img_size": 32, "num_classes": 4, "in_chans": 3}
-    assert spec.sources["num_classes"] == "the checkpoint's num_classes"
+    assert spec.sources["num_classes"] == "the checkpoint's args num_classes"
     assert spec.input_size == (3, 32, 32) and spec.mean == (0.5,) * 3
-    spec = make_spec("test_vit", "args.model", source.state_dict(), recorded=recorded, user_kwargs={"num_classes": 9})
+    spec = make_spec("test_vit", "args.model", source.state_dict(), records=records, user_kwargs={"num_classes": 9})
     assert spec.kwargs["num_classes"] == 9 and spec.sources["num_classes"] == "--model-kwargs"
+    spec = make_spec("test_vit", "args.model", source.state_dict(), records=records, input_size=(3, 48, 48))
+    assert spec.input_size == (3, 48, 48) and spec.sources["input_size"] == "--input-size"
+
+
+def test_the_record_is_read_in_order_checkpoint_args_args_yaml_metadata_then_the_plugin() -> None:
+    registry = ModelRegistry()
+
+    @register_model("sized", input_size=(3, 8, 8), mean=(0.1, 0.1, 0.1), std=(0.3, 0.3, 0.3), registry=registry)
+    def sized(num_classes: int = 2) -> nn.Module:
+        return nn.Sequential(nn.Flatten(), nn.Linear(3 * 8 * 8, num_classes))
+
+    state = sized().state_dict()
+    layers = [(CHECKPOINT_ARGS, {"input_size": [3, 16, 16]}), (RUN_ARGS_FILE, {"input_size": [3, 24, 24], "mean": [0.4] * 3,
+                                                                              "std": [0.2] * 3}),
+              ("the checkpoint's metadata", {"input_size": [3, 40, 40], "num_classes": 2})]
+    for start, (size, where) in enumerate([((3, 16, 16), "the checkpoint's args input_size"),
+                                           ((3, 24, 24), "args.yaml input_size"),
+                                           ((3, 40, 40), "the checkpoint's metadata input_size")]):
+        spec = make_spec("sized", "--arch", state, records=Records(tuple(layers[start:])), registry=registry)
+        assert (spec.input_size, spec.sources["input_size"]) == (size, where)
+    spec = make_spec("sized", "--arch", state, records=Records(tuple(layers[:2])), registry=registry)
+    assert spec.mean == (0.4,) * 3 and spec.sources["normalization"] == "args.yaml mean/std"
+    bare = make_spec("sized", "--arch", state, registry=registry)
+    assert bare.input_size == (3, 8, 8) and bare.mean == (0.1,) * 3 and bare.sources["input_size"].startswith("the registration in module ")
 
 
 def test_plugin_factories_get_only_the_arguments_they_accept() -> None:
