@@ -278,3 +278,17 @@ def test_the_estimate_is_one_stderr_line_before_the_report_and_a_refusal_exits_1
     assert refused.exit_code == 1 and refused.stdout == ""
     assert refused.stderr.splitlines()[-1].startswith("entk-probe: error: this run is not expected to fit")
     assert CliRunner().invoke(main, args + ["--force"]).exit_code == 0
+
+
+def test_analyze_on_a_checkpoint_file_points_to_the_kernel_command(tmp_path: Path) -> None:
+    path = write_run(tmp_path / "run")[0]
+    result = CliRunner().invoke(main, ["analyze", str(path), "--probe", "synthetic:3"])
+    assert result.exit_code == 2 and result.stderr.count("\n") == 1
+    assert f"{path} is a file: analyze takes the folder of a run's checkpoints (here {path.parent}" in result.stderr
+    assert f"entk-probe kernel {path} --probe SPEC" in result.stderr
+
+
+def test_the_header_says_raw_or_ema_weights(tmp_path: Path) -> None:
+    write_run(tmp_path / "run")
+    result = CliRunner().invoke(main, ["analyze", str(tmp_path / "run"), "--probe", "synthetic:3", "--device", "cpu"])
+    assert result.exit_code == 0 and "parameters, raw weights" in result.stdout

@@ -56,6 +56,14 @@ def _dtypes(jacobians: str, products: str) -> str:
     return f"{jacobians} Jacobians and products" if jacobians == products else f"{jacobians} Jacobians, {products} products"
 
 
+def _weights(r: dict[str, Any]) -> str:
+    """Raw or EMA weights, and the key they were read from where it says more."""
+    chosen = {(c["weights"]["choice"], c["weights"]["key"]) for c in r["checkpoints"]}
+    choice = next(iter(chosen))[0]
+    keys = sorted({key for _, key in chosen if key})
+    return f"EMA weights ({', '.join(keys)})" if choice == "ema" else "raw weights"
+
+
 def _geometry(r: dict[str, Any]) -> str:
     """The input size fed to the model, where it came from, and what was done to the probe to get it."""
     model, probe = r["model"], r["probe"]
@@ -73,7 +81,7 @@ def _header(r: dict[str, Any]) -> list[str]:
     normalization = "none" if norm["mean"] is None else f"mean {norm['mean']} std {norm['std']}"
     lines = [
         f"entk-probe {r['tool']['version']} · run {r['run']['path']}",
-        f"model {model['arch']} ({model['origin']}), {model['num_params']:,} parameters",
+        f"model {model['arch']} ({model['origin']}), {model['num_params']:,} parameters, {_weights(r)}",
         f"probe {probe['spec']}: N={probe['n']}"
         + (" synthetic Gaussian inputs (smoke test only)" if probe["synthetic"] else
            f" from {probe['dataset']} {probe['split'] or ''}, seed {probe['seed']}, sha256 {probe['sha256'][:12]}")

@@ -27,7 +27,7 @@ from ..analysis.summary import RunSummary, buffer_shares, summarize
 from ..engine.planning import EntkPlan
 from ..errors import CheckpointError, EntkProbeWarning, UsageError, warn
 from ..probes import Probe, make_probe
-from ..runs.checkpoints import Checkpoint, discover, select, single, time_unit
+from ..runs.checkpoints import Checkpoint, check_run_dir, discover, select, single, time_unit
 from ..runs.loading import read_content, select_state_dict
 from ..runs.records import read_run_args, records_of
 from ..runs.models import ModelSpec, build_model, load_weights, make_spec, resolve_arch
@@ -226,6 +226,7 @@ def _analyze(
     on_estimate: Callable[[RunEstimate], None] | None,
 ) -> Analysis:
     started = time.perf_counter()
+    check_run_dir(run_dir)
     probe_spec = probe_spec_for(run_dir, probe_spec)
     options.validate(probe_spec)
     load_plugins(options.plugins)

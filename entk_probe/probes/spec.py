@@ -30,6 +30,11 @@ class ProbeSpec:
     options: dict[str, str]
 
 
+def _looks_like_a_path(head: str) -> bool:
+    head = head.strip()
+    return head.startswith(("/", "./", "../", "~")) or ("/" in head.partition(":")[0])
+
+
 def parse_spec(text: str) -> ProbeSpec:
     """Parse ``text``; a malformed spec is a usage error that shows the grammar."""
     def bad(why: str) -> UsageError:
@@ -44,6 +49,8 @@ def parse_spec(text: str) -> ProbeSpec:
         options[key.strip()] = value.strip()
     name, _, rest = head.partition(":")
     name = name.strip().lower()
+    if _looks_like_a_path(head):  # a bare folder: an image-folder probe
+        return parse_spec(f"imagefolder:{text.strip()}")
     if not _NAME.match(name):
         raise bad("it does not start with a probe name")
     path: Path | None = None
@@ -52,7 +59,7 @@ def parse_spec(text: str) -> ProbeSpec:
         path_text, sep, count = rest.rpartition(":") if re.search(r":[0-9]+$", rest) else (rest, "", "")
         if not path_text:
             raise bad(f"{name} needs a path, as in {name}:PATH")
-        path = Path(path_text)
+        path = Path(path_text).expanduser()
         if name == "file" and count:
             raise bad("a probe file holds its own N; write file:PATH")
     if count and (not re.fullmatch(r"[0-9]+", count) or int(count) < 1):  # str.isdigit also accepts ² and ٣

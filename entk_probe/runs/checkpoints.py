@@ -163,14 +163,23 @@ def _warn_equal_times(ordered: Sequence[Checkpoint]) -> None:
         seen[key] = c.name
 
 
+def check_run_dir(run_dir: Path) -> None:
+    """A UsageError unless ``run_dir`` is a folder; for a checkpoint file, say what to run instead."""
+    if run_dir.is_file():
+        raise UsageError(f"{run_dir} is a file: analyze takes the folder of a run's checkpoints (here "
+                         f"{run_dir.parent}, with --glob to choose among them); for this one checkpoint's kernel, run "
+                         f"entk-probe kernel {run_dir} --probe SPEC -o K.safetensors")
+    if not run_dir.is_dir():
+        raise UsageError(f"run directory {run_dir} does not exist or is not a directory")
+
+
 def discover(run_dir: Path, *, glob: str | None = None, trust: bool = False) -> list[Checkpoint]:
     """The checkpoints of ``run_dir`` in training order, identical files counted once.
 
     ``glob`` keeps only files whose path relative to ``run_dir`` matches the pattern (before
     anything is read). ``trust`` allows full unpickling of torch files that safe loading refuses.
     """
-    if not run_dir.is_dir():
-        raise UsageError(f"run directory {run_dir} does not exist or is not a directory")
+    check_run_dir(run_dir)
     paths = _candidates(run_dir)
     if glob is not None:
         paths = [p for p in paths if fnmatch.fnmatch(str(p.relative_to(run_dir)), glob)]

@@ -82,3 +82,15 @@ def test_a_well_formed_spec_reads_back_what_was_written(name: str, n: int | None
     text = name + ("" if n is None else f":{n}") + "".join(f",{k}={v}" for k, v in options.items())
     spec = parse_spec(text)
     assert (spec.name, spec.n, spec.options, spec.path) == (name, n, options, None)
+
+
+@pytest.mark.parametrize("text, path, n, options", [
+    ("/data/pets", "/data/pets", None, {}),
+    ("./pets:200", "pets", 200, {}),
+    ("runs/data/val,seed=3", "runs/data/val", None, {"seed": "3"}),
+])
+def test_a_bare_folder_path_is_an_image_folder_probe(text: str, path: str, n: int | None, options: dict) -> None:
+    spec = parse_spec(text)
+    assert (spec.name, spec.path, spec.n, spec.options) == ("imagefolder", Path(path), n, options)
+    assert spec.text == f"imagefolder:{text}"
+    assert parse_spec("~/pets").path == Path.home() / "pets"
