@@ -59,7 +59,10 @@ def parse_spec(text: str) -> ProbeSpec:
         path_text, sep, count = rest.rpartition(":") if re.search(r":[0-9]+$", rest) else (rest, "", "")
         if not path_text:
             raise bad(f"{name} needs a path, as in {name}:PATH")
-        path = Path(path_text).expanduser()
+        try:
+            path = Path(path_text).expanduser()
+        except RuntimeError:  # ~user of an unknown user
+            raise bad(f"cannot expand {path_text!r}: no such user's home folder") from None
         if name == "file" and count:
             raise bad("a probe file holds its own N; write file:PATH")
     if count and (not re.fullmatch(r"[0-9]+", count) or int(count) < 1):  # str.isdigit also accepts ² and ٣

@@ -60,6 +60,7 @@ SPECS = st.builds(lambda name, count, options: name + ("" if count is None else 
 @given(SPECS)
 @example("cifar10:²")  # found by this test: str.isdigit accepts it, int() did not
 @example("imagefolder:/data:٣")
+@example("~0")  # found by this test: expanding an unknown user's home raised RuntimeError
 @settings(max_examples=400, deadline=None)
 def test_any_text_is_a_spec_or_a_one_line_usage_error(text: str) -> None:
     try:
