@@ -17,7 +17,6 @@ from typing import Any
 
 import click
 import torch
-from rich.console import Console
 from rich.table import Table
 
 from . import __version__
@@ -39,7 +38,7 @@ from .probes import SPEC_GRAMMAR, Target, available_probes, make_probe, save_pro
 from .output.progress import progress_bars
 from .runs.loading import WEIGHTS
 from .runs.registry import REGISTRY
-from .output.terminal import render
+from .output.terminal import render, report_console
 
 
 def _handles_errors(command: Callable[..., None]) -> Callable[..., None]:
@@ -79,7 +78,7 @@ def _debug() -> bool:
 def _show_plan(plan: EntkPlan | None) -> None:
     """Under --debug: which path every layer took and why, on stderr."""
     if plan is not None and _debug():
-        Console(stderr=True).print(plan_table(plan))
+        report_console(stderr=True).print(plan_table(plan))
 
 
 def _kernel_options(command: Callable[..., None]) -> Callable[..., None]:
@@ -230,7 +229,7 @@ def analyze_command(run_dir: Path, probe_spec: str | None, arch: str | None, plu
     if json_path == "-":
         click.echo(dumps(report))
     else:
-        render(report, Console(no_color=no_color))
+        render(report, report_console(no_color))
     if failures:
         raise OutputError(f"{'; '.join(failures)}. {_kept(options)}")
 
@@ -247,7 +246,7 @@ def report_command(path: Path, plot_path: Path | None, no_color: bool) -> None:
     """
     report = read_json(path)
     failures = write_all([("plot", plot_path, lambda: plot_report(report, plot_path))] if plot_path else [])
-    render(report, Console(no_color=no_color))
+    render(report, report_console(no_color))
     if failures:
         raise OutputError(failures[0])
 
@@ -343,8 +342,8 @@ def probes_command(plugins: tuple[Path, ...]) -> None:
     table = Table("probe", "from", show_edge=False)
     for name, origin in available_probes():
         table.add_row(name, origin)
-    Console().print(table)
-    Console().print(f"Spec grammar: {SPEC_GRAMMAR}")
+    report_console().print(table)
+    report_console().print(f"Spec grammar: {SPEC_GRAMMAR}")
 
 
 @main.command("models")
@@ -365,7 +364,7 @@ def models_command(plugins: tuple[Path, ...], pattern: str | None, with_timm: bo
     table = Table("model", "from", show_edge=False)
     for name, origin in own + ([(n, "timm") for n in timm_names] if with_timm else []):
         table.add_row(name, origin)
-    console = Console()
+    console = report_console()
     console.print(table)
     if not with_timm:
         console.print(f"and {len(timm_names)} timm architectures (--timm lists them)")

@@ -10,24 +10,35 @@ from typing import Any
 
 import click
 from rich.table import Table
+from rich.text import Text
 
 from ..engine.planning import EntkPlan
 from ..errors import EntkProbeWarning
 from ..pipeline.forecast import RunEstimate
+from .progress import live_console
+
+
+def say(line: str) -> None:
+    """One line on stderr, above the progress bars when they are showing."""
+    console = live_console()
+    if console is not None:
+        console.print(Text(line), soft_wrap=True)
+    else:
+        click.echo(line, err=True)
 
 
 def show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
                  file: Any = None, line: str | None = None) -> None:
     """``warnings.showwarning`` for the command: entk-probe's own warnings as one line."""
     if issubclass(category, EntkProbeWarning):
-        click.echo(f"entk-probe: warning: {message}", err=True)
+        say(f"entk-probe: warning: {message}")
     else:
-        click.echo(warnings.formatwarning(message, category, filename, lineno, line).rstrip(), err=True)
+        say(warnings.formatwarning(message, category, filename, lineno, line).rstrip())
 
 
 def show_estimate(estimate: RunEstimate) -> None:
     """The run's estimate, before its first kernel."""
-    click.echo(f"entk-probe: estimate: {estimate.describe()}", err=True)
+    say(f"entk-probe: estimate: {estimate.describe()}")
 
 
 def plan_table(plan: EntkPlan) -> Table:

@@ -93,8 +93,23 @@ def _heatmap(fig: Any, ax: Any, report: dict[str, Any], boundary: dict[str, Any]
         ax.axhline(edge, color="tab:red", linewidth=1)
         ax.axvline(edge, color="tab:red", linewidth=1)
     ax.set_title("Pairwise angles between checkpoints")
-    ax.set_xlabel("checkpoint")
-    ax.set_ylabel("checkpoint")
+    ticks, labels = heatmap_ticks(report)
+    ax.set_xticks(ticks, labels, rotation=90)
+    ax.set_yticks(ticks, labels)
+    unit = report["time_unit"]
+    ax.set_xlabel(unit if unit != "index" else "checkpoint")
+    ax.set_ylabel(unit if unit != "index" else "checkpoint")
+
+
+MAX_TICKS = 8
+
+
+def heatmap_ticks(report: dict[str, Any]) -> tuple[list[int], list[str]]:
+    """At most MAX_TICKS evenly spaced checkpoint positions, labelled with their time in the run's unit."""
+    times = [c["time"] for c in report["checkpoints"]]
+    count = len(times)
+    ticks = sorted({round(i * (count - 1) / max(min(MAX_TICKS, count) - 1, 1)) for i in range(min(MAX_TICKS, count))})
+    return ticks, ["?" if times[i] is None else f"{times[i]:.3g}" for i in ticks]
 
 
 def plot_report(report: dict[str, Any], path: Path) -> None:

@@ -11,7 +11,17 @@ from contextlib import contextmanager
 from typing import Any
 
 from rich.console import Console
+
+from .terminal import report_console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+_LIVE: list[Console] = []  # the console of the progress display showing now, if any
+
+
+def live_console() -> Console | None:
+    """The console of the progress bars on screen now (lines printed through it go above the bars)."""
+    return _LIVE[-1] if _LIVE else None
+
 
 OnCheckpoint = Callable[[int, int, Any], None]
 OnChunk = Callable[[int, int], None]
@@ -20,7 +30,7 @@ OnChunk = Callable[[int, int], None]
 @contextmanager
 def progress_bars(quiet: bool = False, console: Console | None = None) -> Iterator[tuple[OnCheckpoint | None, OnChunk | None]]:
     """Yield (on_checkpoint, on_chunk) callbacks that drive two bars; (None, None) when silent."""
-    console = console or Console(stderr=True)
+    console = console or report_console(stderr=True)
     if quiet or not console.is_terminal:
         yield None, None
         return
@@ -36,5 +46,9 @@ def progress_bars(quiet: bool = False, console: Console | None = None) -> Iterat
         def on_chunk(done: int, total: int) -> None:
             progress.update(chunks, total=total, completed=done, description="  Jacobian chunks", visible=True)
 
-        yield on_checkpoint, on_chunk
+        _LIVE.append(console)
+        try:
+            yield on_checkpoint, on_chunk
+        finally:
+            _LIVE.remove(console)
         progress.update(checkpoints, completed=progress.tasks[0].total or 0)

@@ -9,6 +9,7 @@ without colour (rich drops the styles where the terminal has none).
 from __future__ import annotations
 
 import math
+import os
 from typing import Any
 
 from rich.console import Console, Group
@@ -105,24 +106,36 @@ def _header(r: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _table(r: dict[str, Any]) -> Table:
-    unit = r["time_unit"]
-    table = Table(show_edge=False, pad_edge=False, box=None, header_style="bold")
-    columns = [("checkpoint", "left"), ("step", "right"), ("epoch", "right"), ("∠init", "right"), ("∠final", "right"),
-               (f"ω/{unit[:2]}", "right"), ("align", "right"), ("sub°", "right"), ("acc", "right"), ("ph", "left")]
-    for name, justify in columns:
-        table.add_column(name, justify=justify, no_wrap=name != "checkpoint", overflow="fold")  # type: ignore[arg-type]
+def _rows(r: dict[str, Any]) -> list[list[str]]:
+    """The table's cells, a row per checkpoint, in the order of ``_columns``."""
+    rows = []
     for c in r["checkpoints"]:
         m = c["metrics"]
         if m is None:  # left out: a diverged checkpoint (the warnings say why)
-            table.add_row(short_name(c["name"]), _num(c["step"], "d"), _num(c["epoch"], ".3g"), *["—"] * 6, "x")
+            rows.append([short_name(c["name"]), _num(c["step"], "d"), _num(c["epoch"], ".3g"), *["—"] * 6, "x"])
             continue
-        table.add_row(
+        rows.append([
             short_name(c["name"]), _num(c["step"], "d"), _num(c["epoch"], ".3g"),
             _num(m["centered_angle_from_first_deg"], ".1f"), _num(m["centered_angle_to_last_deg"], ".1f"),
             _rate(m["angular_velocity_deg"]), _num(m["centered_alignment"], ".2f"),
             _num(m["subspace_to_next"].get("mean"), ".0f"), _num(m["accuracy"], ".2f"), c["phase"] or "",
-        )
+        ])
+    return rows
+
+
+def _table(r: dict[str, Any]) -> Table:
+    """A row per checkpoint; a column with nothing in any row (no steps recorded, no labels) is left out."""
+    unit = r["time_unit"]
+    columns = [("checkpoint", "left"), ("step", "right"), ("epoch", "right"), ("∠init", "right"), ("∠final", "right"),
+               (f"ω/{unit[:2]}", "right"), ("align", "right"), ("sub°", "right"), ("acc", "right"), ("ph", "left")]
+    rows = _rows(r)
+    kept = [j for j in range(len(columns)) if j == 0 or any(row[j] not in ("—", "") for row in rows)]
+    table = Table(show_edge=False, pad_edge=False, box=None, header_style="bold")
+    for j in kept:
+        name, justify = columns[j]
+        table.add_column(name, justify=justify, no_wrap=name != "checkpoint", overflow="fold")  # type: ignore[arg-type]
+    for row in rows:
+        table.add_row(*[row[j] for j in kept])
     return table
 
 
@@ -162,9 +175,16 @@ def _verdict(r: dict[str, Any]) -> Panel:
     return Panel(Text("\n".join(lines)), title=f"verdict: {verdict}", title_align="left", expand=True)
 
 
+def report_console(no_color: bool = False, stderr: bool = False, **options: Any) -> Console:
+    """A console for the report: with --no-color or NO_COLOR set, no colour and no style at all
+    (rich's own no_color keeps bold and dim). ``options`` go to rich's Console (file, force_terminal...)."""
+    plain = no_color or bool(os.environ.get("NO_COLOR"))
+    return Console(stderr=stderr, color_system=None if plain else "auto", no_color=plain, **options)
+
+
 def render(report: dict[str, Any], console: Console | None = None) -> None:
     """Print the terminal report of a JSON report dict (to stdout unless ``console`` says otherwise)."""
-    console = console or Console()
+    console = console or report_console()
     parts: list[Any] = [Text(line) for line in _header(report)]
     parts += [Text(""), _table(report), Text("")]
     parts += [Text(line) for line in _chart(report)]

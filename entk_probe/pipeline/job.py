@@ -125,8 +125,9 @@ def analyze(
                 entry = {"code": message.code, "message": str(message)}
                 if message.checkpoint:
                     entry["checkpoint"] = message.checkpoint
-                if entry not in records:
-                    records.append(entry)
+                if entry in records:  # the same warning again (another checkpoint's read, say): shown once
+                    return
+                records.append(entry)
             forward(message, category, filename, lineno, file, line)
 
         warnings.showwarning = record

@@ -42,3 +42,19 @@ def test_the_plan_table_has_a_row_a_layer_with_its_path_and_reason() -> None:
     text = console.file.getvalue()  # type: ignore[attr-defined]
     assert "fc" in text and "1,200" in text and "structured" in text and "cheapest" in text
     assert "(model)" in text and "a parameter of the model itself" in text
+
+
+def test_lines_go_above_live_progress_bars(capsys: pytest.CaptureFixture[str]) -> None:
+    from entk_probe.output.messages import say
+    from entk_probe.output.progress import live_console, progress_bars
+
+    out = io.StringIO()
+    console = Console(file=out, force_terminal=True, width=100)
+    with progress_bars(console=console) as (on_checkpoint, _):
+        assert live_console() is console
+        on_checkpoint(0, 2, "ckpt_0")
+        say("entk-probe: warning: something")
+    assert live_console() is None
+    assert "entk-probe: warning: something" in out.getvalue() and capsys.readouterr().err == ""
+    say("entk-probe: warning: after")
+    assert capsys.readouterr().err == "entk-probe: warning: after\n"

@@ -29,3 +29,14 @@ def test_plot_is_a_png_with_four_panels(tmp_path: Path) -> None:
         assert image.size == (1210, 880)  # 11 x 8 inches at 110 dpi
         colours = image.convert("RGB").getcolors(maxcolors=1 << 20)
     assert colours is not None and len(colours) > 200, "the panels were not drawn"
+
+
+def test_heatmap_ticks_are_times_in_the_runs_unit() -> None:
+    from entk_probe.output.plots import heatmap_ticks
+
+    report = {"time_unit": "epoch", "checkpoints": [{"time": t} for t in (0.0, 0.0625, 0.125, 0.5, 1.0, 2.0, 3.0, 4.0, 5.0,
+                                                                             6.0, 7.0, 8.0)]}
+    ticks, labels = heatmap_ticks(report)
+    assert ticks[0] == 0 and ticks[-1] == 11 and len(ticks) == 8
+    assert labels[0] == "0" and labels[-1] == "8" and labels[1] == f"{report['checkpoints'][ticks[1]]['time']:.3g}"
+    assert heatmap_ticks({"time_unit": "index", "checkpoints": [{"time": 0.0}]}) == ([0], ["0"])

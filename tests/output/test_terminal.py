@@ -76,3 +76,32 @@ def test_the_header_says_the_input_size_and_where_it_came_from(report: dict) -> 
     own["probe"]["transforms"] = ["resized 28x28 -> 32x32 (bilinear, antialiased)"]
     text = _text(own, width=200)
     assert "input 3x32x32: the probe's own size, as the run records none (--input-size sets one); probe resized 28x28" in text
+
+
+@pytest.mark.parametrize("how", ["--no-color", "NO_COLOR"])
+def test_no_color_drops_every_style_even_on_a_terminal(report: dict, how: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+
+    from entk_probe.output.terminal import report_console
+
+    def rendered(no_color: bool) -> str:
+        out = io.StringIO()
+        render(report, report_console(no_color, file=out, force_terminal=True))  # as on a real terminal
+        return out.getvalue()
+
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    assert "\x1b[1m" in rendered(False)  # bold headers on a terminal by default
+    if how == "NO_COLOR":
+        monkeypatch.setenv("NO_COLOR", "1")
+    assert "\x1b[" not in rendered(how == "--no-color")
+
+
+def test_columns_with_nothing_in_them_are_left_out(report: dict) -> None:
+    import copy
+
+    no_steps = copy.deepcopy(report)
+    for c in no_steps["checkpoints"]:
+        c["step"] = None
+    header = [line for line in _text(no_steps, width=200).splitlines() if line.startswith("checkpoint ")][0]
+    assert "step" not in header.split() and "epoch" in header.split()
+    assert "step" in [line for line in _text(report, width=200).splitlines() if line.startswith("checkpoint ")][0].split()

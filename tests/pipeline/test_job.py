@@ -245,3 +245,25 @@ def test_a_damaged_cache_entry_is_recomputed_in_an_analysis(tmp_path: Path) -> N
         second = analyze(tmp_path / "run", "synthetic:3", options)
     assert sum(not r.cached for r in second.runs) == 1
     assert all(torch.equal(a, b) for a, b in zip(first.kernels, second.kernels))
+
+
+def test_a_warning_given_twice_is_shown_and_recorded_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    import types
+    import warnings
+
+    from entk_probe.errors import warn
+    from entk_probe.pipeline import job
+
+    def twice(*args: object) -> types.SimpleNamespace:
+        for _ in range(2):
+            warn("checkpoint-3.pth.tar records no step", code="x", checkpoint="checkpoint-3.pth.tar")
+        warn("another one", code="y")
+        return types.SimpleNamespace()
+
+    monkeypatch.setattr(job, "_analyze", twice)
+    shown: list[str] = []
+    with warnings.catch_warnings():
+        warnings.showwarning = lambda message, *rest: shown.append(str(message))
+        result = job.analyze(Path("."), "synthetic:3")
+    assert shown == ["checkpoint-3.pth.tar records no step", "another one"]
+    assert [w["code"] for w in result.warnings] == ["x", "y"]
