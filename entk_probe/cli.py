@@ -31,6 +31,7 @@ from .runs.models import make_spec, parse_input_size, parse_model_kwargs
 from .analysis.phases import CONE_STATISTIC, PhaseThresholds
 from .engine.planning import EntkPlan
 from .output.plots import check_plotting, plot_report
+from .output.helptext import ANALYZE_GROUPS, GroupedCommand
 from .output.messages import plan_table, show_estimate, show_warning
 from .output.writes import kernel_writes, write_all
 from .pipeline.cache import default_cache_dir
@@ -163,7 +164,7 @@ _plugins_option = click.option(
 )
 
 
-@main.command("analyze")
+@main.command("analyze", cls=GroupedCommand, groups=ANALYZE_GROUPS)
 @click.argument("run_dir", type=click.Path(path_type=Path))
 @click.option("--probe", "probe_spec", help="Probe set spec, e.g. cifar10:500 (default: RUN_DIR/probe.safetensors).")
 @click.option("--arch", help="Architecture (timm or plugin name); default: what the checkpoints record.")
@@ -202,7 +203,11 @@ def analyze_command(run_dir: Path, probe_spec: str | None, arch: str | None, plu
                     **thresholds: Any) -> None:
     """Compute the eNTK of every checkpoint in RUN_DIR and show how it moved.
 
-    Example: entk-probe analyze runs/demo --probe synthetic:48
+    \b
+    Examples:
+      entk-probe analyze output/train/resnet18-cifar --probe cifar10:500
+      entk-probe analyze runs/r20 --plugins plugins/ --probe cifar10:500 --json r20.json --plot r20.png
+      entk-probe analyze runs/loop --probe ./data/val:200 --input-size 3,64,64 --range 0:5
     """
     options = AnalyzeOptions(
         arch=arch, plugins=plugins, model_kwargs=parse_model_kwargs(model_kwargs), weights=weights, glob=glob,
