@@ -23,6 +23,7 @@ from entk_probe.analysis.dynamics import ANGLE_STATISTICS
 from entk_probe.engine.modes import MODES
 from entk_probe.engine.layerplan import PATHS
 from entk_probe.output.jsonreport import SCHEMA_VERSION
+from entk_probe.runs.traininglog import COLUMNS as LOG_COLUMNS
 
 S = {"type": "string"}
 I = {"type": "integer"}
@@ -50,7 +51,8 @@ checkpoint = obj({
     "phase": enum(["I", "II", None]), "aliases": arr(S), "ordered_by": enum(["metadata", "file name"]),
     "weights": obj({"choice": enum(["raw", "ema"]), "key": S}), "unpickled": B, "kernel_cached": B, "kernel_seconds": NN,
     "excluded": null(S), "metrics": metrics,
-}, optional=("excluded",))
+    "training_log": {"type": ["object", "null"], "additionalProperties": N, "propertyNames": enum(LOG_COLUMNS)},
+}, optional=("excluded", "training_log"))
 from entk_probe.analysis.phases import EVIDENCE_KEYS as EVIDENCE
 thresholds = obj({f.name: (I if f.type in ("int", int) else N) for f in fields(PhaseThresholds)})
 matrix = arr(arr(NN, minItems=1), minItems=1)  # T x T, T >= 1 checkpoints
@@ -63,7 +65,7 @@ schema = {
         "schema_version": {"type": "string", "pattern": "^1\\.[0-9]+$"},
         "tool": obj({"name": {"const": "entk-probe"}, "version": S}),
         "created": S,
-        "run": obj({"path": S}),
+        "run": obj({"path": S, "first_is_initialisation": null(B)}, optional=("first_is_initialisation",)),
         "model": obj({"arch": S, "source": S, "origin": S, "num_params": I, "kwargs": {"type": "object", "additionalProperties": SCALAR},
                       "settings_from": {"type": "object", "additionalProperties": S}, "input_size": null(arr(I)), "has_batchnorm": B}),
         "probe": obj({"spec": S, "n": I, "dataset": S, "split": null(S), "seed": null(I), "indices": arr(I), "labels": null(arr(I)),

@@ -24,12 +24,13 @@ import torch
 from .. import __version__
 from ..atomic import write_atomically
 from ..pipeline.job import Analysis
+from ..runs.traininglog import entry_for
 from ..engine.kernel import products_dtype
 from ..engine.planning import EntkPlan
 from ..errors import ReportError, UsageError
 
 
-SCHEMA_VERSION = "1.3"  # 1.1: kernel.gram_dtype, kernel.paths, kernel.plan; 1.2: checkpoints[].excluded; 1.3: estimate
+SCHEMA_VERSION = "1.3"  # 1.1: kernel.gram_dtype, kernel.paths, kernel.plan; 1.2: checkpoints[].excluded; 1.3: estimate, run.first_is_initialisation, checkpoints[].training_log
 
 
 def finite(value: Any) -> Any:
@@ -80,6 +81,7 @@ def _checkpoint(analysis: Analysis, i: int, rows: dict[int, Any]) -> dict[str, A
         "weights": {"choice": analysis.options.weights, "key": run.state_dict_key},
         "unpickled": c.unpickled, "kernel_cached": run.cached, "kernel_seconds": run.kernel_seconds,
         "excluded": run.excluded, "metrics": metrics,
+        "training_log": entry_for(analysis.training_log, c.epoch),
     }
 
 
@@ -104,6 +106,11 @@ def _plan(plan: EntkPlan | None) -> dict[str, Any] | None:
             "flops": sum(layer.flops for layer in plan.layers)}
 
 
+def _starts_at_init(analysis: Analysis) -> bool | None:
+    """Whether the first checkpoint is the initialisation (time 0); None when no time is recorded."""
+    return None if analysis.time_unit == "index" else analysis.runs[0].time == 0
+
+
 def to_json(analysis: Analysis) -> dict[str, Any]:
     """The report as a JSON-ready dict (schema_version ``SCHEMA_VERSION``)."""
     spec, probe, summary, opts = analysis.model, analysis.probe, analysis.summary, analysis.options
@@ -119,7 +126,7 @@ def to_json(analysis: Analysis) -> dict[str, Any]:
         "schema_version": SCHEMA_VERSION,
         "tool": {"name": "entk-probe", "version": __version__},
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "run": {"path": str(analysis.run_dir)},
+        "run": {"path": str(analysis.run_dir), "first_is_initialisation": _starts_at_init(analysis)},
         "model": {"arch": spec.arch, "source": spec.arch_source, "origin": spec.origin, "num_params": analysis.num_params,
                   "kwargs": {k: repr(v) if not isinstance(v, (int, float, str, bool, type(None))) else v for k, v in spec.kwargs.items()},
                   "settings_from": spec.sources, "input_size": list(spec.input_size) if spec.input_size else None,

@@ -98,6 +98,11 @@ def _header(r: dict[str, Any]) -> list[str]:
             counts[layer["path"]] = counts.get(layer["path"], 0) + 1
         lines.append(f"layers by path: {', '.join(f'{k} {v}' for k, v in counts.items())}; "
                      f"{plan['capture_passes']} capture pass(es), {plan['flops'] / 1e9:,.1f} GFLOP a kernel")
+    if r["run"].get("first_is_initialisation") is False:
+        first = r["checkpoints"][0]
+        lines.append(f"first checkpoint {short_name(first['name'])} is after {r['time_unit']} {_num(first['time'], '.3g')}, "
+                     "not the initialisation: ∠first is measured from it, and the motion before it is not seen "
+                     "(README: keeping dense early checkpoints)")
     estimate = r.get("estimate")
     if estimate and estimate["kernels_to_compute"]:
         lines.append(f"estimated beforehand: {estimate['kernels_to_compute']} kernel(s) in "
@@ -112,13 +117,14 @@ def _rows(r: dict[str, Any]) -> list[list[str]]:
     for c in r["checkpoints"]:
         m = c["metrics"]
         if m is None:  # left out: a diverged checkpoint (the warnings say why)
-            rows.append([short_name(c["name"]), _num(c["step"], "d"), _num(c["epoch"], ".3g"), *["—"] * 6, "x"])
+            rows.append([short_name(c["name"]), _num(c["step"], "d"), _num(c["epoch"], ".3g"), *["—"] * 7, "x"])
             continue
         rows.append([
             short_name(c["name"]), _num(c["step"], "d"), _num(c["epoch"], ".3g"),
             _num(m["centered_angle_from_first_deg"], ".1f"), _num(m["centered_angle_to_last_deg"], ".1f"),
             _rate(m["angular_velocity_deg"]), _num(m["centered_alignment"], ".2f"),
-            _num(m["subspace_to_next"].get("mean"), ".0f"), _num(m["accuracy"], ".2f"), c["phase"] or "",
+            _num(m["subspace_to_next"].get("mean"), ".0f"), _num(m["accuracy"], ".2f"),
+            _num((c.get("training_log") or {}).get("eval_top1"), ".1f"), c["phase"] or "",
         ])
     return rows
 
@@ -126,8 +132,10 @@ def _rows(r: dict[str, Any]) -> list[list[str]]:
 def _table(r: dict[str, Any]) -> Table:
     """A row per checkpoint; a column with nothing in any row (no steps recorded, no labels) is left out."""
     unit = r["time_unit"]
-    columns = [("checkpoint", "left"), ("step", "right"), ("epoch", "right"), ("∠init", "right"), ("∠final", "right"),
-               (f"ω/{unit[:2]}", "right"), ("align", "right"), ("sub°", "right"), ("acc", "right"), ("ph", "left")]
+    first = "∠first" if r["run"].get("first_is_initialisation") is False else "∠init"
+    columns = [("checkpoint", "left"), ("step", "right"), ("epoch", "right"), (first, "right"), ("∠final", "right"),
+               (f"ω/{unit[:2]}", "right"), ("align", "right"), ("sub°", "right"), ("acc", "right"), ("val%", "right"),
+               ("ph", "left")]
     rows = _rows(r)
     kept = [j for j in range(len(columns)) if j == 0 or any(row[j] not in ("—", "") for row in rows)]
     table = Table(show_edge=False, pad_edge=False, box=None, header_style="bold")
@@ -197,8 +205,11 @@ def render(report: dict[str, Any], console: Console | None = None) -> None:
             notes.append(f"{c['name']} was loaded with full unpickling (--trust-checkpoints)")
     notes += [f"warning [{w['code']}]: {w['message']}" for w in report["warnings"]]
     parts += [Text(n) for n in notes]
-    legend = ("∠init/∠final: centred angle (°) from the first / to the last kernel; ω: centred angle per "
+    first = "∠first" if report["run"].get("first_is_initialisation") is False else "∠init"
+    legend = (f"{first}/∠final: centred angle (°) from the first / to the last kernel; ω: centred angle per "
               f"{report['time_unit']} to the next checkpoint; align: centred kernel-target alignment; sub°: mean principal "
-              "angle to the next checkpoint's top-k eigenspace; acc: probe accuracy; ph: phase (x: left out).")
+              "angle to the next checkpoint's top-k eigenspace; acc: probe accuracy; "
+              + ("val%: the run's validation top-1 (summary.csv); " if any(c.get("training_log") for c in report["checkpoints"])
+                 else "") + "ph: phase (x: left out).")
     parts.append(Text(legend, style="dim"))
     console.print(Group(*parts))

@@ -30,6 +30,7 @@ from ..probes import Probe, make_probe
 from ..runs.checkpoints import Checkpoint, check_run_dir, discover, select, single, time_unit
 from ..runs.loading import read_content, select_state_dict
 from ..runs.records import read_run_args, records_of
+from ..runs.traininglog import read_training_log
 from ..runs.models import ModelSpec, build_model, load_weights, make_spec, resolve_arch
 from ..runs.registry import REGISTRY
 from .buffers import fitted, mixed_kernel
@@ -69,6 +70,7 @@ class Analysis:
     seconds: float
     plan: EntkPlan | None = None  # how the first computed kernel was computed; None when all came from the cache
     estimate: RunEstimate | None = None  # made before the first kernel
+    training_log: dict[int, dict[str, float]] = field(default_factory=dict)  # summary.csv, by epochs done
     kernels: list[Tensor] = field(default_factory=list)  # float64, one per included checkpoint, in analysis order
     warnings: list[dict[str, str]] = field(default_factory=list)  # {code, message[, checkpoint]}
 
@@ -267,6 +269,7 @@ def _analyze(
         previous = (ckpt, fitted(model, state))
     analysis = _summarised(run_dir, unit, options, spec, model, probe, source, done, started)
     analysis.estimate = estimate
+    analysis.training_log = read_training_log(run_dir)
     return analysis
 
 

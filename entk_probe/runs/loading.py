@@ -42,7 +42,8 @@ def _number(value: object) -> float | None:
 
 
 def training_position(content: CheckpointContent) -> tuple[int | None, float | None]:
-    """(step, epoch) the checkpoint records: safetensors metadata or the torch dict's keys."""
+    """(step, epoch) the checkpoint records: safetensors metadata or the torch dict's keys; epochs
+    count epochs of training done (timm's finished-epoch index + 1, ``finished_epoch_index``)."""
     source = content.records
     found: dict[str, float | None] = {}
     for kind, keys in POSITION_KEYS.items():
@@ -54,8 +55,19 @@ def training_position(content: CheckpointContent) -> tuple[int | None, float | N
                     raise CheckpointError(f"{content.path}: {key}={source[key]!r} is not a number")
                 found[kind] = value
                 break
-    step = found["step"]
-    return (None if step is None else int(step)), found["epoch"]
+    step, epoch = found["step"], found["epoch"]
+    if epoch is not None and finished_epoch_index(content):
+        epoch += 1  # timm's index of the epoch just finished: after epoch 0 is one epoch of training
+    return (None if step is None else int(step)), epoch
+
+
+def finished_epoch_index(content: CheckpointContent) -> bool:
+    """Whether the file is timm's CheckpointSaver dict, whose integer ``epoch`` is the 0-based index
+    of the epoch that just finished (``version`` 2, ``arch``, ``state_dict``); its time in epochs of
+    training is that index + 1."""
+    r = content.records
+    return (content.format.name == "torch" and r.get("version") == 2 and isinstance(r.get("arch"), str)
+            and isinstance(r.get("epoch"), int) and not isinstance(r.get("epoch"), bool))
 
 
 def train_args(content: CheckpointContent) -> dict[str, Any]:

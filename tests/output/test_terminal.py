@@ -105,3 +105,15 @@ def test_columns_with_nothing_in_them_are_left_out(report: dict) -> None:
     header = [line for line in _text(no_steps, width=200).splitlines() if line.startswith("checkpoint ")][0]
     assert "step" not in header.split() and "epoch" in header.split()
     assert "step" in [line for line in _text(report, width=200).splitlines() if line.startswith("checkpoint ")][0].split()
+
+
+def test_a_run_without_its_initialisation_says_so(report: dict) -> None:
+    import copy
+
+    assert report["run"]["first_is_initialisation"] is True and "∠init" in _text(report)
+    late = copy.deepcopy(report)
+    late["run"]["first_is_initialisation"] = False
+    late["checkpoints"][0]["time"] = 1.0
+    text = _text(late, width=300)
+    assert "∠first" in text and "∠init" not in text
+    assert "is after epoch 1, not the initialisation: ∠first is measured from it" in text

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import io
 import math
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import numpy as np
 import pytest
 import timm
 import torch
+from rich.console import Console
 from safetensors.torch import load_file
 from timm.utils import CheckpointSaver, ModelEmaV3
 
@@ -267,3 +269,43 @@ def test_a_warning_given_twice_is_shown_and_recorded_once(monkeypatch: pytest.Mo
         result = job.analyze(Path("."), "synthetic:3")
     assert shown == ["checkpoint-3.pth.tar records no step", "another one"]
     assert [w["code"] for w in result.warnings] == ["x", "y"]
+
+
+def test_a_timm_train_run_has_an_honest_time_axis_and_its_own_validation_log(tmp_path: Path) -> None:
+    """timm's own CheckpointSaver and update_summary: checkpoint-k is after k+1 epochs, summary.csv
+    row k belongs to it, and the report says the run starts after its first epoch."""
+    from timm.utils import update_summary
+
+    from entk_probe.output.jsonreport import to_json
+    from entk_probe.output.terminal import render
+
+    from ..data import fake_images, write_cifar10_python
+
+    run = tmp_path / "run"
+    run.mkdir()
+    model = timm.create_model("test_resnet", num_classes=10)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    args = argparse.Namespace(model="test_resnet", num_classes=10, input_size=None, img_size=32, mean=None, std=None)
+    (run / "args.yaml").write_text("model: test_resnet\nnum_classes: 10\nimg_size: 32\n")
+    saver = CheckpointSaver(model, optimizer, args=args, checkpoint_dir=str(run), max_history=5)
+    for epoch in range(3):
+        with torch.no_grad():
+            for p in model.parameters():
+                p.add_(0.01 * torch.randn_like(p))
+        update_summary(epoch, {"loss": 2.0 - epoch / 10}, {"loss": 1.9 - epoch / 10, "top1": 30.0 + epoch, "top5": 80.0},
+                       str(run / "summary.csv"), lr=0.1, write_header=epoch == 0)
+        saver.save_checkpoint(epoch, metric=30.0 + epoch)
+    data, labels = fake_images(40)
+    write_cifar10_python(tmp_path / "cifar-10-batches-py", data, labels)
+    with pytest.warns(EntkProbeWarning):
+        result = analyze(run, "cifar10:20", AnalyzeOptions(device="cpu", cache=False, data_root=tmp_path))
+    report = to_json(result)
+    assert [c["epoch"] for c in report["checkpoints"]] == [1.0, 2.0, 3.0]
+    assert report["run"]["first_is_initialisation"] is False
+    assert [c["training_log"]["eval_top1"] for c in report["checkpoints"]] == [30.0, 31.0, 32.0]
+    assert report["model"]["input_size"] == [3, 32, 32] and report["probe"]["normalization"]["mean"] == list(
+        timm.get_pretrained_cfg("test_resnet").mean)  # train.py normalised with timm's default when mean was unset
+    console = Console(file=io.StringIO(), width=120)
+    render(report, console)
+    text = console.file.getvalue()  # type: ignore[attr-defined]
+    assert "val%" in text and "not the initialisation" in text and "∠first" in text

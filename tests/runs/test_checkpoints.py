@@ -97,6 +97,7 @@ def test_a_timm_train_run_counts_hard_linked_copies_once(tmp_path: Path) -> None
     assert _names(found) == ["checkpoint-1.pth.tar", "checkpoint-2.pth.tar", "checkpoint-4.pth.tar"]
     assert set(found[-1].aliases) == {"last.pth.tar", "model_best.pth.tar"}
     assert found[-1].arch_hints[0] == ("test_resnet", "args.model") and found[-1].args["img_size"] == 32
+    assert [c.epoch for c in found] == [2.0, 3.0, 5.0]  # after the 2nd, 3rd and 5th epoch: timm saves 0-based indices
 
 
 def test_without_recorded_positions_file_name_numbers_order_with_a_warning(tmp_path: Path) -> None:

@@ -54,7 +54,7 @@ def test_timm_train_checkpoint_with_args_namespace(tmp_path: Path) -> None:
     torch.save({"epoch": 3, "arch": "resnet", "args": args, "state_dict": WEIGHTS, "state_dict_ema": ema,
                 "optimizer": {"state": {}, "param_groups": []}, "metric": 0.5, "version": 2}, path)
     content = read_content(path)
-    assert training_position(content) == (None, 3.0)
+    assert training_position(content) == (None, 4.0)  # timm's epoch 3 is the index of the 4th epoch, just finished
     assert arch_hints(content) == [("resnet18", "args.model"), ("resnet", "arch")]
     assert train_args(content)["img_size"] == 32
     raw, key = select_state_dict(content, "raw")
