@@ -28,6 +28,7 @@ from .errors import (
     EntkProbeWarning,
     MemoryBudgetError,
     ModelError,
+    OutputError,
     PluginError,
     ProbeError,
     ReportError,
@@ -38,6 +39,7 @@ from .output.terminal import render
 from .pipeline import Analysis, AnalyzeOptions, analyze
 from .probes import Probe, Split, Target, make_probe, register_probe
 from .runs.registry import register_model
+from .runs.schedule import checkpoint_steps
 
 __all__ = [
     "MODES",
@@ -51,6 +53,7 @@ __all__ = [
     "EntkResult",
     "MemoryBudgetError",
     "ModelError",
+    "OutputError",
     "PhaseThresholds",
     "PluginError",
     "Probe",
@@ -62,6 +65,7 @@ __all__ = [
     "Verdict",
     "__version__",
     "analyze",
+    "checkpoint_steps",
     "compute_entk",
     "compute_entk_result",
     "make_probe",

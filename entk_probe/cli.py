@@ -179,6 +179,8 @@ _plugins_option = click.option(
 @click.option("--max-checkpoints", type=int, metavar="N", help="At most N, evenly spaced, first and last kept.")
 @click.option("--trust-checkpoints", is_flag=True,
               help="Allow full unpickling of torch files safe loading refuses (runs code in them).")
+@click.option("--init", type=click.Choice(["seed"]), default=None,
+              help="Add the initial model timm's train.py started from, rebuilt from the recorded seed.")
 @_kernel_options
 @_data_options
 @_threshold_options
@@ -194,7 +196,7 @@ _plugins_option = click.option(
 @_handles_errors
 def analyze_command(run_dir: Path, probe_spec: str | None, arch: str | None, plugins: tuple[Path, ...],
                     model_kwargs: tuple[str, ...], weights: str, glob: str | None, every: int | None,
-                    range_: str | None, max_checkpoints: int | None, trust_checkpoints: bool, mode: str,
+                    range_: str | None, max_checkpoints: int | None, trust_checkpoints: bool, init: str | None, mode: str,
                     params: str | None, device: str, max_memory: str | None, jacobian_dtype: str, gram_dtype: str,
                     paths: str, force: bool, input_size: str | None, normalize: str | None, data_root: Path | None,
                     download: bool, cone_statistic: str,
@@ -211,7 +213,7 @@ def analyze_command(run_dir: Path, probe_spec: str | None, arch: str | None, plu
     """
     options = AnalyzeOptions(
         arch=arch, plugins=plugins, model_kwargs=parse_model_kwargs(model_kwargs), weights=weights, glob=glob,
-        every=every, range=range_, max_checkpoints=max_checkpoints, trust_checkpoints=trust_checkpoints,
+        every=every, range=range_, max_checkpoints=max_checkpoints, trust_checkpoints=trust_checkpoints, init=init,
         **_kernel_settings(mode, params, device, max_memory, jacobian_dtype, gram_dtype, paths, force),
         normalize=normalize, input_size=parse_input_size(input_size) if input_size else None, data_root=data_root,
         download=download,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import re
+import textwrap
 from importlib import resources
 
 import entk_probe
@@ -24,7 +25,7 @@ def test_readme_python_examples_import_only_the_public_api() -> None:
     blocks = re.findall(r"```python\n(.*?)```", readme, flags=re.S)
     assert blocks
     for block in blocks:
-        for node in ast.walk(ast.parse(block)):
+        for node in ast.walk(ast.parse(textwrap.dedent(block))):  # blocks inside list items are indented
             if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("entk_probe"):
                 assert node.module == "entk_probe", f"README imports from {node.module}"
                 assert {a.name for a in node.names} <= set(entk_probe.__all__)

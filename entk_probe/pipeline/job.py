@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import timm
 import torch
 from torch import Tensor, nn
 
@@ -29,11 +30,13 @@ from ..errors import CheckpointError, EntkProbeWarning, UsageError, warn
 from ..probes import Probe, make_probe
 from ..runs.checkpoints import Checkpoint, check_run_dir, discover, select, single, time_unit
 from ..runs.loading import read_content, select_state_dict
+from ..runs.initial import initial_checkpoint
 from ..runs.records import read_run_args, records_of
 from ..runs.traininglog import read_training_log
 from ..runs.models import ModelSpec, build_model, load_weights, make_spec, resolve_arch
 from ..runs.registry import REGISTRY
 from .buffers import fitted, mixed_kernel
+from .cache import default_cache_dir
 from .forecast import RunEstimate, check_fits, forecast
 from .kernels import KernelSource
 from .options import AnalyzeOptions
@@ -146,9 +149,7 @@ def _read_state(ckpt: Checkpoint, options: AnalyzeOptions) -> tuple[dict[str, Te
 def _prepare(arch: str, arch_source: str, ckpt: Checkpoint, state: Mapping[str, Tensor], probe_spec: str,
              options: AnalyzeOptions, run_dir: Path) -> tuple[ModelSpec, nn.Module, Probe]:
     """The model spec, a fresh model, and the probe shaped for it."""
-    records = records_of(ckpt, read_run_args(run_dir))
-    spec = make_spec(arch, arch_source, state, records=records, user_kwargs=options.model_kwargs,
-                     input_size=options.input_size)
+    spec = _spec(arch, arch_source, ckpt, state, options, run_dir)
     model = build_model(spec)
     probe = make_probe(probe_spec, spec.target(), normalize_override=options.normalize,
                        data_root=options.data_root, download=options.download)
@@ -211,6 +212,32 @@ class _Trajectory:
     included: list[int] = field(default_factory=list)
 
 
+def _spec(arch: str, arch_source: str, ckpt: Checkpoint, state: Mapping[str, Tensor], options: AnalyzeOptions,
+          run_dir: Path) -> ModelSpec:
+    """The model spec from a checkpoint, what the run records and the options."""
+    records = records_of(ckpt, read_run_args(run_dir))
+    return make_spec(arch, arch_source, state, records=records, user_kwargs=options.model_kwargs,
+                     input_size=options.input_size)
+
+
+def _with_init(chosen: list[Checkpoint], arch: str, arch_source: str, options: AnalyzeOptions,
+               run_dir: Path) -> list[Checkpoint]:
+    """``chosen`` with the rebuilt initial model first (``--init seed``), or as it is."""
+    if options.init is None:
+        return chosen
+    first = chosen[0]
+    if first.time("epoch") == 0 or first.time("step") == 0:
+        raise UsageError(f"--init seed: the run already starts at its initialisation ({first.name} is at time 0)")
+    state, _ = _read_state(first, options)
+    spec = _spec(arch, arch_source, first, state, options, run_dir)
+    folder = (options.cache_dir or default_cache_dir()).parent / "init"
+    init = initial_checkpoint(spec, records_of(first, read_run_args(run_dir)), folder)
+    warn(f"{init.name}: timm's train.py saves no initial model; this one is rebuilt from the recorded seed with timm "
+         f"{timm.__version__} and torch {torch.__version__.split('+')[0]}, and equals the run's own only if training "
+         "used the same versions", code="init-rebuilt", checkpoint=init.name)
+    return [init, *chosen]
+
+
 def _non_finite(model: nn.Module) -> str | None:
     """Why the model's weights are unusable (NaN or infinite values), or None."""
     bad = [name for name, t in (*model.named_parameters(), *model.named_buffers())
@@ -236,10 +263,12 @@ def _analyze(
     found = discover(run_dir, glob=options.glob, trust=options.trust_checkpoints)
     chosen = select(found, every=options.every, range_=options.range, max_checkpoints=options.max_checkpoints)
     arch, arch_source = resolve_arch(options.arch, chosen, run_dir)
+    chosen = _with_init(chosen, arch, arch_source, options, run_dir)
     unit = time_unit(chosen) or "index"
     states = _states(chosen, options)
     first = next(states)
-    spec, model, probe = _prepare(arch, arch_source, first[0], first[1], probe_spec, options, run_dir)
+    recorded = chosen[1] if options.init is not None else first[0]  # a rebuilt init records only its seed
+    spec, model, probe = _prepare(arch, arch_source, recorded, first[1], probe_spec, options, run_dir)
     source = KernelSource(model, probe, spec, options, on_chunk)
     estimate = _estimated(source, chosen, on_estimate)
     done = _Trajectory()

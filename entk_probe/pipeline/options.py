@@ -23,6 +23,9 @@ from ..runs.loading import check_weights
 from ..runs.models import parse_input_size
 
 
+INITS = (None, "seed")  # how the initial model may be added to a run that lacks it
+
+
 @dataclass(frozen=True)
 class AnalyzeOptions:
     """Everything ``analyze`` can be told besides the run directory and the probe."""
@@ -54,6 +57,7 @@ class AnalyzeOptions:
     cache: bool = True
     cache_dir: Path | None = None
     force: bool = False  # run even when the estimate says the run does not fit in memory
+    init: str | None = None  # "seed": rebuild timm train.py's initial model from the recorded seed
 
     @property
     def products(self) -> torch.dtype:
@@ -82,5 +86,7 @@ class AnalyzeOptions:
         if self.subspace_k is not None and (isinstance(self.subspace_k, bool) or not isinstance(self.subspace_k, int)
                                             or self.subspace_k < 1):
             raise UsageError(f"--subspace-k must be a positive integer, not {self.subspace_k!r}")
+        if self.init not in INITS:
+            raise UsageError(f"unknown --init {self.init!r}: use one of {', '.join(i for i in INITS if i)}")
         if self.cone_statistic not in ANGLE_STATISTICS:
             raise UsageError(f"unknown cone statistic {self.cone_statistic!r}: use one of {', '.join(ANGLE_STATISTICS)}")

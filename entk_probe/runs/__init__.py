@@ -4,5 +4,7 @@
 each file format safely; ``loading`` chooses the weights inside (raw or EMA, wrapper prefixes) and
 what the file records; ``models`` resolves the architecture, its factory arguments and input
 geometry, builds it and loads weights; ``registry`` holds the architectures (plugins, installed
-packages, timm) and the ``Registry`` mechanism probe sources share.
+packages, timm) and the ``Registry`` mechanism probe sources share; ``records`` what the run
+recorded about its training (checkpoint args, args.yaml, metadata); ``traininglog`` timm's
+summary.csv; ``schedule`` when a training loop should save checkpoints.
 """

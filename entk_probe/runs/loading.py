@@ -43,7 +43,8 @@ def _number(value: object) -> float | None:
 
 def training_position(content: CheckpointContent) -> tuple[int | None, float | None]:
     """(step, epoch) the checkpoint records: safetensors metadata or the torch dict's keys; epochs
-    count epochs of training done (timm's finished-epoch index + 1, ``finished_epoch_index``)."""
+    count epochs of training done (timm's finished-epoch index + 1, ``finished_epoch_index``);
+    a Lightning checkpoint's time is its global_step alone."""
     source = content.records
     found: dict[str, float | None] = {}
     for kind, keys in POSITION_KEYS.items():
@@ -58,6 +59,8 @@ def training_position(content: CheckpointContent) -> tuple[int | None, float | N
     step, epoch = found["step"], found["epoch"]
     if epoch is not None and finished_epoch_index(content):
         epoch += 1  # timm's index of the epoch just finished: after epoch 0 is one epoch of training
+    if "pytorch-lightning_version" in content.records and step is not None:
+        epoch = None  # Lightning's epoch is the one in progress (equal for every checkpoint within it): steps tell time
     return (None if step is None else int(step)), epoch
 
 
