@@ -40,6 +40,7 @@ from .cache import default_cache_dir
 from .forecast import RunEstimate, check_fits, forecast
 from .kernels import KernelSource
 from .options import AnalyzeOptions
+from .runprobe import resolve_run_probe
 
 
 @dataclass
@@ -173,10 +174,12 @@ class CheckpointKernel:
 def checkpoint_kernel(path: Path, probe_spec: str, options: AnalyzeOptions = AnalyzeOptions(),
                       on_chunk: Callable[[int, int], None] | None = None) -> CheckpointKernel:
     """The eNTK of one checkpoint file on a probe (through the kernel cache)."""
-    options.validate(probe_spec)
+    options.validate(None if probe_spec.strip().lower().startswith("run:") else probe_spec)
     load_plugins(options.plugins)
     ckpt = single(path, trust=options.trust_checkpoints)
     run_dir = ckpt.path.parents[ckpt.name.count("/")]  # the name is relative to the run directory
+    probe_spec, options = resolve_run_probe(probe_spec, run_dir, options)
+    options.validate(probe_spec)
     arch, arch_source = resolve_arch(options.arch, [ckpt], run_dir)
     state, _ = _read_state(ckpt, options)
     spec, model, probe = _prepare(arch, arch_source, ckpt, state, probe_spec, options, run_dir)
@@ -257,7 +260,7 @@ def _analyze(
 ) -> Analysis:
     started = time.perf_counter()
     check_run_dir(run_dir)
-    probe_spec = probe_spec_for(run_dir, probe_spec)
+    probe_spec, options = resolve_run_probe(probe_spec_for(run_dir, probe_spec), run_dir, options)
     options.validate(probe_spec)
     load_plugins(options.plugins)
     found = discover(run_dir, glob=options.glob, trust=options.trust_checkpoints)

@@ -11,7 +11,8 @@ from ..errors import UsageError
 SPEC_GRAMMAR = (
     "NAME[:N][,key=value...] with NAME one of cifar10, cifar100, mnist, fashion-mnist, synthetic or a "
     "registered probe (keys: split=test|train, seed=INT, layout=python|binary for CIFAR); "
-    "imagefolder:PATH[:N][,seed=INT]; file:PATH.safetensors. Examples: cifar10:500, "
+    "imagefolder:PATH[:N][,seed=INT] (or the folder's path alone); file:PATH.safetensors; run:validation[:N] or "
+    "run:train[:N] (the run's own data, from its args.yaml). Examples: cifar10:500, "
     "cifar10:500,split=train,seed=1, imagefolder:data/pets:200, file:probe.safetensors"
 )
 DEFAULT_N = {"synthetic": 64}
