@@ -143,8 +143,12 @@ def analyze(
 
 
 def _read_state(ckpt: Checkpoint, options: AnalyzeOptions) -> tuple[dict[str, Tensor], str]:
-    """A checkpoint's state dict (raw or EMA weights, as asked) and the key it came from."""
-    return select_state_dict(read_content(ckpt.path, trust=options.trust_checkpoints), options.weights)
+    """A checkpoint's state dict (raw or EMA weights, as asked) and the key it came from.
+
+    A rebuilt initial model is its own EMA: timm's EMA starts as a copy of the model.
+    """
+    weights = "raw" if ckpt.rebuilt else options.weights
+    return select_state_dict(read_content(ckpt.path, trust=options.trust_checkpoints), weights)
 
 
 def _prepare(arch: str, arch_source: str, ckpt: Checkpoint, state: Mapping[str, Tensor], probe_spec: str,

@@ -49,6 +49,7 @@ class Checkpoint:
     aliases: tuple[str, ...] = ()  # other names of identical files
     ordered_by: str = "metadata"  # "metadata" or "file name"
     unpickled: bool = False  # read with full unpickling (--trust-checkpoints)
+    rebuilt: bool = False  # the initial model rebuilt from the run's seed (--init seed), not a file of the run
 
     def time(self, unit: str) -> float | None:
         """The checkpoint's time in ``unit`` ("epoch" or "step")."""

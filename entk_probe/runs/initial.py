@@ -27,7 +27,7 @@ from .checkpoints import Checkpoint, read_checkpoint
 from .models import ModelSpec, build_model
 from .records import Records
 
-INIT_NAME = "init (rebuilt from seed {seed})"
+INIT_NAME = "init (seed {seed})"
 
 
 def seeded_like_timm_train(seed: int, rank: int = 0) -> None:
@@ -65,4 +65,4 @@ def initial_checkpoint(spec: ModelSpec, records: Records, folder: Path) -> Check
     write_atomically(path, lambda tmp: save_file(state, str(tmp)))
     ckpt = read_checkpoint(path, folder)
     assert ckpt is not None
-    return replace(ckpt, name=INIT_NAME.format(seed=seed), step=0, epoch=0.0, args={})
+    return replace(ckpt, name=INIT_NAME.format(seed=seed), step=0, epoch=0.0, args={}, rebuilt=True)

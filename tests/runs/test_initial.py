@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from pathlib import Path
 
 import pytest
 import timm
 import torch
-from timm.utils import CheckpointSaver, random_seed
+from timm.utils import CheckpointSaver, ModelEmaV3, random_seed
 
 from entk_probe.errors import EntkProbeWarning, UsageError
 from entk_probe.pipeline import AnalyzeOptions, analyze
@@ -56,7 +57,7 @@ def test_the_rebuilt_checkpoint_is_at_time_0_with_a_stable_file(tmp_path: Path) 
     records = Records(((RUN_ARGS_FILE, ARGS),))
     a = initial_checkpoint(_spec(records), records, tmp_path)
     b = initial_checkpoint(_spec(records), records, tmp_path)
-    assert (a.step, a.epoch, a.name) == (0, 0.0, "init (rebuilt from seed 7)")
+    assert (a.step, a.epoch, a.name) == (0, 0.0, "init (seed 7)")
     assert a.sha256 == b.sha256 and a.path == b.path  # the kernel cache recognises it on the next run
 
 
@@ -67,7 +68,7 @@ def test_analyze_with_init_seed_starts_a_timm_run_at_its_initialisation(tmp_path
     model = timm.create_model("test_resnet", num_classes=10)
     initial = {k: v.clone() for k, v in model.state_dict().items()}
     saver = CheckpointSaver(model, torch.optim.SGD(model.parameters(), lr=0.1), args=argparse.Namespace(**ARGS),
-                            checkpoint_dir=str(run), max_history=5)
+                            model_ema=ModelEmaV3(model), checkpoint_dir=str(run), max_history=5)
     for epoch in range(2):
         with torch.no_grad():
             for p in model.parameters():
@@ -77,11 +78,13 @@ def test_analyze_with_init_seed_starts_a_timm_run_at_its_initialisation(tmp_path
     with pytest.warns(EntkProbeWarning, match="rebuilt from the recorded seed"):
         result = analyze(run, "synthetic:4", options)
     names = [r.checkpoint.name for r in result.runs]
-    assert names[0] == "init (rebuilt from seed 7)" and [r.time for r in result.runs] == [0.0, 1.0, 2.0]
+    assert names[0] == "init (seed 7)" and [r.time for r in result.runs] == [0.0, 1.0, 2.0]
     rebuilt = result.runs[0].checkpoint.path
     from safetensors.torch import load_file
 
     assert all(torch.equal(load_file(str(rebuilt))[k], initial[k]) for k in initial)
+    ema = analyze(run, "synthetic:4", dataclasses.replace(options, weights="ema"))  # the init is its own EMA
+    assert ema.runs[0].checkpoint.rebuilt and torch.equal(ema.kernels[0], result.kernels[0])
     write_run(tmp_path / "from_zero")  # its first checkpoint is at step 0
     with pytest.raises(UsageError, match="already starts at its initialisation"):
         analyze(tmp_path / "from_zero", "synthetic:4", options)
