@@ -55,7 +55,8 @@ def initial_state(spec: ModelSpec, records: Records) -> tuple[dict[str, torch.Te
 
 
 def initial_checkpoint(spec: ModelSpec, records: Records, folder: Path) -> Checkpoint:
-    """The rebuilt initial model as a checkpoint at time 0, written as a safetensors file in ``folder``."""
+    """The rebuilt initial model as a checkpoint at epoch 0 (timm's checkpoints record no step),
+    written as a safetensors file in ``folder``."""
     state, seed = initial_state(spec, records)
     versions = f"timm{timm.__version__}-torch{torch.__version__.split('+')[0]}"
     kwargs = hashlib.sha256(repr(sorted(spec.kwargs.items())).encode()).hexdigest()[:12]
@@ -65,4 +66,4 @@ def initial_checkpoint(spec: ModelSpec, records: Records, folder: Path) -> Check
     write_atomically(path, lambda tmp: save_file(state, str(tmp)))
     ckpt = read_checkpoint(path, folder)
     assert ckpt is not None
-    return replace(ckpt, name=INIT_NAME.format(seed=seed), step=0, epoch=0.0, args={}, rebuilt=True)
+    return replace(ckpt, name=INIT_NAME.format(seed=seed), step=None, epoch=0.0, args={}, rebuilt=True)

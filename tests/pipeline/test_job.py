@@ -308,4 +308,5 @@ def test_a_timm_train_run_has_an_honest_time_axis_and_its_own_validation_log(tmp
     console = Console(file=io.StringIO(), width=120)
     render(report, console)
     text = console.file.getvalue()  # type: ignore[attr-defined]
-    assert "val%" in text and "not the initialisation" in text and "∠first" in text
+    assert "val%" in text and "vloss" in text and "not the initialisation" in text and "∠first" in text
+    assert "1.90" in text  # the first epoch's eval_loss
