@@ -52,7 +52,8 @@ checkpoint = obj({
     "weights": obj({"choice": enum(["raw", "ema"]), "key": S}), "unpickled": B, "kernel_cached": B, "kernel_seconds": NN,
     "excluded": null(S), "metrics": metrics,
     "training_log": {"type": ["object", "null"], "additionalProperties": N, "propertyNames": enum(LOG_COLUMNS)},
-}, optional=("excluded", "training_log"))
+    "rebuilt": B,
+}, optional=("excluded", "training_log", "rebuilt"))
 from entk_probe.analysis.phases import EVIDENCE_KEYS as EVIDENCE
 thresholds = obj({f.name: (I if f.type in ("int", int) else N) for f in fields(PhaseThresholds)})
 matrix = arr(arr(NN, minItems=1), minItems=1)  # T x T, T >= 1 checkpoints

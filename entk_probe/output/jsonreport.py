@@ -30,7 +30,7 @@ from ..engine.planning import EntkPlan
 from ..errors import ReportError, UsageError
 
 
-SCHEMA_VERSION = "1.3"  # 1.1: kernel.gram_dtype, kernel.paths, kernel.plan; 1.2: checkpoints[].excluded; 1.3: estimate, run.first_is_initialisation, checkpoints[].training_log
+SCHEMA_VERSION = "1.3"  # 1.1: kernel.gram_dtype, kernel.paths, kernel.plan; 1.2: checkpoints[].excluded; 1.3: estimate, run.first_is_initialisation, checkpoints[].training_log, checkpoints[].rebuilt
 
 
 def finite(value: Any) -> Any:
@@ -81,7 +81,7 @@ def _checkpoint(analysis: Analysis, i: int, rows: dict[int, Any]) -> dict[str, A
         "weights": {"choice": analysis.options.weights, "key": run.state_dict_key},
         "unpickled": c.unpickled, "kernel_cached": run.cached, "kernel_seconds": run.kernel_seconds,
         "excluded": run.excluded, "metrics": metrics,
-        "training_log": entry_for(analysis.training_log, c.epoch),
+        "training_log": entry_for(analysis.training_log, c.epoch), "rebuilt": c.rebuilt,
     }
 
 

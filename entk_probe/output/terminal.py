@@ -98,6 +98,10 @@ def _header(r: dict[str, Any]) -> list[str]:
             counts[layer["path"]] = counts.get(layer["path"], 0) + 1
         lines.append(f"layers by path: {', '.join(f'{k} {v}' for k, v in counts.items())}; "
                      f"{plan['capture_passes']} capture pass(es), {plan['flops'] / 1e9:,.1f} GFLOP a kernel")
+    rebuilt = [c for c in r["checkpoints"] if c.get("rebuilt")]
+    if rebuilt:
+        lines.append(f"{short_name(rebuilt[0]['name'])}: the initial model, not a file of the run: rebuilt from the run's "
+                     "seed (--init seed; the warnings say with which versions)")
     if r["run"].get("first_is_initialisation") is False:
         first = r["checkpoints"][0]
         lines.append(f"first checkpoint {short_name(first['name'])} is after {r['time_unit']} {_num(first['time'], '.3g')}, "

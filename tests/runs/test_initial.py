@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import io
 import dataclasses
 from pathlib import Path
 
 import pytest
+from rich.console import Console
 import timm
 import torch
 from timm.utils import CheckpointSaver, ModelEmaV3, random_seed
@@ -83,6 +85,13 @@ def test_analyze_with_init_seed_starts_a_timm_run_at_its_initialisation(tmp_path
     from safetensors.torch import load_file
 
     assert all(torch.equal(load_file(str(rebuilt))[k], initial[k]) for k in initial)
+    from entk_probe import render, to_json
+
+    report = to_json(result)
+    assert [c["rebuilt"] for c in report["checkpoints"]] == [True, False, False]
+    console = Console(file=io.StringIO(), width=200)
+    render(report, console)
+    assert "init (seed 7): the initial model, not a file of the run: rebuilt from the run's seed" in console.file.getvalue()
     ema = analyze(run, "synthetic:4", dataclasses.replace(options, weights="ema"))  # the init is its own EMA
     assert ema.runs[0].checkpoint.rebuilt and torch.equal(ema.kernels[0], result.kernels[0])
     write_run(tmp_path / "from_zero")  # its first checkpoint is at step 0
