@@ -96,7 +96,8 @@ schema = {
                          "flops_per_kernel": NN, "gemm_rate": NN, "kernel_bytes": I, "held_bytes": I, "budget_bytes": I,
                          "working_bytes": null(I), "device_peak_bytes": I, "device_free_bytes": I, "host_peak_bytes": I,
                          "host_free_bytes": I}, nullable=True),
-    }, optional=("estimate",)),
+        "kernel_regression": obj({"rule": S, "ridges": arr(N)}),
+    }, optional=("estimate", "kernel_regression")),
 }
 
 

@@ -33,6 +33,7 @@ from .dynamics import (
     top_eigenspace,
 )
 from .phases import CONE_STATISTIC, ConeWidth, PhaseResult, PhaseThresholds, classify, cone_width
+from .regression import kernel_regression
 from .threads import analysis_threads
 
 
@@ -62,6 +63,8 @@ class CheckpointMetrics:
     disagreement_with_previous: float  # NaN for the first
     phase: str  # "I" up to and with the boundary checkpoint, "II" after it, "" when there is no boundary
     cone_subspace_deg: float = math.nan  # the cone statistic to the Phase II mean kernel
+    kernel_regression_accuracy: float = math.nan  # ``regression``: this kernel's ridge regression on the probe
+    kernel_regression_ridge: float = math.nan  # the ridge it chose, times the mean diagonal
 
 
 @dataclass
@@ -155,8 +158,16 @@ def _summarize(
             disagreement_with_previous=disagreement(logits[i - 1], logits[i]) if logits is not None and i > 0 else math.nan,
             phase="" if phases.boundary is None else ("I" if i <= phases.boundary else "II"),
             cone_subspace_deg=cone.per_checkpoint_deg[i] if cone is not None else math.nan,
+            **_regression(kernels[i], labels, label_classes),
         ))
     return RunSummary(rows, distance, angle, c_distance, c_angle, phases, cone, k)
+
+
+def _regression(kernel: Tensor, labels: Tensor | None, num_classes: int) -> dict[str, float]:
+    if labels is None:
+        return {"kernel_regression_accuracy": math.nan, "kernel_regression_ridge": math.nan}
+    accuracy, ridge = kernel_regression(kernel, labels, num_classes)
+    return {"kernel_regression_accuracy": accuracy, "kernel_regression_ridge": ridge}
 
 
 def buffer_shares(before: Sequence[Tensor], mixed: Sequence[Tensor], after: Sequence[Tensor]) -> list[float]:

@@ -23,6 +23,8 @@ import torch
 
 from .. import __version__
 from ..atomic import write_atomically
+from ..analysis.regression import RIDGES
+from ..analysis.regression import RULE as REGRESSION_RULE
 from ..pipeline.job import Analysis
 from ..runs.traininglog import entry_for
 from ..engine.kernel import products_dtype
@@ -30,7 +32,7 @@ from ..engine.planning import EntkPlan
 from ..errors import ReportError, UsageError
 
 
-SCHEMA_VERSION = "1.3"  # 1.1: kernel.gram_dtype, kernel.paths, kernel.plan; 1.2: checkpoints[].excluded; 1.3: estimate, run.first_is_initialisation, checkpoints[].training_log, checkpoints[].rebuilt
+SCHEMA_VERSION = "1.3"  # 1.1: kernel.gram_dtype, kernel.paths, kernel.plan; 1.2: checkpoints[].excluded; 1.3: estimate, run.first_is_initialisation, checkpoints[].training_log, checkpoints[].rebuilt, kernel_regression
 
 
 def finite(value: Any) -> Any:
@@ -162,6 +164,7 @@ def to_json(analysis: Analysis) -> dict[str, Any]:
         "timings": {"total_seconds": analysis.seconds,
                     "kernel_seconds": sum(r.kernel_seconds for r in analysis.runs)},
         "estimate": None if analysis.estimate is None else analysis.estimate.as_dict(),
+        "kernel_regression": {"rule": REGRESSION_RULE, "ridges": list(RIDGES)},
     }
     return finite(report)
 

@@ -1,4 +1,6 @@
-"""The PNG of a report (``--plot``): velocity, displacement, subspace angles, pairwise heatmap.
+"""The PNG of a report (``--plot``): velocity, displacement, accuracy (the network's and its kernel
+regression's), subspace angles, the trajectory map (classical MDS of the centred angles, Phase II
+outlined) and the pairwise heatmap.
 
 Drawn from the JSON report dict, so a saved report can be plotted again. Needs matplotlib (the
 ``plot`` extra: ``pip install 'entk-probe[plot]'``).
@@ -11,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from ..analysis.trajectorymap import classical_mds
 from ..errors import UsageError
 
 
@@ -84,6 +87,50 @@ def _subspaces(ax: Any, report: dict[str, Any], t: np.ndarray) -> None:
     ax.set_title(f"Top-{k} eigenspace angles")
 
 
+def _accuracy(ax: Any, report: dict[str, Any], t: np.ndarray) -> None:
+    ax.plot(t, _series(report, "accuracy"), "o-", label="the network on the probe")
+    ax.plot(t, _series(report, "kernel_regression_accuracy"), "s-", label="kernel regression with its eNTK")
+    log = [(c.get("training_log") or {}).get("eval_top1") for c in report["checkpoints"]]
+    if any(v is not None for v in log):
+        ax.plot(t, [np.nan if v is None else v / 100 for v in log], ".--", label="the run's validation top-1")
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("accuracy")
+    ax.set_title("Accuracy: the network and its kernel")
+
+
+def _trajectory(fig: Any, ax: Any, report: dict[str, Any], t: np.ndarray, boundary: dict[str, Any] | None) -> None:
+    """The kernels placed by classical MDS of their centred angles, coloured by time."""
+    coords, kept = classical_mds(np.array(report["pairwise"]["angle_centered_deg"], dtype=float))
+    ax.plot(coords[:, 0], coords[:, 1], "-", color="0.7", linewidth=1, zorder=1)
+    points = ax.scatter(coords[:, 0], coords[:, 1], c=t, cmap="viridis", zorder=2)
+    fig.colorbar(points, ax=ax, label=report["time_unit"])
+    ax.annotate("first", coords[0], textcoords="offset points", xytext=(5, 5), fontsize=8)
+    if boundary is not None:
+        b = boundary["index"]
+        ax.scatter(coords[b, 0], coords[b, 1], s=160, facecolors="none", edgecolors="tab:red", zorder=3,
+                   label="end of Phase I")
+        _outline(ax, coords[b + 1:])
+        ax.legend(fontsize=8)
+    ax.set_aspect("equal", adjustable="datalim")
+    ax.set_xlabel("°")
+    ax.set_title(f"Trajectory map (MDS of centred angles, {kept:.0%} kept)")
+
+
+def _outline(ax: Any, points: np.ndarray) -> None:
+    """Phase II's region: the convex hull of its points (a line where they are fewer than 3 or collinear)."""
+    from scipy.spatial import ConvexHull, QhullError
+
+    points = points[np.isfinite(points).all(axis=1)]
+    if len(points) == 0:
+        return
+    try:
+        hull = points[ConvexHull(points).vertices]
+        hull = np.vstack([hull, hull[:1]])
+    except (QhullError, ValueError):
+        hull = points
+    ax.plot(hull[:, 0], hull[:, 1], "--", color="tab:orange", label="Phase II region")
+
+
 def _heatmap(fig: Any, ax: Any, report: dict[str, Any], boundary: dict[str, Any] | None) -> None:
     centred = np.array(report["pairwise"]["angle_centered_deg"], dtype=float)
     image = ax.imshow(centred, cmap="viridis", origin="upper")
@@ -113,18 +160,19 @@ def heatmap_ticks(report: dict[str, Any]) -> tuple[list[int], list[str]]:
 
 
 def plot_report(report: dict[str, Any], path: Path) -> None:
-    """Write the four-panel figure of ``report`` to ``path`` (PNG)."""
+    """Write the six-panel figure of ``report`` to ``path`` (PNG)."""
     plt = _pyplot()
     t = np.array([c["time"] for c in report["checkpoints"]], dtype=float)
     unit = report["time_unit"]
     boundary = report["phases"]["boundary"]
-    fig, axes = plt.subplots(2, 2, figsize=(11, 8), constrained_layout=True)
-    (ax_v, ax_d), (ax_s, ax_h) = axes
+    fig, axes = plt.subplots(2, 3, figsize=(16, 8), constrained_layout=True)
+    (ax_v, ax_d, ax_a), (ax_s, ax_m, ax_h) = axes
     for ax, draw in ((ax_v, lambda a: _velocity(a, report, t, unit)), (ax_d, lambda a: _displacement(a, report, t)),
-                     (ax_s, lambda a: _subspaces(a, report, t))):
+                     (ax_s, lambda a: _subspaces(a, report, t)), (ax_a, lambda a: _accuracy(a, report, t))):
         draw(ax)
         _mark(ax, t, unit, boundary)
         ax.legend(fontsize=8)
+    _trajectory(fig, ax_m, report, t, boundary)
     _heatmap(fig, ax_h, report, boundary)
     fig.suptitle(f"{report['model']['arch']} · {report['run']['path']} · verdict: {report['phases']['verdict']}")
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -121,13 +121,14 @@ def _rows(r: dict[str, Any]) -> list[list[str]]:
     for c in r["checkpoints"]:
         m = c["metrics"]
         if m is None:  # left out: a diverged checkpoint (the warnings say why)
-            rows.append([short_name(c["name"]), _num(c["step"], "d"), _num(c["epoch"], ".3g"), *["—"] * 8, "x"])
+            rows.append([short_name(c["name"]), _num(c["step"], "d"), _num(c["epoch"], ".3g"), *["—"] * 9, "x"])
             continue
         rows.append([
             short_name(c["name"]), _num(c["step"], "d"), _num(c["epoch"], ".3g"),
             _num(m["centered_angle_from_first_deg"], ".1f"), _num(m["centered_angle_to_last_deg"], ".1f"),
             _rate(m["angular_velocity_deg"]), _num(m["centered_alignment"], ".2f"),
             _num(m["subspace_to_next"].get("mean"), ".0f"), _num(m["accuracy"], ".2f"),
+            _num(m.get("kernel_regression_accuracy"), ".2f"),
             _num((c.get("training_log") or {}).get("eval_top1"), ".1f"),
             _num((c.get("training_log") or {}).get("eval_loss"), ".2f"), c["phase"] or "",
         ])
@@ -139,11 +140,11 @@ def _table(r: dict[str, Any]) -> Table:
     unit = r["time_unit"]
     first = "∠first" if r["run"].get("first_is_initialisation") is False else "∠init"
     columns = [("checkpoint", "left"), ("step", "right"), ("epoch", "right"), (first, "right"), ("∠final", "right"),
-               (f"ω/{unit[:2]}", "right"), ("align", "right"), ("sub°", "right"), ("acc", "right"), ("val%", "right"),
+               (f"ω/{unit[:2]}", "right"), ("align", "right"), ("sub°", "right"), ("acc", "right"), ("krr", "right"), ("val%", "right"),
                ("vloss", "right"), ("ph", "left")]
     rows = _rows(r)
     kept = [j for j in range(len(columns)) if j == 0 or any(row[j] not in ("—", "") for row in rows)]
-    table = Table(show_edge=False, pad_edge=False, box=None, header_style="bold")
+    table = Table(show_edge=False, pad_edge=False, box=None, header_style="bold", padding=(0, 1, 0, 0))
     for j in kept:
         name, justify = columns[j]
         table.add_column(name, justify=justify, no_wrap=name != "checkpoint", overflow="fold")  # type: ignore[arg-type]
@@ -213,7 +214,8 @@ def render(report: dict[str, Any], console: Console | None = None) -> None:
     first = "∠first" if report["run"].get("first_is_initialisation") is False else "∠init"
     legend = (f"{first}/∠final: centred angle (°) from the first / to the last kernel; ω: centred angle per "
               f"{report['time_unit']} to the next checkpoint; align: centred kernel-target alignment; sub°: mean principal "
-              "angle to the next checkpoint's top-k eigenspace; acc: probe accuracy; "
+              "angle to the next checkpoint's top-k eigenspace; acc: probe accuracy; krr: accuracy of kernel regression "
+              "with the checkpoint's kernel on half the probe (JSON: how); "
               + ("val%/vloss: the run's validation top-1 and loss (summary.csv); " if any(c.get("training_log") for c in report["checkpoints"])
                  else "") + "ph: phase (x: left out).")
     parts.append(Text(legend, style="dim"))

@@ -15,7 +15,7 @@ from ..helpers import write_run
 matplotlib = pytest.importorskip("matplotlib", reason="the plot extra (matplotlib) is not installed")
 
 
-def test_plot_is_a_png_with_four_panels(tmp_path: Path) -> None:
+def test_plot_is_a_png_with_six_panels(tmp_path: Path) -> None:
     write_run(tmp_path / "run", steps=tuple(range(0, 45, 5)))
     with pytest.warns(Warning):
         report = to_json(analyze(tmp_path / "run", "synthetic:3", AnalyzeOptions(device="cpu")))
@@ -26,7 +26,7 @@ def test_plot_is_a_png_with_four_panels(tmp_path: Path) -> None:
     from PIL import Image
 
     with Image.open(path) as image:
-        assert image.size == (1210, 880)  # 11 x 8 inches at 110 dpi
+        assert image.size == (1760, 880)  # 16 x 8 inches at 110 dpi
         colours = image.convert("RGB").getcolors(maxcolors=1 << 20)
     assert colours is not None and len(colours) > 200, "the panels were not drawn"
 
