@@ -6,7 +6,6 @@ shows the traceback); progress goes to stderr, the report to stdout.
 
 from __future__ import annotations
 
-import dataclasses
 import fnmatch
 import functools
 import sys
@@ -16,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import click
-import torch
 from rich.table import Table
 
 from . import __version__
@@ -25,12 +23,13 @@ from .analysis.dynamics import ANGLE_STATISTICS
 from .errors import EntkProbeError, EntkProbeWarning, OutputError
 from .output.jsonreport import dumps, read_json, to_json, write_json
 from .output.kernelfile import kernel_metadata, save_kernel
-from .engine.layerplan import PATHS
-from .engine.modes import MODES
 from .runs.models import make_spec, parse_input_size, parse_model_kwargs
 from .analysis.phases import CONE_STATISTIC, PhaseThresholds
 from .engine.planning import EntkPlan
 from .output.plots import check_plotting, plot_report
+from .cli_options import data_options, kernel_options, kernel_settings, output_options, plugins_option, threshold_options
+from .output.switchreport import plot_switch, render_switch, switch_to_json
+from .pipeline.switch import optimiser, run_switch
 from .output.helptext import ANALYZE_GROUPS, GroupedCommand
 from .output.messages import plan_table, show_estimate, show_warning
 from .output.writes import kernel_writes, write_all
@@ -82,36 +81,6 @@ def _show_plan(plan: EntkPlan | None) -> None:
         report_console(stderr=True).print(plan_table(plan))
 
 
-def _kernel_options(command: Callable[..., None]) -> Callable[..., None]:
-    """The options of how a kernel is computed, shared by analyze and kernel."""
-    for option in reversed([
-        click.option("--mode", type=click.Choice(list(MODES)), default="trace", show_default=True,
-                     help="Kernel mode (README: definitions)."),
-        click.option("--params", metavar="PATTERNS", help="Only parameters whose names match, e.g. 'layer4.*,fc.*'."),
-        click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N."),
-        click.option("--max-memory", default=None, help="Memory budget for the engine, e.g. 4GiB (default: half of free)."),
-        click.option("--jacobian-dtype", type=click.Choice(["float32", "float64"]), default="float32", show_default=True,
-                     help="Dtype of the model's evaluation and of Jacobian rows."),
-        click.option("--gram-dtype", type=click.Choice(["auto", "float32", "float64"]), default="auto", show_default=True,
-                     help="Dtype of the products that sum Jacobian rows into the kernel (auto: the Jacobian dtype); "
-                          "sums are float64."),
-        click.option("--paths", type=click.Choice(list(PATHS)), default="auto", show_default=True,
-                     help="How each layer's share is computed: auto lets the cost model choose per layer; "
-                          "--debug lists the choices."),
-        click.option("--force", is_flag=True, help="Run even when the estimate says it will not fit in memory."),
-    ]):
-        command = option(command)
-    return command
-
-
-def _kernel_settings(mode: str, params: str | None, device: str, max_memory: str | None, jacobian_dtype: str,
-                     gram_dtype: str, paths: str, force: bool) -> dict[str, Any]:
-    """AnalyzeOptions fields from the kernel options."""
-    return {"mode": mode, "params": params, "device": device, "max_memory": max_memory, "force": force,
-            "jacobian_dtype": getattr(torch, jacobian_dtype),
-            "gram_dtype": None if gram_dtype == "auto" else getattr(torch, gram_dtype), "paths": paths}
-
-
 def _kept(options: AnalyzeOptions) -> str:
     """What survives a failed write, and how to write it elsewhere without recomputing."""
     if not options.cache:
@@ -127,48 +96,11 @@ def main() -> None:
     """How a network's empirical NTK evolved over training, from its checkpoints."""
 
 
-def _data_options(command: Callable[..., None]) -> Callable[..., None]:
-    for option in reversed([
-        click.option("--input-size", metavar="C,H,W",
-                     help="The model's input size, overriding what the run records (default: the recorded one, else "
-                          "the probe's own)."),
-        click.option("--normalize", metavar="NAME|MEAN/STD",
-                      help="Override the model's normalisation: cifar, cifar-2023, cifar100, imagenet, mnist, "
-                           "fashion-mnist, none, or e.g. 0.5,0.5,0.5/0.25,0.25,0.25."),
-        click.option("--data-root", type=click.Path(path_type=Path),
-                     help="Folder holding the datasets (default: ENTK_PROBE_DATA, ./data, ~/.cache/entk-probe)."),
-        click.option("--download", is_flag=True, help="Fetch the official CIFAR archive if it is not found."),
-    ]):
-        command = option(command)
-    return command
-
-
-def _output_options(command: Callable[..., None]) -> Callable[..., None]:
-    command = click.option("--no-color", is_flag=True, help="No colours or styles in the report.")(command)
-    return click.option("--quiet", is_flag=True, help="No progress bars (they are off anyway when stderr is no terminal).")(command)
-
-
-def _threshold_options(command: Callable[..., None]) -> Callable[..., None]:
-    """One option per PhaseThresholds field, e.g. --cone-max-drift-ratio, defaults from the dataclass."""
-    for f in reversed(dataclasses.fields(PhaseThresholds)):
-        command = click.option(
-            "--" + f.name.replace("_", "-"), f"threshold_{f.name}", type=type(f.default), default=f.default,
-            show_default=True, help=f"Phase threshold: {f.metadata['help']}.",
-        )(command)
-    return command
-
-
-_plugins_option = click.option(
-    "--plugins", "plugins", multiple=True, type=click.Path(path_type=Path),
-    help="A plugin file or folder registering models (repeatable); ENTK_PROBE_PLUGINS is read too.",
-)
-
-
 @main.command("analyze", cls=GroupedCommand, groups=ANALYZE_GROUPS)
 @click.argument("run_dir", type=click.Path(path_type=Path))
 @click.option("--probe", "probe_spec", help="Probe set spec, e.g. cifar10:500 (default: RUN_DIR/probe.safetensors).")
 @click.option("--arch", help="Architecture (timm or plugin name); default: what the checkpoints record.")
-@_plugins_option
+@plugins_option
 @click.option("--model-kwargs", "model_kwargs", multiple=True, metavar="KEY=VALUE",
               help="Argument for the model factory, e.g. img_size=32 (repeatable).")
 @click.option("--weights", type=click.Choice(list(WEIGHTS)), default="raw", show_default=True,
@@ -181,9 +113,9 @@ _plugins_option = click.option(
               help="Allow full unpickling of torch files safe loading refuses (runs code in them).")
 @click.option("--init", type=click.Choice(["seed"]), default=None,
               help="Add the initial model timm's train.py started from, rebuilt from the recorded seed.")
-@_kernel_options
-@_data_options
-@_threshold_options
+@kernel_options
+@data_options
+@threshold_options
 @click.option("--cone-statistic", type=click.Choice(list(ANGLE_STATISTICS)), default=CONE_STATISTIC, show_default=True,
               help="Which principal angle of the top-k eigenspaces measures the cone.")
 @click.option("--subspace-k", type=int, help="Eigenspace dimension for subspace angles (default: number of classes).")
@@ -192,7 +124,7 @@ _plugins_option = click.option(
 @click.option("--json", "json_path", metavar="PATH|-", help="Write the JSON report to PATH, or to stdout with -.")
 @click.option("--plot", "plot_path", type=click.Path(path_type=Path), help="Write a PNG of the dynamics (needs the plot extra).")
 @click.option("--save-kernels", type=click.Path(path_type=Path), metavar="DIR", help="Save every kernel to DIR as safetensors.")
-@_output_options
+@output_options
 @_handles_errors
 def analyze_command(run_dir: Path, probe_spec: str | None, arch: str | None, plugins: tuple[Path, ...],
                     model_kwargs: tuple[str, ...], weights: str, glob: str | None, every: int | None,
@@ -214,7 +146,7 @@ def analyze_command(run_dir: Path, probe_spec: str | None, arch: str | None, plu
     options = AnalyzeOptions(
         arch=arch, plugins=plugins, model_kwargs=parse_model_kwargs(model_kwargs), weights=weights, glob=glob,
         every=every, range=range_, max_checkpoints=max_checkpoints, trust_checkpoints=trust_checkpoints, init=init,
-        **_kernel_settings(mode, params, device, max_memory, jacobian_dtype, gram_dtype, paths, force),
+        **kernel_settings(mode, params, device, max_memory, jacobian_dtype, gram_dtype, paths, force),
         normalize=normalize, input_size=parse_input_size(input_size) if input_size else None, data_root=data_root,
         download=download,
         thresholds=PhaseThresholds(**{k.removeprefix("threshold_"): v for k, v in thresholds.items()}),
@@ -263,12 +195,12 @@ def report_command(path: Path, plot_path: Path | None, no_color: bool) -> None:
 @click.option("--probe", "probe_spec", required=True, help="Probe set spec, e.g. cifar10:500.")
 @click.option("-o", "--output", type=click.Path(path_type=Path), required=True, help="The .safetensors file to write.")
 @click.option("--arch", help="Architecture (timm or plugin name); default: what the checkpoint records.")
-@_plugins_option
+@plugins_option
 @click.option("--model-kwargs", "model_kwargs", multiple=True, metavar="KEY=VALUE", help="Argument for the model factory (repeatable).")
 @click.option("--weights", type=click.Choice(list(WEIGHTS)), default="raw", show_default=True)
 @click.option("--trust-checkpoints", is_flag=True, help="Allow full unpickling of a torch file safe loading refuses.")
-@_kernel_options
-@_data_options
+@kernel_options
+@data_options
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @_handles_errors
 def kernel_command(checkpoint: Path, probe_spec: str, output: Path, arch: str | None, plugins: tuple[Path, ...],
@@ -282,7 +214,7 @@ def kernel_command(checkpoint: Path, probe_spec: str, output: Path, arch: str | 
     """
     options = AnalyzeOptions(
         arch=arch, plugins=plugins, model_kwargs=parse_model_kwargs(model_kwargs), weights=weights,
-        trust_checkpoints=trust_checkpoints, **_kernel_settings(mode, params, device, max_memory, jacobian_dtype,
+        trust_checkpoints=trust_checkpoints, **kernel_settings(mode, params, device, max_memory, jacobian_dtype,
                                                                  gram_dtype, paths, force),
         normalize=normalize, input_size=parse_input_size(input_size) if input_size else None, data_root=data_root,
         download=download,
@@ -310,10 +242,10 @@ def probe_group() -> None:
 @click.argument("spec")
 @click.option("-o", "--output", type=click.Path(path_type=Path), required=True, help="The .safetensors file to write.")
 @click.option("--arch", help="Shape and normalise the probe for this architecture (timm or plugin name).")
-@_plugins_option
+@plugins_option
 @click.option("--model-kwargs", "model_kwargs", multiple=True, metavar="KEY=VALUE",
               help="Factory arguments that change the model's input (e.g. img_size=32).")
-@_data_options
+@data_options
 @_handles_errors
 def probe_export_command(spec: str, output: Path, arch: str | None, plugins: tuple[Path, ...],
                          model_kwargs: tuple[str, ...], input_size: str | None, normalize: str | None,
@@ -338,7 +270,7 @@ def probe_export_command(spec: str, output: Path, arch: str | None, plugins: tup
 
 
 @main.command("probes")
-@_plugins_option
+@plugins_option
 @_handles_errors
 def probes_command(plugins: tuple[Path, ...]) -> None:
     """List the probe sets entk-probe can build and where each comes from.
@@ -354,7 +286,7 @@ def probes_command(plugins: tuple[Path, ...]) -> None:
 
 
 @main.command("models")
-@_plugins_option
+@plugins_option
 @click.option("--filter", "pattern", metavar="GLOB", help="Only names matching, e.g. 'resnet*'.")
 @click.option("--timm/--no-timm", "with_timm", default=False, show_default=True,
               help="List timm's architectures too (over a thousand), not only their count.")
@@ -379,3 +311,46 @@ def models_command(plugins: tuple[Path, ...], pattern: str | None, with_timm: bo
 
 if __name__ == "__main__":
     main()
+
+
+@main.command("switch")
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.option("--train", "train_spec", required=True, help="Training data, e.g. cifar10:4000,split=train.")
+@click.option("--eval", "eval_spec", required=True, help="Evaluation data, e.g. cifar10:1000.")
+@click.option("--at", default="boundary", show_default=True, help="'boundary' (the analysis's) or times, e.g. 1,2.5.")
+@click.option("--epochs", type=float, default=1.0, show_default=True, help="Epochs of training from each switch point.")
+@click.option("--lr", type=float, help="SGD learning rate (default: the run's args.yaml, else 0.01).")
+@click.option("--momentum", type=float, help="SGD momentum (default: args.yaml, else 0.9).")
+@click.option("--weight-decay", type=float, help="Weight decay on the network's weights (default: args.yaml, else 5e-4).")
+@click.option("--batch-size", type=int, help="Batch size (default: args.yaml, else 128).")
+@click.option("--probe", "probe_spec", help="Probe for the analysis that places the boundary (default: --eval).")
+@click.option("--arch", help="Architecture (timm or plugin name); default: what the checkpoints record.")
+@plugins_option
+@click.option("--json", "json_path", type=click.Path(path_type=Path), help="Write the JSON report to PATH.")
+@click.option("--plot", "plot_path", type=click.Path(path_type=Path), help="Write a PNG of accuracy against switch point.")
+@click.option("--no-color", is_flag=True, help="No colours or styles.")
+@data_options
+@_handles_errors
+def switch_command(run_dir: Path, train_spec: str, eval_spec: str, at: str, epochs: float, lr: float | None,
+                   momentum: float | None, weight_decay: float | None, batch_size: int | None, probe_spec: str | None,
+                   arch: str | None, plugins: tuple[Path, ...], json_path: Path | None, plot_path: Path | None,
+                   no_color: bool, input_size: str | None, normalize: str | None, data_root: Path | None,
+                   download: bool) -> None:
+    """Train the network and its linearisation from chosen checkpoints and compare them.
+
+    \b
+    Example:
+      entk-probe switch runs/r20 --train cifar10:4000,split=train --eval cifar10:1000 --epochs 2
+    """
+    options = AnalyzeOptions(arch=arch, plugins=plugins, device="cpu", normalize=normalize, data_root=data_root,
+                             download=download, input_size=parse_input_size(input_size) if input_size else None)
+    load_plugins(plugins)
+    opt = optimiser(run_dir, {"lr": lr, "momentum": momentum, "weight_decay": weight_decay, "batch_size": batch_size})
+    if plot_path is not None:
+        check_plotting()
+    report = switch_to_json(run_switch(run_dir, train_spec, eval_spec, at, epochs, opt, options, probe_spec))
+    failures = write_all(([("JSON report", json_path, lambda: write_json(report, json_path))] if json_path else [])
+                         + ([("plot", plot_path, lambda: plot_switch(report, plot_path))] if plot_path else []))
+    render_switch(report, report_console(no_color))
+    if failures:
+        raise OutputError("; ".join(failures))

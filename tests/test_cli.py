@@ -292,3 +292,20 @@ def test_the_header_says_raw_or_ema_weights(tmp_path: Path) -> None:
     write_run(tmp_path / "run")
     result = CliRunner().invoke(main, ["analyze", str(tmp_path / "run"), "--probe", "synthetic:3", "--device", "cpu"])
     assert result.exit_code == 0 and "parameters, raw weights" in result.stdout
+
+
+@pytest.mark.skipif(not Path("/usr/share/datasets/fashion-mnist").is_dir(), reason="Fashion-MNIST not installed")
+def test_switch_command_writes_its_json_and_table(tmp_path: Path) -> None:
+    import json
+
+    from .helpers import REPO
+
+    sample = REPO / "sample_checkpoints" / "fashion_mnist_mlp"
+    result = CliRunner().invoke(main, ["switch", str(sample), "--plugins", str(REPO / "plugins" / "mlp.py"),
+                                       "--train", "fashion-mnist:200,split=train", "--eval", "fashion-mnist:100",
+                                       "--at", "1", "--epochs", "0.5", "--json", str(tmp_path / "s.json")])
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "s.json").read_text())
+    assert [(r["at_epoch"], r["kind"]) for r in report["switch"]["results"]] == [
+        (0.0, "standard"), (0.0, "linearized"), (1.0, "standard"), (1.0, "linearized")]
+    assert "linearised acc" in result.stdout and "checkpoint-1" in result.stdout

@@ -142,7 +142,7 @@ def analyze(
     return analysis
 
 
-def _read_state(ckpt: Checkpoint, options: AnalyzeOptions) -> tuple[dict[str, Tensor], str]:
+def read_state(ckpt: Checkpoint, options: AnalyzeOptions) -> tuple[dict[str, Tensor], str]:
     """A checkpoint's state dict (raw or EMA weights, as asked) and the key it came from.
 
     A rebuilt initial model is its own EMA: timm's EMA starts as a copy of the model.
@@ -151,7 +151,7 @@ def _read_state(ckpt: Checkpoint, options: AnalyzeOptions) -> tuple[dict[str, Te
     return select_state_dict(read_content(ckpt.path, trust=options.trust_checkpoints), weights)
 
 
-def _prepare(arch: str, arch_source: str, ckpt: Checkpoint, state: Mapping[str, Tensor], probe_spec: str,
+def prepare(arch: str, arch_source: str, ckpt: Checkpoint, state: Mapping[str, Tensor], probe_spec: str,
              options: AnalyzeOptions, run_dir: Path) -> tuple[ModelSpec, nn.Module, Probe]:
     """The model spec, a fresh model, and the probe shaped for it."""
     spec = _spec(arch, arch_source, ckpt, state, options, run_dir)
@@ -185,8 +185,8 @@ def checkpoint_kernel(path: Path, probe_spec: str, options: AnalyzeOptions = Ana
     probe_spec, options = resolve_run_probe(probe_spec, run_dir, options)
     options.validate(probe_spec)
     arch, arch_source = resolve_arch(options.arch, [ckpt], run_dir)
-    state, _ = _read_state(ckpt, options)
-    spec, model, probe = _prepare(arch, arch_source, ckpt, state, probe_spec, options, run_dir)
+    state, _ = read_state(ckpt, options)
+    spec, model, probe = prepare(arch, arch_source, ckpt, state, probe_spec, options, run_dir)
     source = KernelSource(model, probe, spec, options, on_chunk)
     _estimated(source, [ckpt], None)
     load_weights(model, state, arch=arch, where=str(ckpt.path))
@@ -198,11 +198,11 @@ def _states(chosen: Sequence[Checkpoint], options: AnalyzeOptions) -> Iterator[t
     """(checkpoint, state dict, its key) in order, the next one read from disk while the caller works."""
     prefetch = ThreadPoolExecutor(max_workers=1, thread_name_prefix="entk-probe-read")
     try:
-        pending = prefetch.submit(_read_state, chosen[0], options)
+        pending = prefetch.submit(read_state, chosen[0], options)
         for i, ckpt in enumerate(chosen):
             state, key = pending.result()
             if i + 1 < len(chosen):
-                pending = prefetch.submit(_read_state, chosen[i + 1], options)
+                pending = prefetch.submit(read_state, chosen[i + 1], options)
             yield ckpt, state, key
     finally:
         prefetch.shutdown(cancel_futures=True)
@@ -235,7 +235,7 @@ def _with_init(chosen: list[Checkpoint], arch: str, arch_source: str, options: A
     first = chosen[0]
     if first.time("epoch") == 0 or first.time("step") == 0:
         raise UsageError(f"--init seed: the run already starts at its initialisation ({first.name} is at time 0)")
-    state, _ = _read_state(first, options)
+    state, _ = read_state(first, options)
     spec = _spec(arch, arch_source, first, state, options, run_dir)
     folder = (options.cache_dir or default_cache_dir()).parent / "init"
     init = initial_checkpoint(spec, records_of(first, read_run_args(run_dir)), folder)
@@ -275,7 +275,7 @@ def _analyze(
     states = _states(chosen, options)
     first = next(states)
     recorded = chosen[1] if options.init is not None else first[0]  # a rebuilt init records only its seed
-    spec, model, probe = _prepare(arch, arch_source, recorded, first[1], probe_spec, options, run_dir)
+    spec, model, probe = prepare(arch, arch_source, recorded, first[1], probe_spec, options, run_dir)
     source = KernelSource(model, probe, spec, options, on_chunk)
     estimate = _estimated(source, chosen, on_estimate)
     done = _Trajectory()

@@ -163,7 +163,7 @@ def test_checkpoints_are_read_ahead_and_a_read_error_still_names_its_file(tmp_pa
 
     write_run(tmp_path / "run", steps=(0, 5, 10))
     read_in: list[tuple[str, str]] = []
-    real = analysis_module._read_state
+    real = analysis_module.read_state
 
     def spy(ckpt, options):  # type: ignore[no-untyped-def]
         read_in.append((ckpt.name, threading.current_thread().name))
@@ -171,7 +171,7 @@ def test_checkpoints_are_read_ahead_and_a_read_error_still_names_its_file(tmp_pa
             raise CheckpointError(f"{ckpt.path}: unreadable")
         return real(ckpt, options)
 
-    monkeypatch.setattr(analysis_module, "_read_state", spy)
+    monkeypatch.setattr(analysis_module, "read_state", spy)
     with pytest.raises(CheckpointError, match=r"ckpt_10.safetensors: unreadable"):
         analyze(tmp_path / "run", "synthetic:3", AnalyzeOptions(device="cpu", cache=False))
     assert [name for name, _ in read_in] == ["ckpt_0.safetensors", "ckpt_5.safetensors", "ckpt_10.safetensors"]

@@ -1,0 +1,83 @@
+"""The command line's shared options: how a kernel is computed, the data, the outputs, the phase
+thresholds and plugins, each declared once for every command that takes them."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+import torch
+
+from .analysis.phases import PhaseThresholds
+from .engine.layerplan import PATHS
+from .engine.modes import MODES
+
+
+def kernel_options(command: Callable[..., None]) -> Callable[..., None]:
+    """The options of how a kernel is computed, shared by analyze and kernel."""
+    for option in reversed([
+        click.option("--mode", type=click.Choice(list(MODES)), default="trace", show_default=True,
+                     help="Kernel mode (README: definitions)."),
+        click.option("--params", metavar="PATTERNS", help="Only parameters whose names match, e.g. 'layer4.*,fc.*'."),
+        click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N."),
+        click.option("--max-memory", default=None, help="Memory budget for the engine, e.g. 4GiB (default: half of free)."),
+        click.option("--jacobian-dtype", type=click.Choice(["float32", "float64"]), default="float32", show_default=True,
+                     help="Dtype of the model's evaluation and of Jacobian rows."),
+        click.option("--gram-dtype", type=click.Choice(["auto", "float32", "float64"]), default="auto", show_default=True,
+                     help="Dtype of the products that sum Jacobian rows into the kernel (auto: the Jacobian dtype); "
+                          "sums are float64."),
+        click.option("--paths", type=click.Choice(list(PATHS)), default="auto", show_default=True,
+                     help="How each layer's share is computed: auto lets the cost model choose per layer; "
+                          "--debug lists the choices."),
+        click.option("--force", is_flag=True, help="Run even when the estimate says it will not fit in memory."),
+    ]):
+        command = option(command)
+    return command
+
+
+def kernel_settings(mode: str, params: str | None, device: str, max_memory: str | None, jacobian_dtype: str,
+                     gram_dtype: str, paths: str, force: bool) -> dict[str, Any]:
+    """AnalyzeOptions fields from the kernel options."""
+    return {"mode": mode, "params": params, "device": device, "max_memory": max_memory, "force": force,
+            "jacobian_dtype": getattr(torch, jacobian_dtype),
+            "gram_dtype": None if gram_dtype == "auto" else getattr(torch, gram_dtype), "paths": paths}
+
+
+def data_options(command: Callable[..., None]) -> Callable[..., None]:
+    for option in reversed([
+        click.option("--input-size", metavar="C,H,W",
+                     help="The model's input size, overriding what the run records (default: the recorded one, else "
+                          "the probe's own)."),
+        click.option("--normalize", metavar="NAME|MEAN/STD",
+                      help="Override the model's normalisation: cifar, cifar-2023, cifar100, imagenet, mnist, "
+                           "fashion-mnist, none, or e.g. 0.5,0.5,0.5/0.25,0.25,0.25."),
+        click.option("--data-root", type=click.Path(path_type=Path),
+                     help="Folder holding the datasets (default: ENTK_PROBE_DATA, ./data, ~/.cache/entk-probe)."),
+        click.option("--download", is_flag=True, help="Fetch the official CIFAR archive if it is not found."),
+    ]):
+        command = option(command)
+    return command
+
+
+def output_options(command: Callable[..., None]) -> Callable[..., None]:
+    command = click.option("--no-color", is_flag=True, help="No colours or styles in the report.")(command)
+    return click.option("--quiet", is_flag=True, help="No progress bars (they are off anyway when stderr is no terminal).")(command)
+
+
+def threshold_options(command: Callable[..., None]) -> Callable[..., None]:
+    """One option per PhaseThresholds field, e.g. --cone-max-drift-ratio, defaults from the dataclass."""
+    for f in reversed(dataclasses.fields(PhaseThresholds)):
+        command = click.option(
+            "--" + f.name.replace("_", "-"), f"threshold_{f.name}", type=type(f.default), default=f.default,
+            show_default=True, help=f"Phase threshold: {f.metadata['help']}.",
+        )(command)
+    return command
+
+
+plugins_option = click.option(
+    "--plugins", "plugins", multiple=True, type=click.Path(path_type=Path),
+    help="A plugin file or folder registering models (repeatable); ENTK_PROBE_PLUGINS is read too.",
+)

@@ -1,0 +1,128 @@
+"""The switch experiment: from chosen checkpoints, train the network and its linearisation.
+
+Zhou et al. (2025) and Fort et al. (2020) test Phase II functionally: after Phase I, training the
+network linearised at the current weights recovers most of what training the network itself
+does, far more than linearising at initialisation. For each chosen checkpoint (the first is
+always one: the fully linearised baseline) both are trained for the same epochs with the same
+optimiser and data order, and evaluated on the same data.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import UsageError
+from ..probes import Probe, make_probe
+from ..runs.checkpoints import Checkpoint, discover, select, time_unit
+from ..runs.models import load_weights, resolve_arch
+from ..runs.records import read_run_args
+from .job import analyze, prepare, read_state
+from .options import AnalyzeOptions
+from .training import KINDS, Optimiser, evaluate, train
+
+DEFAULTS = {"lr": 0.01, "momentum": 0.9, "weight_decay": 5e-4, "batch_size": 128}
+RUN_KEYS = {"lr": "lr", "momentum": "momentum", "weight_decay": "weight_decay", "batch_size": "batch_size"}
+
+
+@dataclass(frozen=True)
+class SwitchResult:
+    at_epoch: float  # the checkpoint's time in the run's unit
+    checkpoint: str
+    kind: str  # standard | linearized
+    accuracy: float
+    loss: float
+    seconds: float
+
+
+@dataclass
+class SwitchReport:
+    run_dir: Path
+    time_unit: str
+    boundary: dict[str, Any] | None
+    optimiser: Optimiser
+    epochs: float
+    train: Probe
+    eval: Probe
+    results: list[SwitchResult] = field(default_factory=list)
+
+
+def optimiser(run_dir: Path, given: dict[str, float | int | None]) -> Optimiser:
+    """SGD settings: the flags, else the run's args.yaml, else ``DEFAULTS``."""
+    recorded = read_run_args(run_dir)
+    values, sources = {}, []
+    for key, default in DEFAULTS.items():
+        if given.get(key) is not None:
+            values[key], where = given[key], "the flag"
+        elif isinstance(recorded.get(RUN_KEYS[key]), (int, float)) and not isinstance(recorded.get(RUN_KEYS[key]), bool):
+            values[key], where = recorded[RUN_KEYS[key]], "args.yaml"
+        else:
+            values[key], where = default, "the default"
+        sources.append((key, where))
+    if not (values["lr"] > 0 and values["batch_size"] >= 1 and values["momentum"] >= 0 and values["weight_decay"] >= 0):
+        raise UsageError(f"switch: optimiser settings out of range: {values}")
+    return Optimiser(float(values["lr"]), float(values["momentum"]), float(values["weight_decay"]),
+                     int(values["batch_size"]), tuple(sources))
+
+
+def _chosen(checkpoints: list[Checkpoint], unit: str, at: str, boundary: dict[str, Any] | None) -> list[int]:
+    """Positions to switch at: the first, and the boundary's next checkpoint or the given times."""
+    times = [c.time(unit) if unit != "index" else float(i) for i, c in enumerate(checkpoints)]
+    picks = {0}
+    if at == "boundary":
+        if boundary is None:
+            raise UsageError("switch --at boundary: the analysis places no boundary on this run; give times with --at")
+        picks.add(min(boundary["index"] + 1, len(checkpoints) - 1))  # the first checkpoint of Phase II
+    else:
+        for text in at.split(","):
+            try:
+                wanted = float(text)
+            except ValueError:
+                raise UsageError(f"switch --at takes 'boundary' or times such as 1,2.5, not {at!r}") from None
+            picks.add(min(range(len(times)), key=lambda i: abs(times[i] - wanted)))  # type: ignore[operator]
+    return sorted(picks)
+
+
+def run_switch(run_dir: Path, train_spec: str, eval_spec: str, at: str, epochs: float, opt: Optimiser,
+               options: AnalyzeOptions, probe_spec: str | None = None, seed: int = 0,
+               on_result: Callable[[SwitchResult], None] | None = None) -> SwitchReport:
+    """Train both kinds from each chosen checkpoint for ``epochs`` epochs of ``train_spec``; evaluate on ``eval_spec``.
+
+    ``at`` is "boundary" (the analysis's boundary, from ``probe_spec``, default ``eval_spec``;
+    kernels come from the cache when analysed before) or times in the run's unit.
+    """
+    if not epochs > 0:
+        raise UsageError(f"switch --epochs must be positive, not {epochs}")
+    options.validate()
+    boundary = None
+    if at == "boundary":
+        analysis = analyze(run_dir, probe_spec or eval_spec, options)
+        b = analysis.summary.phases.boundary
+        boundary = None if b is None else {"index": analysis.included[b], "time": analysis.runs[analysis.included[b]].time}
+    checkpoints = select(discover(run_dir, glob=options.glob, trust=options.trust_checkpoints),
+                         every=options.every, range_=options.range, max_checkpoints=options.max_checkpoints)
+    unit = time_unit(checkpoints) or "index"
+    arch, arch_source = resolve_arch(options.arch, checkpoints, run_dir)
+    state, _ = read_state(checkpoints[0], options)
+    spec, model, train_probe = prepare(arch, arch_source, checkpoints[0], state, train_spec, options, run_dir)
+    eval_probe = make_probe(eval_spec, spec.target(), normalize_override=options.normalize,
+                            data_root=options.data_root, download=options.download)
+    if train_probe.labels is None or eval_probe.labels is None:
+        raise UsageError("switch needs labelled data for --train and --eval (a dataset or image folder, not synthetic)")
+    report = SwitchReport(run_dir, unit, boundary, opt, epochs, train_probe, eval_probe)
+    for i in _chosen(checkpoints, unit, at, boundary):
+        ckpt = checkpoints[i]
+        load_weights(model, read_state(ckpt, options)[0], arch=arch, where=str(ckpt.path))
+        moment = float(i) if unit == "index" else float(ckpt.time(unit))  # type: ignore[arg-type]
+        for kind in KINDS:
+            started = time.perf_counter()
+            trained = train(model, kind, train_probe.inputs, train_probe.labels, epochs, opt, seed)
+            acc, loss = evaluate(trained, eval_probe.inputs, eval_probe.labels)
+            result = SwitchResult(moment, ckpt.name, kind, acc, loss, time.perf_counter() - started)
+            report.results.append(result)
+            if on_result is not None:
+                on_result(result)
+    return report

@@ -1,0 +1,44 @@
+"""The switch report: JSON keys, the table, the plot."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from rich.console import Console
+
+from entk_probe.output.switchreport import plot_switch, render_switch, switch_to_json
+from entk_probe.pipeline.switch import SwitchReport, SwitchResult
+from entk_probe.pipeline.training import Optimiser
+
+
+def _report() -> dict:
+    probe = SimpleNamespace(spec="cifar10:100", n=100, sha256="ab" * 32, dataset="cifar10", split="test")
+    results = [SwitchResult(0.0, "ckpt-0.pth", kind, acc, 1.0, 0.1) for kind, acc in (("standard", 0.5), ("linearized", 0.3))]
+    results += [SwitchResult(2.0, "ckpt-2.pth", kind, acc, 0.8, 0.1) for kind, acc in (("standard", 0.6), ("linearized", 0.58))]
+    report = SwitchReport(Path("runs/x"), "epoch", {"index": 1, "time": 1.0}, Optimiser(0.1, 0.9, 5e-4, 128, (("lr", "the flag"),)),
+                          2.0, probe, probe, results)  # type: ignore[arg-type]
+    return switch_to_json(report)
+
+
+def test_json_has_the_results_with_their_keys() -> None:
+    report = _report()
+    assert report["kind"] == "switch" and report["switch"]["optimiser"]["from"] == {"lr": "the flag"}
+    assert {tuple(sorted(r)) for r in report["switch"]["results"]} == {
+        ("accuracy", "at_epoch", "checkpoint", "kind", "loss", "seconds")}
+    assert [r["kind"] for r in report["switch"]["results"]] == ["standard", "linearized"] * 2
+
+
+def test_the_table_has_a_row_a_switch_point_with_the_gap() -> None:
+    console = Console(file=io.StringIO(), width=120)
+    render_switch(_report(), console)
+    text = console.file.getvalue()  # type: ignore[attr-defined]
+    assert "+0.200" in text and "+0.020" in text and " II " in text and "BatchNorm running statistics frozen" in text
+
+
+def test_the_plot_is_a_png(tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib", reason="the plot extra (matplotlib) is not installed")
+    plot_switch(_report(), tmp_path / "s.png")
+    assert (tmp_path / "s.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
