@@ -85,7 +85,7 @@ schema = {
                        "explanation": S, "kernels": enum(["centered", "uncentered"])}),
         "cone": obj({"k": I, "statistic": enum(ANGLE_STATISTICS), "width_deg": NN, "per_checkpoint_deg": arr(NN),
                      "statistics_deg": obj({k: arr(NN) for k in ANGLE_STATISTICS}), "frobenius_half_angle_deg": NN,
-                     "reference": S}, nullable=True),
+                     "init_to_axis_deg": NN, "reference": S}, optional=("init_to_axis_deg",), nullable=True),
         "buffer_motion": obj({"share_per_step": arr(NN), "steps": arr(arr(I, minItems=2, maxItems=2))},
                              optional=("steps",), nullable=True),
         "warnings": arr(obj({"code": S, "message": S, "checkpoint": S}, optional=("checkpoint",))),

@@ -209,6 +209,7 @@ class ConeWidth:
     per_checkpoint_deg: list[float]  # the statistic, every checkpoint
     all_statistics: dict[str, list[float]]  # every statistic of ANGLE_STATISTICS, every checkpoint
     frobenius_half_angle_deg: float
+    init_to_axis_deg: float = math.nan  # angle from the first kernel to the Phase II mean (the cone's axis)
 
 
 def cone_width(kernels: Sequence[Tensor], boundary: int, k: int, statistic: str = CONE_STATISTIC) -> ConeWidth:
@@ -223,4 +224,5 @@ def cone_width(kernels: Sequence[Tensor], boundary: int, k: int, statistic: str 
         stats = [dict(NO_ANGLES) for _ in samples]
     every = {name: [s[name] for s in stats] for name in ANGLE_STATISTICS}
     half = max(kernel_angle_deg(s, mean) for s in phase2)
-    return ConeWidth(k, statistic, max(every[statistic][boundary + 1 :]), every[statistic], every, half)
+    return ConeWidth(k, statistic, max(every[statistic][boundary + 1 :]), every[statistic], every, half,
+                     kernel_angle_deg(samples[0], mean))

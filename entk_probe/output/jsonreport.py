@@ -32,7 +32,7 @@ from ..engine.planning import EntkPlan
 from ..errors import ReportError, UsageError
 
 
-SCHEMA_VERSION = "1.3"  # 1.1: kernel.gram_dtype, kernel.paths, kernel.plan; 1.2: checkpoints[].excluded; 1.3: estimate, run.first_is_initialisation, checkpoints[].training_log, checkpoints[].rebuilt, kernel_regression
+SCHEMA_VERSION = "1.3"  # 1.1: kernel.gram_dtype, kernel.paths, kernel.plan; 1.2: checkpoints[].excluded; 1.3: estimate, run.first_is_initialisation, checkpoints[].training_log, checkpoints[].rebuilt, kernel_regression, cone.init_to_axis_deg
 
 
 def finite(value: Any) -> Any:
@@ -155,7 +155,8 @@ def to_json(analysis: Analysis) -> dict[str, Any]:
             "k": cone.k, "statistic": cone.statistic, "width_deg": cone.width_deg,
             "per_checkpoint_deg": _spread(cone.per_checkpoint_deg, included, count),
             "statistics_deg": {k: _spread(v, included, count) for k, v in cone.all_statistics.items()},
-            "frobenius_half_angle_deg": cone.frobenius_half_angle_deg, "reference": "top-k eigenspace of the Phase II mean kernel",
+            "frobenius_half_angle_deg": cone.frobenius_half_angle_deg, "init_to_axis_deg": cone.init_to_axis_deg,
+            "reference": "top-k eigenspace of the Phase II mean kernel",
         },
         "buffer_motion": None if analysis.buffer_share is None else {
             "share_per_step": analysis.buffer_share, "steps": [list(pair) for pair in zip(included, included[1:])]},

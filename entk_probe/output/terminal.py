@@ -179,7 +179,8 @@ def _verdict(r: dict[str, Any]) -> Panel:
     cone = r.get("cone")
     if cone is not None:
         lines.append(f"Cone width: {cone['statistic']} principal angle {_num(cone['width_deg'], '.1f')}° between top-{cone['k']} "
-                     f"eigenspaces and the Phase II mean kernel's; Frobenius half-angle {_num(cone['frobenius_half_angle_deg'], '.1f')}°.")
+                     f"eigenspaces and the Phase II mean kernel's; Frobenius half-angle {_num(cone['frobenius_half_angle_deg'], '.1f')}° "
+                     f"around that axis, which is {_num(cone.get('init_to_axis_deg'), '.1f')}° from the first kernel.")
     buffers = r.get("buffer_motion")
     if buffers is not None:
         shares = [s for s in buffers["share_per_step"] if s is not None]

@@ -99,3 +99,19 @@ def test_a_verdict_is_defined_for_any_finite_angle_matrix(trajectory: tuple[np.n
     assert result.boundary is None or 0 <= result.boundary < len(times) - 1
     assert result.explanation and "nan" not in result.explanation.lower()
     assert all(isinstance(v, float) for v in result.evidence.values())
+
+
+def test_the_cone_reports_how_far_the_first_kernel_is_from_its_axis() -> None:
+    import torch
+
+    from entk_probe.analysis.dynamics import center, kernel_angle_deg
+
+    tr = make_trajectory("cone", noise_deg=0.3)
+    _, angle = pairwise([center(k) for k in tr.kernels])
+    result = classify(angle, tr.times)
+    centred = [center(k) for k in tr.kernels]
+    cone = cone_width(centred, result.boundary, 3)
+    phase2 = [c / torch.linalg.vector_norm(c) for c in centred[result.boundary + 1:]]
+    axis = torch.stack(phase2).mean(0)
+    assert cone.init_to_axis_deg == pytest.approx(kernel_angle_deg(centred[0], axis), rel=1e-12)
+    assert cone.init_to_axis_deg > cone.frobenius_half_angle_deg  # a cone: the start lies outside it
