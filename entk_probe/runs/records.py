@@ -26,6 +26,7 @@ RUN_ARGS = {
     "model_kwargs": "a mapping", "seed": "an integer", "epochs": "an integer", "data_dir": "a path",
     "val_split": "a split name", "train_split": "a split name",
 }
+TIMM_DATA_ARGS = {"input_size", "img_size", "mean", "std"}  # always in timm train.py's arguments
 CHECKPOINT_ARGS = "the checkpoint's args"
 RUN_ARGS_FILE = "args.yaml"
 METADATA = "the checkpoint's metadata"
@@ -83,8 +84,11 @@ class Records:
 
     @property
     def from_timm_train(self) -> bool:
-        """Whether timm's train.py recorded the run (so unset data options took timm's defaults)."""
-        return any(where in (CHECKPOINT_ARGS, RUN_ARGS_FILE) and values for where, values in self.layers)
+        """Whether timm's train.py recorded the run, so that data options it left unset took timm's
+        defaults: its arguments always hold input_size, img_size, mean and std (null when unset),
+        which a plain loop's own argparse arguments do not."""
+        return any(where in (CHECKPOINT_ARGS, RUN_ARGS_FILE) and TIMM_DATA_ARGS <= set(values)
+                   for where, values in self.layers)
 
 
 def records_of(ckpt: Checkpoint, run_args: Mapping[str, Any]) -> Records:

@@ -62,7 +62,10 @@ def test_timm_num_classes_and_in_chans_come_from_the_weights() -> None:
     # pretrained default (160x160 here) applies only to runs timm's train.py recorded.
     assert spec.input_size is None and spec.mean is None and "input_size" not in spec.sources
     assert spec.target().channels == 1
-    timm_run = Records(((RUN_ARGS_FILE, {"model": "test_resnet", "input_size": None, "mean": None}),))
+    timm_run = Records(((RUN_ARGS_FILE, {"model": "test_resnet", "input_size": None, "img_size": None, "mean": None,
+                                         "std": None}),))
+    plain_args = Records(((CHECKPOINT_ARGS, {"model": "test_resnet", "lr": 0.1, "epochs": 30}),))  # a loop's own argparse
+    assert make_spec("test_resnet", "--arch", source.state_dict(), records=plain_args).input_size is None
     spec_timm = make_spec("test_resnet", "--arch", source.state_dict(), records=timm_run)
     assert spec_timm.input_size == (1, 160, 160) and "timm's default config" in spec_timm.sources["input_size"]
     assert spec_timm.mean == tuple(timm.get_pretrained_cfg("test_resnet").mean)

@@ -40,6 +40,7 @@ def test_args_yaml_is_read_whole_and_nulls_are_no_value(tmp_path: Path) -> None:
     records = Records(((RUN_ARGS_FILE, args),))
     assert records.get("img_size") is None and records.get("mean") == ([0.5] * 3, RUN_ARGS_FILE)
     assert records.from_timm_train and not Records(((METADATA, {"epoch": 1}),)).from_timm_train
+    assert not Records(((CHECKPOINT_ARGS, {"model": "resnet18", "lr": 0.1}),)).from_timm_train
     assert read_run_args(tmp_path / "missing") == {}
 
 
