@@ -317,7 +317,8 @@ if __name__ == "__main__":
 @click.argument("run_dir", type=click.Path(path_type=Path))
 @click.option("--train", "train_spec", required=True, help="Training data, e.g. cifar10:4000,split=train.")
 @click.option("--eval", "eval_spec", required=True, help="Evaluation data, e.g. cifar10:1000.")
-@click.option("--at", default="boundary", show_default=True, help="'boundary' (the analysis's) or times, e.g. 1,2.5.")
+@click.option("--at", default="boundary", show_default=True,
+              help="Where to switch besides the first checkpoint: 'boundary' (the analysis's) and/or times, e.g. boundary,3,10.")
 @click.option("--epochs", type=float, default=1.0, show_default=True, help="Epochs of training from each switch point.")
 @click.option("--lr", type=float, help="SGD learning rate (default: the run's args.yaml, else 0.01).")
 @click.option("--momentum", type=float, help="SGD momentum (default: args.yaml, else 0.9).")

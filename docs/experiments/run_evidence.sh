@@ -28,3 +28,9 @@ $ENTK analyze "$RUNS/r20cos" --probe cifar10:200 --data-root ../shared/data --pl
 $PY docs/experiments/synthetic_phases.py > docs/experiments/synthetic_phases.md
 $PY docs/experiments/summarize_runs.py "$OUT"/test_resnet.json "$OUT"/r20.json "$OUT"/r20cos.json "$OUT"/r20lr01.json \
   "$OUT"/mlp4096.json > docs/experiments/real_runs.md
+# The switch experiment (docs/phases.md, "Function space"): a minute each
+for lr in 0.01 0.05; do
+  $ENTK switch "$RUNS/test_resnet" --train cifar10:3660,split=train --eval cifar10:860 --probe cifar10:200 \
+    --data-root ../shared/data --at boundary,0.258,3,10,20 --epochs 2 --lr $lr --momentum 0.9 --weight-decay 0 \
+    --batch-size 128 --json "$OUT/test_resnet_switch_lr${lr/./}.json" > "$OUT/test_resnet_switch_lr${lr/./}.txt"
+done

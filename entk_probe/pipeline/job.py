@@ -152,7 +152,7 @@ def read_state(ckpt: Checkpoint, options: AnalyzeOptions) -> tuple[dict[str, Ten
 
 
 def prepare(arch: str, arch_source: str, ckpt: Checkpoint, state: Mapping[str, Tensor], probe_spec: str,
-             options: AnalyzeOptions, run_dir: Path) -> tuple[ModelSpec, nn.Module, Probe]:
+            options: AnalyzeOptions, run_dir: Path) -> tuple[ModelSpec, nn.Module, Probe]:
     """The model spec, a fresh model, and the probe shaped for it."""
     spec = _spec(arch, arch_source, ckpt, state, options, run_dir)
     model = build_model(spec)

@@ -69,20 +69,21 @@ def optimiser(run_dir: Path, given: dict[str, float | int | None]) -> Optimiser:
 
 
 def _chosen(checkpoints: list[Checkpoint], unit: str, at: str, boundary: dict[str, Any] | None) -> list[int]:
-    """Positions to switch at: the first, and the boundary's next checkpoint or the given times."""
+    """Positions to switch at: the first, and for each comma-separated item of ``at`` either the
+    first Phase II checkpoint ("boundary") or the checkpoint nearest that time."""
     times = [c.time(unit) if unit != "index" else float(i) for i, c in enumerate(checkpoints)]
     picks = {0}
-    if at == "boundary":
-        if boundary is None:
-            raise UsageError("switch --at boundary: the analysis places no boundary on this run; give times with --at")
-        picks.add(min(boundary["index"] + 1, len(checkpoints) - 1))  # the first checkpoint of Phase II
-    else:
-        for text in at.split(","):
-            try:
-                wanted = float(text)
-            except ValueError:
-                raise UsageError(f"switch --at takes 'boundary' or times such as 1,2.5, not {at!r}") from None
-            picks.add(min(range(len(times)), key=lambda i: abs(times[i] - wanted)))  # type: ignore[operator]
+    for text in at.split(","):
+        if text.strip() == "boundary":
+            if boundary is None:
+                raise UsageError("switch --at boundary: the analysis places no boundary on this run; give times with --at")
+            picks.add(min(boundary["index"] + 1, len(checkpoints) - 1))
+            continue
+        try:
+            wanted = float(text)
+        except ValueError:
+            raise UsageError(f"switch --at takes 'boundary' and/or times such as boundary,1,2.5, not {at!r}") from None
+        picks.add(min(range(len(times)), key=lambda i: abs(times[i] - wanted)))  # type: ignore[operator]
     return sorted(picks)
 
 
@@ -91,17 +92,13 @@ def run_switch(run_dir: Path, train_spec: str, eval_spec: str, at: str, epochs: 
                on_result: Callable[[SwitchResult], None] | None = None) -> SwitchReport:
     """Train both kinds from each chosen checkpoint for ``epochs`` epochs of ``train_spec``; evaluate on ``eval_spec``.
 
-    ``at`` is "boundary" (the analysis's boundary, from ``probe_spec``, default ``eval_spec``;
-    kernels come from the cache when analysed before) or times in the run's unit.
+    ``at`` lists "boundary" (the first checkpoint after the analysis's boundary, from ``probe_spec``,
+    default ``eval_spec``; kernels come from the cache when analysed before) and/or times in the
+    run's unit.
     """
     if not epochs > 0:
         raise UsageError(f"switch --epochs must be positive, not {epochs}")
     options.validate()
-    boundary = None
-    if at == "boundary":
-        analysis = analyze(run_dir, probe_spec or eval_spec, options)
-        b = analysis.summary.phases.boundary
-        boundary = None if b is None else {"index": analysis.included[b], "time": analysis.runs[analysis.included[b]].time}
     checkpoints = select(discover(run_dir, glob=options.glob, trust=options.trust_checkpoints),
                          every=options.every, range_=options.range, max_checkpoints=options.max_checkpoints)
     unit = time_unit(checkpoints) or "index"
@@ -112,6 +109,11 @@ def run_switch(run_dir: Path, train_spec: str, eval_spec: str, at: str, epochs: 
                             data_root=options.data_root, download=options.download)
     if train_probe.labels is None or eval_probe.labels is None:
         raise UsageError("switch needs labelled data for --train and --eval (a dataset or image folder, not synthetic)")
+    boundary = None
+    if "boundary" in [item.strip() for item in at.split(",")]:  # after the data, so that a bad spec fails first
+        analysis = analyze(run_dir, probe_spec or eval_spec, options)
+        b = analysis.summary.phases.boundary
+        boundary = None if b is None else {"index": analysis.included[b], "time": analysis.runs[analysis.included[b]].time}
     report = SwitchReport(run_dir, unit, boundary, opt, epochs, train_probe, eval_probe)
     for i in _chosen(checkpoints, unit, at, boundary):
         ckpt = checkpoints[i]

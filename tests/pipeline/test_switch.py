@@ -41,7 +41,8 @@ def test_switch_points_are_the_first_and_the_boundary_or_the_nearest_times() -> 
     assert _chosen(ckpts, "epoch", "1.1,2.9", None) == [0, 2, 4]  # type: ignore[arg-type]
     with pytest.raises(UsageError, match="places no boundary"):
         _chosen(ckpts, "epoch", "boundary", None)  # type: ignore[arg-type]
-    with pytest.raises(UsageError, match="'boundary' or times"):
+    assert _chosen(ckpts, "epoch", "boundary,2.9", {"index": 1, "time": 0.5}) == [0, 2, 4]  # type: ignore[arg-type]
+    with pytest.raises(UsageError, match="'boundary' and/or times"):
         _chosen(ckpts, "epoch", "late", None)  # type: ignore[arg-type]
 
 
