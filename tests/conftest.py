@@ -1,4 +1,10 @@
-"""Test-wide settings: a fixed seed, and CUDA-marked tests skipped with a reason on CPU machines."""
+"""Test-wide settings: a fixed seed, hypothesis's examples fixed too, and CUDA-marked tests skipped
+with a reason on CPU machines.
+
+Property tests draw the same examples on every run (the "default" profile), so CI cannot fail by
+chance; ``HYPOTHESIS_PROFILE=explore pytest tests/...`` draws new ones to hunt for bugs,
+and any failure it finds belongs in the test as an ``@example``.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +12,11 @@ import os
 
 import pytest
 import torch
+from hypothesis import settings
+
+settings.register_profile("default", derandomize=True)
+settings.register_profile("explore", derandomize=False)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 
 @pytest.fixture(autouse=True)
