@@ -324,6 +324,8 @@ if __name__ == "__main__":
 @click.option("--momentum", type=float, help="SGD momentum (default: args.yaml, else 0.9).")
 @click.option("--weight-decay", type=float, help="Weight decay on the network's weights (default: args.yaml, else 5e-4).")
 @click.option("--batch-size", type=int, help="Batch size (default: args.yaml, else 128).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the batch order (the same for both kinds).")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N (training and the analysis).")
 @click.option("--probe", "probe_spec", help="Probe for the analysis that places the boundary (default: --eval).")
 @click.option("--arch", help="Architecture (timm or plugin name); default: what the checkpoints record.")
 @plugins_option
@@ -333,7 +335,8 @@ if __name__ == "__main__":
 @data_options
 @_handles_errors
 def switch_command(run_dir: Path, train_spec: str, eval_spec: str, at: str, epochs: float, lr: float | None,
-                   momentum: float | None, weight_decay: float | None, batch_size: int | None, probe_spec: str | None,
+                   momentum: float | None, weight_decay: float | None, batch_size: int | None, seed: int, device: str,
+                   probe_spec: str | None,
                    arch: str | None, plugins: tuple[Path, ...], json_path: Path | None, plot_path: Path | None,
                    no_color: bool, input_size: str | None, normalize: str | None, data_root: Path | None,
                    download: bool) -> None:
@@ -343,13 +346,13 @@ def switch_command(run_dir: Path, train_spec: str, eval_spec: str, at: str, epoc
     Example:
       entk-probe switch runs/r20 --train cifar10:4000,split=train --eval cifar10:1000 --epochs 2
     """
-    options = AnalyzeOptions(arch=arch, plugins=plugins, device="cpu", normalize=normalize, data_root=data_root,
+    options = AnalyzeOptions(arch=arch, plugins=plugins, device=device, normalize=normalize, data_root=data_root,
                              download=download, input_size=parse_input_size(input_size) if input_size else None)
     load_plugins(plugins)
     opt = optimiser(run_dir, {"lr": lr, "momentum": momentum, "weight_decay": weight_decay, "batch_size": batch_size})
     if plot_path is not None:
         check_plotting()
-    report = switch_to_json(run_switch(run_dir, train_spec, eval_spec, at, epochs, opt, options, probe_spec))
+    report = switch_to_json(run_switch(run_dir, train_spec, eval_spec, at, epochs, opt, options, probe_spec, seed))
     failures = write_all(([("JSON report", json_path, lambda: write_json(report, json_path))] if json_path else [])
                          + ([("plot", plot_path, lambda: plot_switch(report, plot_path))] if plot_path else []))
     render_switch(report, report_console(no_color))

@@ -23,6 +23,8 @@ from entk_probe.analysis.dynamics import ANGLE_STATISTICS
 from entk_probe.engine.modes import MODES
 from entk_probe.engine.layerplan import PATHS
 from entk_probe.output.jsonreport import SCHEMA_VERSION
+from entk_probe.output.switchreport import SWITCH_SCHEMA_VERSION
+from entk_probe.pipeline.training import KINDS
 from entk_probe.runs.traininglog import COLUMNS as LOG_COLUMNS
 
 S = {"type": "string"}
@@ -100,12 +102,34 @@ schema = {
     }, optional=("estimate", "kernel_regression")),
 }
 
+data = obj({"spec": S, "n": I, "sha256": S, "dataset": S, "split": null(S)})
+result = obj({"at_epoch": NN, "checkpoint": S, "kind": enum(KINDS), "accuracy": NN, "loss": NN, "seconds": NN})
+switch_schema = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "$id": f"https://entk-probe/schema/switch/{SWITCH_SCHEMA_VERSION}",
+    "title": "entk-probe switch report",
+    "description": "The JSON report of `entk-probe switch`. Every object is closed. Non-finite numbers are null.",
+    **obj({
+        "kind": {"const": "switch"}, "schema_version": {"type": "string", "pattern": "^1\\.[0-9]+$"},
+        "tool": obj({"name": {"const": "entk-probe"}, "version": S}), "created": S, "run": obj({"path": S}),
+        "time_unit": enum(["epoch", "step", "index"]),
+        "switch": obj({
+            "epochs": N, "boundary": obj({"index": I, "time": NN}, nullable=True), "batchnorm": S, "seed": I, "device": S,
+            "optimiser": obj({"name": {"const": "sgd"}, "lr": N, "momentum": N, "weight_decay": N, "batch_size": I,
+                              "from": {"type": "object", "additionalProperties": S}}),
+            "train": data, "eval": data, "results": arr(result),
+        }),
+    }),
+}
+SWITCH_OUT = OUT.with_name("switch.schema.json")
 
-def text() -> str:
-    """The schema file's text."""
-    return json.dumps(schema, indent=1, ensure_ascii=False) + "\n"
+
+def text(which: dict = schema) -> str:
+    """A schema file's text."""
+    return json.dumps(which, indent=1, ensure_ascii=False) + "\n"
 
 
 if __name__ == "__main__":
     OUT.write_text(text())
-    print("wrote", OUT)
+    SWITCH_OUT.write_text(text(switch_schema))
+    print("wrote", OUT, "and", SWITCH_OUT)

@@ -1,6 +1,7 @@
 """The switch experiment's outputs: JSON (``switch.results[]``), a terminal table, a plot.
 
-The JSON has its own ``kind`` ("switch") and ``schema_version``; each result has ``at_epoch`` (the
+The JSON has its own ``kind`` ("switch"), ``schema_version`` and closed schema
+(``schema/switch.schema.json``, written by scripts/make_schema.py); each result has ``at_epoch`` (the
 checkpoint's time in the run's unit), ``checkpoint``, ``kind`` (standard | linearized),
 ``accuracy`` and ``loss`` on the evaluation data, and ``seconds``.
 """
@@ -39,7 +40,8 @@ def switch_to_json(report: SwitchReport) -> dict[str, Any]:
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "run": {"path": str(report.run_dir)}, "time_unit": report.time_unit,
         "switch": {
-            "epochs": report.epochs, "boundary": report.boundary, "batchnorm": BATCHNORM,
+            "epochs": report.epochs, "boundary": report.boundary, "batchnorm": BATCHNORM, "seed": report.seed,
+            "device": report.device,
             "optimiser": {"name": "sgd", "lr": opt.lr, "momentum": opt.momentum, "weight_decay": opt.weight_decay,
                           "batch_size": opt.batch_size, "from": dict(opt.sources)},
             "train": _data(report.train), "eval": _data(report.eval),

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..engine.kernel import resolve_device
 from ..errors import UsageError
 from ..probes import Probe, make_probe
 from ..runs.checkpoints import Checkpoint, discover, select, time_unit
@@ -48,6 +49,8 @@ class SwitchReport:
     train: Probe
     eval: Probe
     results: list[SwitchResult] = field(default_factory=list)
+    seed: int = 0  # of the batch order
+    device: str = "cpu"
 
 
 def optimiser(run_dir: Path, given: dict[str, float | int | None]) -> Optimiser:
@@ -114,15 +117,20 @@ def run_switch(run_dir: Path, train_spec: str, eval_spec: str, at: str, epochs: 
         analysis = analyze(run_dir, probe_spec or eval_spec, options)
         b = analysis.summary.phases.boundary
         boundary = None if b is None else {"index": analysis.included[b], "time": analysis.runs[analysis.included[b]].time}
-    report = SwitchReport(run_dir, unit, boundary, opt, epochs, train_probe, eval_probe)
+    report = SwitchReport(run_dir, unit, boundary, opt, epochs, train_probe, eval_probe, seed=seed,
+                          device=str(resolve_device(options.device)))
+    device = resolve_device(options.device)
+    x, y = train_probe.inputs.to(device), train_probe.labels.to(device)
+    x_eval, y_eval = eval_probe.inputs.to(device), eval_probe.labels.to(device)
     for i in _chosen(checkpoints, unit, at, boundary):
         ckpt = checkpoints[i]
         load_weights(model, read_state(ckpt, options)[0], arch=arch, where=str(ckpt.path))
+        model.to(device)
         moment = float(i) if unit == "index" else float(ckpt.time(unit))  # type: ignore[arg-type]
         for kind in KINDS:
             started = time.perf_counter()
-            trained = train(model, kind, train_probe.inputs, train_probe.labels, epochs, opt, seed)
-            acc, loss = evaluate(trained, eval_probe.inputs, eval_probe.labels)
+            trained = train(model, kind, x, y, epochs, opt, seed)
+            acc, loss = evaluate(trained, x_eval, y_eval)
             result = SwitchResult(moment, ckpt.name, kind, acc, loss, time.perf_counter() - started)
             report.results.append(result)
             if on_result is not None:

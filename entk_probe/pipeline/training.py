@@ -34,7 +34,7 @@ class Optimiser:
 
 
 def evaluate(model: nn.Module, x: Tensor, y: Tensor, batch: int = 500) -> tuple[float, float]:
-    """(accuracy, mean cross-entropy) of ``model`` on (x, y), in eval mode, without gradients."""
+    """(accuracy, mean cross-entropy) of ``model`` on (x, y) (on the model's device), in eval mode, without gradients."""
     model.eval()
     correct, total = 0, 0.0
     with torch.no_grad():
@@ -55,7 +55,11 @@ def _decay(kind: str, trained: nn.Module, opt: Optimiser) -> Callable[[], Tensor
 
 
 def train(model: nn.Module, kind: str, x: Tensor, y: Tensor, epochs: float, opt: Optimiser, seed: int) -> nn.Module:
-    """A copy of ``model`` (or its linearisation) trained for ``epochs`` epochs of (x, y); ``model`` is unchanged."""
+    """A copy of ``model`` (or its linearisation) trained for ``epochs`` epochs of (x, y); ``model`` is unchanged.
+
+    Runs where ``model`` and the data are; the batch order is drawn on the CPU from ``seed``, so it
+    is the same on every device.
+    """
     trained: nn.Module = copy.deepcopy(model) if kind == "standard" else LinearizedModel(copy.deepcopy(model))
     trained.train()
     params = [p for p in trained.parameters() if p.requires_grad]
@@ -66,7 +70,7 @@ def train(model: nn.Module, kind: str, x: Tensor, y: Tensor, epochs: float, opt:
     orders = [torch.randperm(len(y), generator=gen) for _ in range(math.ceil(epochs))]  # one a started epoch
     for step in range(round(epochs * steps_per_epoch)):
         epoch, within = divmod(step, steps_per_epoch)
-        batch = orders[epoch][within * opt.batch_size : (within + 1) * opt.batch_size]
+        batch = orders[epoch][within * opt.batch_size : (within + 1) * opt.batch_size].to(x.device)
         logits = trained(x[batch]).reshape(len(batch), -1)
         loss = F.cross_entropy(logits, y[batch]) + (decay() if opt.weight_decay else 0.0)
         sgd.zero_grad()

@@ -23,8 +23,18 @@ def _report() -> dict:
     return switch_to_json(report)
 
 
-def test_json_has_the_results_with_their_keys() -> None:
+def test_json_has_the_results_with_their_keys_and_fits_its_closed_schema() -> None:
+    import json
+
+    import jsonschema
+
+    from tests.helpers import REPO
+
     report = _report()
+    schema = json.loads((REPO / "entk_probe" / "output" / "schema" / "switch.schema.json").read_text())
+    jsonschema.validate(report, schema)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({**report, "extra": 1}, schema)
     assert report["kind"] == "switch" and report["switch"]["optimiser"]["from"] == {"lr": "the flag"}
     assert {tuple(sorted(r)) for r in report["switch"]["results"]} == {
         ("accuracy", "at_epoch", "checkpoint", "kind", "loss", "seconds")}

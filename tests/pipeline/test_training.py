@@ -3,6 +3,7 @@ gives the same run, and the linearisation's weight decay acts on θ_t + δ."""
 
 from __future__ import annotations
 
+import pytest
 import torch
 from torch import nn
 
@@ -43,3 +44,13 @@ def test_weight_decay_of_the_linearisation_acts_on_theta_not_delta() -> None:
     base = dict(net.named_parameters())
     for name, d0, d1 in zip(plain._names, plain.delta, decayed.delta):
         torch.testing.assert_close(d1 - d0, -0.1 * 0.5 * base[name].detach(), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.cuda
+def test_training_on_the_gpu_follows_the_cpu() -> None:
+    net, x, y = _data()
+    for kind in ("standard", "linearized"):
+        cpu = evaluate(train(net, kind, x, y, 2, OPT, seed=1), x, y)
+        gpu = evaluate(train(net.cuda(), kind, x.cuda(), y.cuda(), 2, OPT, seed=1), x.cuda(), y.cuda())
+        net.cpu()
+        assert abs(cpu[1] - gpu[1]) < 1e-3 * max(1.0, cpu[1])  # the same batches; float rounding only
