@@ -60,14 +60,18 @@ def _handles_errors(command: Callable[..., None]) -> Callable[..., None]:
             except KeyboardInterrupt:
                 if debug:
                     raise
-                click.echo(f"entk-probe: interrupted; kernels computed so far stay in the kernel cache "
-                           f"({default_cache_dir()}) and the same command continues from them", err=True)
+                if click.get_current_context().meta.get(_NO_CACHE):
+                    click.echo("entk-probe: interrupted; with --no-cache nothing computed so far was kept", err=True)
+                else:
+                    click.echo(f"entk-probe: interrupted; kernels computed so far stay in the kernel cache "
+                               f"({default_cache_dir()}) and the same command continues from them", err=True)
                 sys.exit(INTERRUPTED)
 
     return click.option("--debug", is_flag=True, help="Show the traceback of an error.")(run)
 
 
 _DEBUG = "entk_probe.debug"
+_NO_CACHE = "entk_probe.no_cache"  # set by analyze: what an interrupt leaves behind
 INTERRUPTED = 130  # the shell's code for a process ended by SIGINT
 
 
@@ -152,6 +156,7 @@ def analyze_command(run_dir: Path, probe_spec: str | None, arch: str | None, plu
         thresholds=PhaseThresholds(**{k.removeprefix("threshold_"): v for k, v in thresholds.items()}),
         cone_statistic=cone_statistic, subspace_k=subspace_k, buffer_motion=buffer_motion, cache=not no_cache,
     )
+    click.get_current_context().meta[_NO_CACHE] = no_cache
     if plot_path is not None:
         check_plotting()  # before hours of kernels, not after
     with progress_bars(quiet) as (on_checkpoint, on_chunk):

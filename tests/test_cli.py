@@ -245,6 +245,8 @@ def test_an_interrupt_exits_130_and_says_where_the_kernels_are(tmp_path: Path, m
     assert result.exit_code == 130
     assert result.stderr.strip() == (f"entk-probe: interrupted; kernels computed so far stay in the kernel cache "
                                      f"({tmp_path / 'cache'}) and the same command continues from them")
+    uncached = CliRunner().invoke(main, ["analyze", str(tmp_path / "run"), "--probe", "synthetic:3", "--no-cache"])
+    assert uncached.exit_code == 130 and "with --no-cache nothing computed so far was kept" in uncached.stderr
 
 
 def test_plot_without_matplotlib_fails_before_any_kernel(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

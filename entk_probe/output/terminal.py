@@ -135,20 +135,37 @@ def _rows(r: dict[str, Any]) -> list[list[str]]:
     return rows
 
 
-def _table(r: dict[str, Any]) -> Table:
-    """A row per checkpoint; a column with nothing in any row (no steps recorded, no labels) is left out."""
-    unit = r["time_unit"]
+def _columns(r: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """(name, justification, what it means) of every column the table can have, in order."""
     first = "∠first" if r["run"].get("first_is_initialisation") is False else "∠init"
-    columns = [("checkpoint", "left"), ("step", "right"), ("epoch", "right"), (first, "right"), ("∠final", "right"),
-               (f"ω/{unit[:2]}", "right"), ("align", "right"), ("sub°", "right"), ("acc", "right"), ("krr", "right"), ("val%", "right"),
-               ("vloss", "right"), ("ph", "left")]
+    unit = r["time_unit"]
+    return [
+        ("checkpoint", "left", ""), ("step", "right", ""), ("epoch", "right", ""),
+        (first, "right", "centred angle (°) from the first kernel"), ("∠final", "right", "centred angle (°) to the last kernel"),
+        (f"ω/{unit[:2]}", "right", f"centred angle per {unit} to the next checkpoint"),
+        ("align", "right", "centred kernel-target alignment"),
+        ("sub°", "right", "mean principal angle to the next checkpoint's top-k eigenspace"),
+        ("acc", "right", "probe accuracy"),
+        ("krr", "right", "accuracy of kernel regression with the checkpoint's kernel on half the probe (JSON: how)"),
+        ("val%", "right", "the run's validation top-1 (summary.csv)"), ("vloss", "right", "the run's validation loss"),
+        ("ph", "left", "phase (x: left out)"),
+    ]
+
+
+def _shown(r: dict[str, Any]) -> list[int]:
+    """The columns with something in them (no steps recorded, no labels, no phases: left out)."""
     rows = _rows(r)
-    kept = [j for j in range(len(columns)) if j == 0 or any(row[j] not in ("—", "") for row in rows)]
+    return [j for j in range(len(_columns(r))) if j == 0 or any(row[j] not in ("—", "") for row in rows)]
+
+
+def _table(r: dict[str, Any]) -> Table:
+    """A row per checkpoint, the columns of ``_shown``."""
+    columns, kept = _columns(r), _shown(r)
     table = Table(show_edge=False, pad_edge=False, box=None, header_style="bold", padding=(0, 1, 0, 0))
     for j in kept:
-        name, justify = columns[j]
+        name, justify, _ = columns[j]
         table.add_column(name, justify=justify, no_wrap=name != "checkpoint", overflow="fold")  # type: ignore[arg-type]
-    for row in rows:
+    for row in _rows(r):
         table.add_row(*[row[j] for j in kept])
     return table
 
@@ -212,12 +229,7 @@ def render(report: dict[str, Any], console: Console | None = None) -> None:
             notes.append(f"{c['name']} was loaded with full unpickling (--trust-checkpoints)")
     notes += [f"warning [{w['code']}]: {w['message']}" for w in report["warnings"]]
     parts += [Text(n) for n in notes]
-    first = "∠first" if report["run"].get("first_is_initialisation") is False else "∠init"
-    legend = (f"{first}/∠final: centred angle (°) from the first / to the last kernel; ω: centred angle per "
-              f"{report['time_unit']} to the next checkpoint; align: centred kernel-target alignment; sub°: mean principal "
-              "angle to the next checkpoint's top-k eigenspace; acc: probe accuracy; krr: accuracy of kernel regression "
-              "with the checkpoint's kernel on half the probe (JSON: how); "
-              + ("val%/vloss: the run's validation top-1 and loss (summary.csv); " if any(c.get("training_log") for c in report["checkpoints"])
-                 else "") + "ph: phase (x: left out).")
+    columns = _columns(report)
+    legend = "; ".join(f"{columns[j][0]}: {columns[j][2]}" for j in _shown(report) if columns[j][2]) + "."
     parts.append(Text(legend, style="dim"))
     console.print(Group(*parts))

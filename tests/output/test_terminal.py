@@ -117,3 +117,15 @@ def test_a_run_without_its_initialisation_says_so(report: dict) -> None:
     text = _text(late, width=300)
     assert "∠first" in text and "∠init" not in text
     assert "is after epoch 1, not the initialisation: ∠first is measured from it" in text
+
+
+def test_the_legend_explains_only_the_columns_shown(report: dict) -> None:
+    import copy
+
+    text = _text(report, width=300)
+    assert "krr" not in text and "val%" not in text and "∠final: centred angle" in text  # a synthetic probe: no labels
+    logged = copy.deepcopy(report)
+    logged["checkpoints"][0]["training_log"] = {"eval_top1": 12.5, "eval_loss": 2.0}
+    logged["checkpoints"][0]["metrics"]["kernel_regression_accuracy"] = 0.5
+    text = _text(logged, width=300)
+    assert "val%: the run's validation top-1" in text and "krr: accuracy of kernel regression" in text
