@@ -69,6 +69,7 @@ from .dynamics import (
     subspaces_informative,
     top_eigenspace,
 )
+from .speed import speed_boundary
 from .verdicts import INSUFFICIENT, LAZY, NO_CONE, SINGLE_PHASE, TWO_PHASE_CONE, TWO_PHASE_FROZEN
 
 CONE_STATISTIC = "mean"
@@ -77,7 +78,9 @@ CONE_STATISTIC = "mean"
 EVIDENCE_KEYS = ("checkpoints", "diameter_deg", "boundary_time", "phase1_travel_deg", "phase1_rate_deg",
                  "phase2_rate_deg", "velocity_ratio", "phase1_median_step_velocity_deg",
                  "phase2_median_step_velocity_deg", "phase2_path_deg", "phase2_diameter_deg",
-                 "phase2_diameter_over_path", "phase2_drift_ratio")
+                 "phase2_diameter_over_path", "phase2_drift_ratio",
+                 # evidence only, not used by the verdict yet (``speed``): the boundary by window speed
+                 "speed_window", "speed_boundary_time", "speed_before_deg", "speed_after_deg")
 
 
 @dataclass(frozen=True)
@@ -167,6 +170,7 @@ def classify(angle: np.ndarray, times: Sequence[float], thresholds: PhaseThresho
         "phase2_diameter_deg": diam2,
         "phase2_diameter_over_path": diam2 / path2 if path2 > 0 else math.nan,
         "phase2_drift_ratio": drift,
+        **_speed_evidence(angle, t, th.max_velocity_ratio),
     })
     if ratio > th.max_velocity_ratio:
         return PhaseResult(SINGLE_PHASE.id, None, th, evidence,
@@ -186,6 +190,13 @@ def classify(angle: np.ndarray, times: Sequence[float], thresholds: PhaseThresho
     why = (f"its region is {diam2:.1f}° wide, more than {th.cone_max_diameter_fraction} x Phase I's {travel:.1f}°"
            if not narrow else f"it leaves the region it was in (drift ratio {drift:.2f} > {th.cone_max_drift_ratio})")
     return PhaseResult(NO_CONE.id, b, th, evidence, f"after Phase I the kernel does not settle into a cone: {why}")
+
+
+def _speed_evidence(angle: np.ndarray, t: np.ndarray, max_ratio: float) -> dict[str, float]:
+    found = speed_boundary(angle, t, max_ratio)
+    return {"speed_window": found.window,
+            "speed_boundary_time": math.nan if found.index is None else float(t[found.index]),
+            "speed_before_deg": found.before, "speed_after_deg": found.after}
 
 
 def drift_ratio(angle: np.ndarray, start: int, stop: int) -> float:
