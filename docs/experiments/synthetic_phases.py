@@ -1,10 +1,12 @@
 """Evidence for the phase rule: synthetic trajectories with a known answer (entk_probe.analysis.trajectories).
 
-Every kind (cone, frozen, drift, single phase, lazy) under four conditions (no noise; 0.3
+Every kind (cone, frozen, drift, single phase, lazy) under six conditions (no noise; 0.3
 degrees of noise a kernel; the same with Phase II steps decaying by 0.85 a step, as under a
-decaying learning rate; 1 degree of noise with decay), five seeds each. Prints a markdown table:
-how often the verdict is right, the largest boundary error in checkpoints, and the range of the
-statistics the verdict reads.
+decaying learning rate; 1 degree of noise with decay; and a planted transient of 20 and 40 degrees
+(the last Phase I checkpoint swung out of the path, the next one back) with 0.3 degrees of
+noise), five seeds each. Prints a markdown table: how often the verdict is right, the largest
+boundary error in checkpoints of the displacement corner (the verdict's) and of the speed
+boundary (evidence only, ``analysis.speed``), and the range of the statistics the verdict reads.
 
     python docs/experiments/synthetic_phases.py > docs/experiments/synthetic_phases.md
 """
@@ -15,10 +17,11 @@ import numpy as np
 
 from entk_probe.analysis.dynamics import pairwise
 from entk_probe.analysis.phases import classify
+from entk_probe.analysis.speed import speed_boundary
 from entk_probe.analysis.trajectories import make_trajectory
 
 EXPECTED = {"cone": "two-phase-cone", "frozen": "two-phase-frozen", "drift": "no-cone", "single": "single-phase", "lazy": "lazy"}
-CONDITIONS = [(0.0, 1.0), (0.3, 1.0), (0.3, 0.85), (1.0, 0.85)]
+CONDITIONS = [(0.0, 1.0, 0.0), (0.3, 1.0, 0.0), (0.3, 0.85, 0.0), (1.0, 0.85, 0.0), (0.3, 1.0, 20.0), (0.3, 1.0, 40.0)]
 SEEDS = range(5)
 
 
@@ -28,26 +31,34 @@ def span(values: list[float]) -> str:
 
 
 def main() -> None:
-    print("| planted | noise ° | decay | right verdicts | boundary error (checkpoints) | velocity ratio | "
-          "Phase II diameter / Phase I travel | drift ratio |")
-    print("| --- | ---: | ---: | ---: | ---: | --- | --- | --- |")
+    print("| planted | noise ° | decay | transient ° | right verdicts | boundary error (checkpoints) | speed boundary "
+          "error | velocity ratio | Phase II diameter / Phase I travel | drift ratio |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- | --- |")
     for kind, verdict in EXPECTED.items():
-        for noise, decay in CONDITIONS:
-            right, errors, ratios, widths, drifts = 0, [], [], [], []
+        for noise, decay, transient in CONDITIONS:
+            if transient and kind in ("single", "lazy"):
+                continue
+            right, errors, speed_errors, ratios, widths, drifts = 0, [], [], [], [], []
             for seed in SEEDS:
-                tr = make_trajectory(kind, noise_deg=noise, decay=decay, seed=seed)
+                tr = make_trajectory(kind, noise_deg=noise, decay=decay, transient_deg=transient, seed=seed)
                 _, angle = pairwise(tr.kernels)
                 result = classify(angle, tr.times)
                 right += result.verdict == verdict
                 if tr.boundary is not None and result.boundary is not None:
                     errors.append(abs(result.boundary - tr.boundary))
+                speed = speed_boundary(angle, np.array(tr.times))
+                if tr.boundary is not None:
+                    speed_errors.append(abs(speed.index - tr.boundary) if speed.index is not None else "none")
                 ev = result.evidence
                 ratios.append(ev.get("velocity_ratio", np.nan))
                 travel = ev.get("phase1_travel_deg", np.nan)
                 widths.append(ev.get("phase2_diameter_deg", np.nan) / travel if travel else np.nan)
                 drifts.append(ev.get("phase2_drift_ratio", np.nan))
             error = str(max(errors)) if errors else "—"
-            print(f"| {kind} | {noise} | {decay} | {right}/{len(SEEDS)} | {error} | {span(ratios)} | {span(widths)} | {span(drifts)} |")
+            numeric = [e for e in speed_errors if e != "none"]
+            speed = (str(max(numeric)) if numeric else "—") + (f" ({speed_errors.count('none')} none)" if "none" in speed_errors else "")
+            print(f"| {kind} | {noise} | {decay} | {transient:g} | {right}/{len(SEEDS)} | {error} | {speed} | {span(ratios)} | "
+                  f"{span(widths)} | {span(drifts)} |")
 
 
 if __name__ == "__main__":

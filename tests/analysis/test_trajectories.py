@@ -45,3 +45,15 @@ def test_single_phase_moves_at_one_speed_in_time() -> None:
     a = _angles(tr.kernels)
     rates = [a[i, i + 1] / (tr.times[i + 1] - tr.times[i]) for i in range(len(tr.times) - 1)]
     assert np.allclose(rates, rates[0], rtol=1e-6)
+
+
+def test_a_planted_transient_swings_one_checkpoint_out_and_back() -> None:
+    from entk_probe.analysis.dynamics import kernel_angle_deg
+
+    plain = make_trajectory("cone", seed=3)
+    swung = make_trajectory("cone", transient_deg=30.0, seed=3)
+    out = plain.boundary - 1
+    assert kernel_angle_deg(plain.kernels[out], swung.kernels[out]) == pytest.approx(30.0, abs=1e-9)
+    assert all(torch.equal(a, b) for i, (a, b) in enumerate(zip(plain.kernels, swung.kernels)) if i != out)
+    single = make_trajectory("single", transient_deg=30.0, seed=3)
+    assert all(torch.equal(a, b) for a, b in zip(make_trajectory("single", seed=3).kernels, single.kernels))
