@@ -2,9 +2,9 @@
 
 Every kind (cone, frozen, drift, single phase, lazy) under six conditions (no noise; 0.3
 degrees of noise a kernel; the same with Phase II steps decaying by 0.85 a step, as under a
-decaying learning rate; 1 degree of noise with decay; and a planted transient of 20 and 40 degrees
-(the last Phase I checkpoint swung out of the path, the next one back) with 0.3 degrees of
-noise), five seeds each. Prints a markdown table: how often the verdict is right, the largest
+decaying learning rate; 1 degree of noise with decay; and planted transients with 0.3 degrees of
+noise: a Phase I checkpoint 1, 3 or 4 steps before the boundary swung 20 or 40 degrees out of
+the path, the next one back on it), five seeds each. Prints a markdown table: how often the verdict is right, the largest
 boundary error in checkpoints of the displacement corner (the verdict's) and of the speed
 boundary (evidence only, ``analysis.speed``), and the range of the statistics the verdict reads.
 
@@ -21,7 +21,9 @@ from entk_probe.analysis.speed import speed_boundary
 from entk_probe.analysis.trajectories import make_trajectory
 
 EXPECTED = {"cone": "two-phase-cone", "frozen": "two-phase-frozen", "drift": "no-cone", "single": "single-phase", "lazy": "lazy"}
-CONDITIONS = [(0.0, 1.0, 0.0), (0.3, 1.0, 0.0), (0.3, 0.85, 0.0), (1.0, 0.85, 0.0), (0.3, 1.0, 20.0), (0.3, 1.0, 40.0)]
+# (noise °, decay, transient °, transient steps before the boundary)
+CONDITIONS = [(0.0, 1.0, 0.0, 1), (0.3, 1.0, 0.0, 1), (0.3, 0.85, 0.0, 1), (1.0, 0.85, 0.0, 1), (0.3, 1.0, 20.0, 1),
+              (0.3, 1.0, 40.0, 1), (0.3, 1.0, 40.0, 3), (0.3, 1.0, 40.0, 4)]
 SEEDS = range(5)
 
 
@@ -31,16 +33,17 @@ def span(values: list[float]) -> str:
 
 
 def main() -> None:
-    print("| planted | noise ° | decay | transient ° | right verdicts | boundary error (checkpoints) | speed boundary "
+    print("| planted | noise ° | decay | transient ° (steps before the boundary) | right verdicts | boundary error (checkpoints) | speed boundary "
           "error | velocity ratio | Phase II diameter / Phase I travel | drift ratio |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- | --- |")
     for kind, verdict in EXPECTED.items():
-        for noise, decay, transient in CONDITIONS:
+        for noise, decay, transient, at in CONDITIONS:
             if transient and kind in ("single", "lazy"):
                 continue
             right, errors, speed_errors, ratios, widths, drifts = 0, [], [], [], [], []
             for seed in SEEDS:
-                tr = make_trajectory(kind, noise_deg=noise, decay=decay, transient_deg=transient, seed=seed)
+                tr = make_trajectory(kind, noise_deg=noise, decay=decay, transient_deg=transient, transient_at=at,
+                                     seed=seed)
                 _, angle = pairwise(tr.kernels)
                 result = classify(angle, tr.times)
                 right += result.verdict == verdict
@@ -57,7 +60,8 @@ def main() -> None:
             error = str(max(errors)) if errors else "—"
             numeric = [e for e in speed_errors if e != "none"]
             speed = (str(max(numeric)) if numeric else "—") + (f" ({speed_errors.count('none')} none)" if "none" in speed_errors else "")
-            print(f"| {kind} | {noise} | {decay} | {transient:g} | {right}/{len(SEEDS)} | {error} | {speed} | {span(ratios)} | "
+            shown = f"{transient:g} ({at})" if transient else "0"
+            print(f"| {kind} | {noise} | {decay} | {shown} | {right}/{len(SEEDS)} | {error} | {speed} | {span(ratios)} | "
                   f"{span(widths)} | {span(drifts)} |")
 
 

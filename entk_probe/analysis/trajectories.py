@@ -8,9 +8,9 @@ set E_0, E_1, ... (in the Frobenius inner product), so every angle is planted ex
   where Phase I ended (long path, small diameter); ``frozen`` stays put; ``drift`` keeps moving
   along a new great circle (diameter grows with path); ``single`` continues Phase I's circle at
   Phase I's speed (one phase); ``lazy`` is a trajectory that never moves more than ``lazy_deg``.
-- ``transient_deg`` swings the last checkpoint before the boundary that far out of Phase I's
-  path, in a direction of its own, and the next one is back on it (a transient, as a high
-  learning rate makes); two-phase kinds only;
+- ``transient_deg`` swings the checkpoint ``transient_at`` steps before the boundary that far
+  out of Phase I's path, in a direction of its own, and the next one is back on it (a transient,
+  as a high learning rate makes); two-phase kinds only;
 - ``noise_deg`` tilts every kernel by that angle in a random direction (SGD noise);
   ``decay`` multiplies Phase II's step angles by decay**j (a decaying learning rate).
 
@@ -71,6 +71,7 @@ def make_trajectory(
     noise_deg: float = 0.0,
     decay: float = 1.0,
     transient_deg: float = 0.0,
+    transient_at: int = 1,
     seed: int = 0,
 ) -> Trajectory:
     """A trajectory of ``phase1_steps + phase2_steps + 1`` kernels (module docstring)."""
@@ -102,7 +103,10 @@ def make_trajectory(
             radius = cone_deg * (0.5 + 0.5 * float(torch.rand(1, generator=gen)))
             points.append(_rotate(centre, direction, radius * min(1.0, decay**j * step / phase2_step_deg)))
     if transient_deg > 0 and kind not in ("single", "lazy"):
-        points[phase1_steps - 1] = _rotate(points[phase1_steps - 1], rest[-1], transient_deg)
+        if not 1 <= transient_at < phase1_steps:
+            raise ValueError(f"transient_at must be 1 to {phase1_steps - 1} steps before the boundary, not {transient_at}")
+        i = phase1_steps - transient_at
+        points[i] = _rotate(points[i], rest[-1], transient_deg)
     if noise_deg > 0:
         noisy = []
         for p in points:

@@ -57,3 +57,18 @@ def test_a_planted_transient_swings_one_checkpoint_out_and_back() -> None:
     assert all(torch.equal(a, b) for i, (a, b) in enumerate(zip(plain.kernels, swung.kernels)) if i != out)
     single = make_trajectory("single", transient_deg=30.0, seed=3)
     assert all(torch.equal(a, b) for a, b in zip(make_trajectory("single", seed=3).kernels, single.kernels))
+
+
+def test_a_transient_can_be_planted_steps_before_the_boundary_and_moves_the_corner_not_the_speed() -> None:
+    import numpy as np
+
+    from entk_probe.analysis.dynamics import pairwise
+    from entk_probe.analysis.phases import classify
+    from entk_probe.analysis.speed import speed_boundary
+
+    tr = make_trajectory("frozen", noise_deg=0.3, transient_deg=40.0, transient_at=3, seed=0)
+    angle = pairwise(tr.kernels)[1]
+    assert tr.boundary - classify(angle, tr.times).boundary >= 3  # the corner lands on the outlier
+    assert abs(speed_boundary(angle, np.array(tr.times)).index - tr.boundary) <= 1
+    with pytest.raises(ValueError, match="transient_at"):
+        make_trajectory("cone", transient_deg=10.0, transient_at=0)
