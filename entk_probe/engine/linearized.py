@@ -45,7 +45,10 @@ class LinearizedModel(nn.Module):
         out, change = jvp(f, (base,), ({n: d for n, d in zip(self._names, self.delta)},))
         return out + change
 
+    def moved(self) -> dict[str, Tensor]:
+        """θ_t + δ of the trained parameters, by name, differentiable in δ (for a weight-decay term)."""
+        return {n: self._base[n] + d for n, d in zip(self._names, self.delta)}
+
     def weights(self) -> dict[str, Tensor]:
-        """θ_t + δ, by parameter name."""
-        moved = {n: self._base[n] + d.detach() for n, d in zip(self._names, self.delta)}
-        return {**self._base, **moved}
+        """θ_t + δ of every parameter, by name (detached)."""
+        return {**self._base, **{n: w.detach() for n, w in self.moved().items()}}

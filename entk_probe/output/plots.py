@@ -17,7 +17,8 @@ from ..analysis.trajectorymap import classical_mds
 from ..errors import UsageError
 
 
-def _pyplot() -> Any:
+def pyplot() -> Any:
+    """matplotlib.pyplot on the Agg backend, or a UsageError saying how to install the plot extra."""
     try:
         import matplotlib
 
@@ -35,7 +36,7 @@ def _metric(c: dict[str, Any], key: str) -> Any:
 
 def check_plotting() -> None:
     """A UsageError now, rather than after the analysis, when matplotlib is missing."""
-    _pyplot()
+    pyplot()
 
 
 def _series(report: dict[str, Any], key: str) -> np.ndarray:
@@ -161,7 +162,7 @@ def heatmap_ticks(report: dict[str, Any]) -> tuple[list[int], list[str]]:
 
 def plot_report(report: dict[str, Any], path: Path) -> None:
     """Write the six-panel figure of ``report`` to ``path`` (PNG)."""
-    plt = _pyplot()
+    plt = pyplot()
     t = np.array([c["time"] for c in report["checkpoints"]], dtype=float)
     unit = report["time_unit"]
     boundary = report["phases"]["boundary"]

@@ -21,7 +21,7 @@ from .. import __version__
 from ..pipeline.switch import SwitchReport
 from ..runs.formats import short_name
 from .jsonreport import finite
-from .plots import _pyplot
+from .plots import pyplot
 
 SWITCH_SCHEMA_VERSION = "1.0"
 BATCHNORM = "the linearisation is of the eval-mode network: BatchNorm running statistics frozen at the checkpoint"
@@ -76,7 +76,7 @@ def render_switch(report: dict[str, Any], console: Console) -> None:
 
 def plot_switch(report: dict[str, Any], path: Path) -> None:
     """Accuracy after training against the switch point, for both kinds, the boundary marked."""
-    plt = _pyplot()
+    plt = pyplot()
     sw = report["switch"]
     fig, ax = plt.subplots(figsize=(6, 4), constrained_layout=True)
     for kind, style in (("standard", "o-"), ("linearized", "s--")):

@@ -26,7 +26,6 @@ from .options import AnalyzeOptions
 from .training import KINDS, Optimiser, evaluate, train
 
 DEFAULTS = {"lr": 0.01, "momentum": 0.9, "weight_decay": 5e-4, "batch_size": 128}
-RUN_KEYS = {"lr": "lr", "momentum": "momentum", "weight_decay": "weight_decay", "batch_size": "batch_size"}
 
 
 @dataclass(frozen=True)
@@ -60,8 +59,8 @@ def optimiser(run_dir: Path, given: dict[str, float | int | None]) -> Optimiser:
     for key, default in DEFAULTS.items():
         if given.get(key) is not None:
             values[key], where = given[key], "the flag"
-        elif isinstance(recorded.get(RUN_KEYS[key]), (int, float)) and not isinstance(recorded.get(RUN_KEYS[key]), bool):
-            values[key], where = recorded[RUN_KEYS[key]], "args.yaml"
+        elif isinstance(recorded.get(key), (int, float)) and not isinstance(recorded.get(key), bool):
+            values[key], where = recorded[key], "args.yaml"  # timm's train.py uses these names too
         else:
             values[key], where = default, "the default"
         sources.append((key, where))

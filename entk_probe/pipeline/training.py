@@ -50,8 +50,7 @@ def _decay(kind: str, trained: nn.Module, opt: Optimiser) -> Callable[[], Tensor
     if kind == "standard":
         return lambda: sum(0.5 * opt.weight_decay * (p * p).sum() for p in trained.parameters())  # type: ignore[return-value]
     lin: LinearizedModel = trained  # type: ignore[assignment]
-    return lambda: sum(0.5 * opt.weight_decay * ((lin._base[n] + d) ** 2).sum()  # type: ignore[return-value]
-                       for n, d in zip(lin._names, lin.delta))
+    return lambda: sum(0.5 * opt.weight_decay * (w * w).sum() for w in lin.moved().values())  # type: ignore[return-value]
 
 
 def train(model: nn.Module, kind: str, x: Tensor, y: Tensor, epochs: float, opt: Optimiser, seed: int) -> nn.Module:
