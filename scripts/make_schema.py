@@ -17,7 +17,7 @@ sys.path.insert(0, str(REPO))
 OUT = REPO / "entk_probe" / "output" / "schema" / "report.schema.json"
 from dataclasses import fields
 from entk_probe.analysis.summary import CheckpointMetrics
-from entk_probe.analysis.phases import PhaseThresholds
+from entk_probe.analysis.phases import BOUNDARY_RULES, PhaseThresholds
 from entk_probe.analysis.verdicts import VERDICTS
 from entk_probe.analysis.dynamics import ANGLE_STATISTICS
 from entk_probe.engine.modes import MODES
@@ -82,7 +82,8 @@ schema = {
         "checkpoints": arr(checkpoint, minItems=1),
         "pairwise": obj({"distance": matrix, "distance_centered": matrix, "angle_deg": matrix, "angle_centered_deg": matrix}),
         "phases": obj({"verdict": enum(v.id for v in VERDICTS),
-                       "boundary": obj({"index": I, "step": null(I), "epoch": NN, "time": NN, "checkpoint": S}, nullable=True),
+                       "boundary": obj({"index": I, "step": null(I), "epoch": NN, "time": NN, "checkpoint": S,
+                                        "rule": enum(BOUNDARY_RULES)}, nullable=True, optional=("rule",)),
                        "thresholds": thresholds, "evidence": obj({k: NN for k in EVIDENCE}, optional=EVIDENCE[2:]),
                        "explanation": S, "kernels": enum(["centered", "uncentered"])}),
         "cone": obj({"k": I, "statistic": enum(ANGLE_STATISTICS), "width_deg": NN, "per_checkpoint_deg": arr(NN),

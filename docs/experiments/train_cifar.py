@@ -1,14 +1,18 @@
 """Train a small model on the real CIFAR-10 subset and keep dense early checkpoints.
 
 The runs behind docs/phases.md. Training images: the 4,000 of ../shared/data (data_batch_1),
-normalised with the CIFAR constants, no augmentation; plain SGD with momentum (or Adam) at a
-constant learning rate unless --cosine. Checkpoints: steps 0, 1, 2, 4, 8, 16 (within the first
-epoch of 31 steps at batch 128), then once an epoch; safetensors with arch, step, epoch,
+normalised with the CIFAR constants, no augmentation unless --crops (random 32x32 crops of the
+4-pixel zero-padded image and horizontal flips); plain SGD with momentum (or Adam) at a constant
+learning rate unless --cosine, --onecycle or --drop EPOCH:LR. Checkpoints: steps 0, 1, 2, 4, 8, 16
+(within the first epoch of 31 steps at batch 128), every --every steps up to epoch --dense-until
+if given, then once an epoch; safetensors with arch, step, epoch,
 num_classes, input_size, mean/std and the running train loss and test accuracy (the 1,000
 test images) in the metadata.
 
     python docs/experiments/train_cifar.py --arch test_resnet --lr 0.05 --epochs 20 --out runs/test_resnet
     python docs/experiments/train_cifar.py --arch resnet20_cifar --plugins plugins --lr 0.1 --out runs/r20
+    python docs/experiments/train_cifar.py --arch test_resnet --lr 0.05 --drop 3:0.005 --crops \
+        --every 4 --dense-until 4 --out runs/test_resnet_step
     python docs/experiments/train_cifar.py --arch mlp2_cifar --plugins docs/experiments/cifar_mlp.py \
         --model-kwargs width=4096 --lr 1e-3 --epochs 8 --out runs/mlp4096
 
@@ -61,6 +65,33 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
     return correct / len(y)
 
 
+def augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """Random 32x32 crops of the 4-pixel zero-padded batch (B, 3, 32, 32), each flipped with probability 1/2."""
+    padded = nn.functional.pad(x, (4, 4, 4, 4))  # (B, 3, 40, 40)
+    offsets = torch.randint(0, 9, (len(x), 2), generator=gen)
+    flips = torch.rand(len(x), generator=gen) < 0.5
+    crops = [padded[i, :, r:r + 32, c:c + 32] for i, (r, c) in enumerate(offsets.tolist())]
+    return torch.stack([crop.flip(-1) if flip else crop for crop, flip in zip(crops, flips.tolist())])
+
+
+def lr_factor(args: argparse.Namespace, total: int, steps_per_epoch: int):
+    """The schedule as a factor of --lr for LambdaLR, by optimiser step."""
+    if args.cosine:
+        return lambda s: 0.5 * (1 + np.cos(np.pi * s / total))
+    if args.onecycle:  # linear warm-up to --lr over the first 30% of the run, then cosine down to lr/1e4
+        warm = max(1, int(0.3 * total))
+        return lambda s: (0.04 + 0.96 * s / warm) if s < warm else 1e-4 + (1 - 1e-4) * 0.5 * (1 + np.cos(np.pi * (s - warm) / (total - warm)))
+    if args.drop:
+        epoch, lr = args.drop
+        return lambda s: 1.0 if s < epoch * steps_per_epoch else lr / args.lr
+    return lambda s: 1.0
+
+
+def parse_drop(text: str) -> tuple[float, float]:
+    epoch, lr = text.split(":")
+    return float(epoch), float(lr)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--arch", required=True)
@@ -70,6 +101,11 @@ def main() -> None:
     parser.add_argument("--lr", type=float, required=True)
     parser.add_argument("--optimizer", choices=["sgd", "adam"], default="sgd")
     parser.add_argument("--cosine", action="store_true", help="cosine learning-rate decay to 0 over the run")
+    parser.add_argument("--onecycle", action="store_true", help="OneCycle: warm-up over 30%% of the run, then cosine decay")
+    parser.add_argument("--drop", type=parse_drop, metavar="EPOCH:LR", help="step decay: the lr becomes LR at EPOCH")
+    parser.add_argument("--crops", action="store_true", help="random crops (4-pixel padding) and horizontal flips")
+    parser.add_argument("--every", type=int, default=0, help="also a checkpoint every this many steps ...")
+    parser.add_argument("--dense-until", type=float, default=0.0, help="... up to this epoch")
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--seed", type=int, default=0)
@@ -88,10 +124,10 @@ def main() -> None:
         optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
     steps_per_epoch = len(y_train) // args.batch_size
     total = steps_per_epoch * args.epochs
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, (lambda s: 0.5 * (1 + np.cos(np.pi * s / total))) if args.cosine else (lambda s: 1.0))
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor(args, total, steps_per_epoch))
     args.out.mkdir(parents=True, exist_ok=True)
     order = torch.Generator().manual_seed(args.seed + 1)
+    crops = torch.Generator().manual_seed(args.seed + 2)
     losses: list[float] = []
     started = time.time()
 
@@ -115,14 +151,16 @@ def main() -> None:
     step = 0
     for _ in range(args.epochs):
         for batch in torch.randperm(len(y_train), generator=order)[: steps_per_epoch * args.batch_size].view(steps_per_epoch, -1):
-            loss = nn.functional.cross_entropy(model(x_train[batch]), y_train[batch])
+            inputs = augment(x_train[batch], crops) if args.crops else x_train[batch]
+            loss = nn.functional.cross_entropy(model(inputs), y_train[batch])
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
             schedule.step()
             losses.append(loss.item())
             step += 1
-            if step in EARLY_STEPS or step % steps_per_epoch == 0:
+            dense = args.every and step % args.every == 0 and step <= args.dense_until * steps_per_epoch
+            if step in EARLY_STEPS or dense or step % steps_per_epoch == 0:
                 save(step)
 
 

@@ -189,3 +189,19 @@ def path_and_diameter(angle: np.ndarray, start: int, stop: int) -> tuple[float, 
     path = float(sum(angle[i, i + 1] for i in range(start, stop)))
     diameter = float(max((angle[i, j] for i in idx for j in idx), default=0.0))
     return path, diameter
+
+
+def axis_angles(angle: np.ndarray, start: int, stop: int) -> tuple[float, float]:
+    """(half-angle, first-to-axis angle) in degrees of the cone of kernels start..stop, from pairwise angles.
+
+    The axis is the mean m of the unit kernels u_start..u_stop. Its angles follow from the
+    pairwise cosines alone: cos∠(u_i, m) = mean_j cos A[i, j] / sqrt(mean_jk cos A[j, k]). The
+    half-angle is the largest of these over start..stop; the second value is u_0's.
+    """
+    cos = np.cos(np.radians(np.asarray(angle, dtype=float)))  # (T, T)
+    idx = np.arange(start, stop + 1)
+    norm = math.sqrt(max(float(cos[np.ix_(idx, idx)].mean()), 0.0))
+    if norm == 0.0:
+        return math.nan, math.nan
+    to_axis = np.degrees(np.arccos(np.clip(cos[:, idx].mean(axis=1) / norm, -1.0, 1.0)))  # (T,)
+    return float(to_axis[idx].max()), float(to_axis[0])

@@ -3,17 +3,24 @@
 Everything is computed from the pairwise angles A[i, j] (degrees) between the run's kernels,
 centred (H K H) by default, and the checkpoints' times t_i (epochs, else steps).
 
-Boundary. Phase I is the rich phase, in which the kernel moves away from its initialisation
-fast. Its end is the kink of the displacement curve d(t_j) = A[0, j]: the checkpoint b whose
-time t_b, as the corner of a continuous two-piece line (slope s1 up to t_b, s2 after), fits
-d best in least squares. At least ``min_phase_steps`` steps lie before it and at least
-``min_phase2_checkpoints`` checkpoints after it. The displacement
-of a checkpoint carries its own SGD jitter only once, whereas a step's angle divided by a short
-step's duration would turn that jitter into speed (dense early checkpoints would fake a Phase
-I); and the line after the corner takes a Phase II that slows down under a decaying learning
-rate. Phase II's geometry is measured on the checkpoints after the boundary, so that a corner
-placed one checkpoint early (the corner of a curve that bends gradually) does not count the
-last of Phase I's motion as Phase II's.
+Boundary. Phase I is the fast phase, whatever direction the kernel moves in. Its end is the
+speed boundary (``speed``): the checkpoint from which the kernel's speed over windows of one
+fixed duration Δ (the largest gap between checkpoints) stays below the geometric mean of its
+fast and slow levels, placed only when the slow level is at most ``max_velocity_ratio`` of the
+fast one and both phases keep their minimum sizes below. A running median over three windows
+makes an isolated outlier checkpoint part of the phase around it. Where the speed does not fall
+that far over windows of Δ (a fast phase shorter than Δ, as in runs at a constant learning rate
+checkpointed once an epoch), the boundary is the kink of the displacement curve d(t_j) = A[0, j]:
+the checkpoint b whose time t_b, as the corner of a continuous two-piece line (slope s1 up to
+t_b, s2 after), fits d best in least squares, with at least ``min_phase_steps`` steps before it
+and ``min_phase2_checkpoints`` checkpoints after it. The displacement of a checkpoint carries its
+own SGD jitter only once, whereas a step's angle divided by a short step's duration would turn
+that jitter into speed; and the line after the corner takes a Phase II that slows down under a
+decaying learning rate. ``phases.boundary.rule`` in the JSON says which rule placed it; the
+evidence has both boundaries. The slopes s1, s2 are those of the two-piece line with its corner
+at the boundary, whichever rule placed it. Phase II's geometry is measured on the checkpoints
+after the boundary, so that a boundary placed one checkpoint early does not count the last of
+Phase I's motion as Phase II's.
 
 Verdict (``verdicts.py`` holds their ids and plain words), in this order (every threshold a field
 of ``PhaseThresholds``, printed in the report):
@@ -21,14 +28,19 @@ of ``PhaseThresholds``, printed in the report):
 - ``insufficient``: fewer than ``min_checkpoints`` checkpoints with distinct times.
 - ``lazy``: the trajectory's diameter (largest pairwise angle) is below ``lazy_max_angle_deg``:
   the kernel barely moves at all.
-- ``single-phase``: after the corner the kernel still moves away from its initialisation at more
-  than ``max_velocity_ratio`` times its Phase I rate (|s2| / s1): no slow-down, no second phase.
+- ``single-phase``: no speed boundary, and after the corner the kernel still moves away from its
+  initialisation at more than ``max_velocity_ratio`` times its Phase I rate (|s2| / s1): no
+  slow-down, no second phase. (A speed boundary is a slow-down by definition.)
 - ``two-phase-frozen``: Phase II's diameter (largest angle between two of its kernels) is below
   ``frozen_diameter_fraction`` of Phase I's travel A[0, b]: after the boundary the kernel stops
   (up to jitter).
-- ``two-phase-cone``: Phase II keeps moving, but within a narrow region that it does not leave:
-  its diameter is at most ``cone_max_diameter_fraction`` times Phase I's travel, and its drift
-  ratio is at most ``cone_max_drift_ratio``.
+- ``two-phase-cone``: Phase II keeps moving, but within a narrow cone that it does not leave:
+  the cone's half-angle (the largest angle between a Phase II kernel and the cone's axis, the
+  mean of Phase II's unit kernels) is at most ``cone_max_half_angle_fraction`` of the angle from
+  the first kernel to that axis, and its drift ratio is at most ``cone_max_drift_ratio``. With
+  the default 0.5 the first kernel lies at least twice as far from the axis as any Phase II
+  kernel. (Until schema 1.4 the width test was Phase II's diameter <= 0.5 x Phase I's travel,
+  about a half-angle <= 0.25 x that distance; docs/phases.md has the evidence for the change.)
 - ``no-cone``: Phase II keeps moving and its region is wide, or it drifts.
 
 Drift ratio: whether Phase II's diameter grows with its path, measured so that SGD noise does
@@ -61,6 +73,7 @@ from .dynamics import (
     ANGLE_STATISTICS,
     NO_ANGLES,
     angle_statistics,
+    axis_angles,
     kernel_angle_deg,
     path_and_diameter,
     sample_kernel,
@@ -69,7 +82,7 @@ from .dynamics import (
     subspaces_informative,
     top_eigenspace,
 )
-from .speed import speed_boundary
+from .speed import SpeedBoundary, speed_boundary
 from .verdicts import INSUFFICIENT, LAZY, NO_CONE, SINGLE_PHASE, TWO_PHASE_CONE, TWO_PHASE_FROZEN
 
 CONE_STATISTIC = "mean"
@@ -78,9 +91,12 @@ CONE_STATISTIC = "mean"
 EVIDENCE_KEYS = ("checkpoints", "diameter_deg", "boundary_time", "phase1_travel_deg", "phase1_rate_deg",
                  "phase2_rate_deg", "velocity_ratio", "phase1_median_step_velocity_deg",
                  "phase2_median_step_velocity_deg", "phase2_path_deg", "phase2_diameter_deg",
-                 "phase2_diameter_over_path", "phase2_drift_ratio",
-                 # evidence only, not used by the verdict yet (``speed``): the boundary by window speed
-                 "speed_window", "speed_boundary_time", "speed_before_deg", "speed_after_deg")
+                 "phase2_diameter_over_path", "phase2_drift_ratio", "phase2_half_angle_deg", "init_to_axis_deg",
+                 # both boundaries (``place_boundary`` says which one decides) and the speeds around the speed boundary
+                 "corner_boundary_time", "speed_window", "speed_boundary_time", "speed_before_deg", "speed_after_deg",
+                 "speed_fall_ratio")
+# How the boundary was placed (the JSON's ``phases.boundary.rule``): by window speed, else by the displacement corner.
+BOUNDARY_RULES = ("speed", "corner")
 
 
 @dataclass(frozen=True)
@@ -91,9 +107,10 @@ class PhaseThresholds:
     min_phase_steps: int = field(default=2, metadata={"help": "steps Phase I has at least"})
     min_phase2_checkpoints: int = field(default=4, metadata={"help": "checkpoints after the boundary, at least"})
     lazy_max_angle_deg: float = field(default=5.0, metadata={"help": "trajectory diameter (degrees) below which the run is lazy"})
+    speed_fall_ratio: float = field(default=0.6, metadata={"help": "the speed places the boundary when every later window is at most this fraction of Phase I's median speed"})
     max_velocity_ratio: float = field(default=0.25, metadata={"help": "Phase II / Phase I rate away from init above which there is one phase"})
-    frozen_diameter_fraction: float = field(default=0.05, metadata={"help": "Phase II diameter / Phase I travel below which Phase II is frozen"})
-    cone_max_diameter_fraction: float = field(default=0.5, metadata={"help": "Phase II diameter / Phase I travel at most, for a cone"})
+    frozen_diameter_fraction: float = field(default=0.045, metadata={"help": "Phase II diameter / Phase I travel below which Phase II is frozen"})
+    cone_max_half_angle_fraction: float = field(default=0.5, metadata={"help": "Phase II cone's half-angle / angle from the first kernel to its axis at most, for a cone"})
     cone_max_drift_ratio: float = field(default=1.5, metadata={"help": "Phase II drift ratio at most, for a cone"})
 
     def as_dict(self) -> dict[str, float]:
@@ -109,6 +126,7 @@ class PhaseResult:
     thresholds: PhaseThresholds
     evidence: dict[str, float] = field(default_factory=dict)
     explanation: str = ""
+    boundary_rule: str = ""  # one of BOUNDARY_RULES where a boundary is placed
 
 
 def _hinge_fit(t: np.ndarray, d: np.ndarray, corner: float) -> tuple[float, float, float]:
@@ -148,14 +166,17 @@ def classify(angle: np.ndarray, times: Sequence[float], thresholds: PhaseThresho
         return PhaseResult(LAZY.id, None, th, evidence,
                            f"the kernel never moves more than {diameter:.2f}° from any of its other states "
                            f"(lazy below {th.lazy_max_angle_deg}°)")
-    found = find_boundary(angle[0], t, th.min_phase_steps, th.min_phase2_checkpoints)
+    speed = speed_boundary(angle, t, th.speed_fall_ratio, th.min_phase_steps, th.min_phase2_checkpoints)
+    corner = find_boundary(angle[0], t, th.min_phase_steps, th.min_phase2_checkpoints)
+    found = place_boundary(angle, t, th, speed, corner)
     if found is None:
         return PhaseResult(INSUFFICIENT.id, None, th, evidence, "too few checkpoints with increasing times to place a boundary")
-    b, s1, s2 = found
+    b, s1, s2, rule = found
     last = len(t) - 1
     travel = float(angle[0, b])
     path2, diam2 = path_and_diameter(angle, b + 1, last)
     drift = drift_ratio(angle, b + 1, last)
+    half, init_to_axis = axis_angles(angle, b + 1, last)
     rates = step_rates(angle, t)
     ratio = abs(s2) / s1 if s1 > 0 else math.inf
     evidence.update({
@@ -170,33 +191,47 @@ def classify(angle: np.ndarray, times: Sequence[float], thresholds: PhaseThresho
         "phase2_diameter_deg": diam2,
         "phase2_diameter_over_path": diam2 / path2 if path2 > 0 else math.nan,
         "phase2_drift_ratio": drift,
-        **_speed_evidence(angle, t, th.max_velocity_ratio),
+        "phase2_half_angle_deg": half,
+        "init_to_axis_deg": init_to_axis,
+        "corner_boundary_time": float(t[corner[0]]) if corner is not None else math.nan,
+        "speed_window": speed.window,
+        "speed_boundary_time": math.nan if speed.index is None else float(t[speed.index]),
+        "speed_before_deg": speed.before, "speed_after_deg": speed.after, "speed_fall_ratio": speed.fall_ratio,
     })
-    if ratio > th.max_velocity_ratio:
+    if rule == "corner" and ratio > th.max_velocity_ratio:  # a speed boundary is a slow-down already
         return PhaseResult(SINGLE_PHASE.id, None, th, evidence,
-                           f"no slow-down: after the best corner the kernel still moves away from its initialisation "
+                           f"no slow-down: its speed never falls and stays low, and after the best corner the kernel "
+                           f"still moves away from its initialisation "
                            f"at {ratio:.2f} times its earlier rate (two phases need below {th.max_velocity_ratio})")
     if not diam2 >= th.frozen_diameter_fraction * travel:  # NaN-safe: a still kernel has no drift ratio
         return PhaseResult(TWO_PHASE_FROZEN.id, b, th, evidence,
                            f"Phase I moved the kernel {travel:.1f}°; afterwards it stays within {diam2:.2f}° "
-                           f"(frozen below {th.frozen_diameter_fraction:.0%} of Phase I)")
-    narrow = diam2 <= th.cone_max_diameter_fraction * travel
+                           f"(frozen below {th.frozen_diameter_fraction:.0%} of Phase I)", rule)
+    narrow = half <= th.cone_max_half_angle_fraction * init_to_axis
     settled = drift <= th.cone_max_drift_ratio
     if narrow and settled:
         return PhaseResult(TWO_PHASE_CONE.id, b, th, evidence,
                            f"after Phase I ({travel:.1f}°) the kernel keeps moving ({path2:.1f}° of path) but stays "
-                           f"within {diam2:.1f}° and does not leave that region (drift ratio {drift:.2f} <= "
-                           f"{th.cone_max_drift_ratio})")
-    why = (f"its region is {diam2:.1f}° wide, more than {th.cone_max_diameter_fraction} x Phase I's {travel:.1f}°"
+                           f"within {half:.1f}° of an axis {init_to_axis:.1f}° from the first kernel and does not leave "
+                           f"that cone (drift ratio {drift:.2f} <= {th.cone_max_drift_ratio})", rule)
+    why = (f"its cone's half-angle is {half:.1f}°, more than {th.cone_max_half_angle_fraction} x the "
+           f"{init_to_axis:.1f}° from the first kernel to its axis"
            if not narrow else f"it leaves the region it was in (drift ratio {drift:.2f} > {th.cone_max_drift_ratio})")
-    return PhaseResult(NO_CONE.id, b, th, evidence, f"after Phase I the kernel does not settle into a cone: {why}")
+    return PhaseResult(NO_CONE.id, b, th, evidence, f"after Phase I the kernel does not settle into a cone: {why}", rule)
 
 
-def _speed_evidence(angle: np.ndarray, t: np.ndarray, max_ratio: float) -> dict[str, float]:
-    found = speed_boundary(angle, t, max_ratio)
-    return {"speed_window": found.window,
-            "speed_boundary_time": math.nan if found.index is None else float(t[found.index]),
-            "speed_before_deg": found.before, "speed_after_deg": found.after}
+def place_boundary(angle: np.ndarray, t: np.ndarray, th: PhaseThresholds, speed: SpeedBoundary,
+                   corner: tuple[int, float, float] | None) -> tuple[int, float, float, str] | None:
+    """Phase I's last checkpoint, the slopes of the displacement line before and after it, and the rule.
+
+    The speed boundary where the speed falls and stays low (``speed``) and leaves room for both
+    phases; else the displacement corner. None when neither can be placed.
+    """
+    b = speed.index
+    if b is not None and th.min_phase_steps <= b < len(t) - th.min_phase2_checkpoints and t[0] < t[b] < t[-1]:
+        _, s1, s2 = _hinge_fit(t, angle[0], float(t[b]))
+        return b, s1, s2, "speed"
+    return (*corner, "corner") if corner is not None else None
 
 
 def drift_ratio(angle: np.ndarray, start: int, stop: int) -> float:

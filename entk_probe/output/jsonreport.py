@@ -32,7 +32,7 @@ from ..engine.planning import EntkPlan
 from ..errors import ReportError, UsageError
 
 
-SCHEMA_VERSION = "1.3"  # 1.1: kernel.gram_dtype, kernel.paths, kernel.plan; 1.2: checkpoints[].excluded; 1.3: estimate, run.first_is_initialisation, checkpoints[].training_log, checkpoints[].rebuilt, kernel_regression, cone.init_to_axis_deg
+SCHEMA_VERSION = "1.4"  # 1.4: phases.boundary.rule, phases.evidence.corner_boundary_time; 1.1: kernel.gram_dtype, kernel.paths, kernel.plan; 1.2: checkpoints[].excluded; 1.3: estimate, run.first_is_initialisation, checkpoints[].training_log, checkpoints[].rebuilt, kernel_regression, cone.init_to_axis_deg
 
 
 def finite(value: Any) -> Any:
@@ -123,7 +123,8 @@ def to_json(analysis: Analysis) -> dict[str, Any]:
     if phases.boundary is not None:
         b = included[phases.boundary]
         c = analysis.runs[b].checkpoint
-        boundary = {"index": b, "step": c.step, "epoch": c.epoch, "time": analysis.runs[b].time, "checkpoint": c.name}
+        boundary = {"index": b, "step": c.step, "epoch": c.epoch, "time": analysis.runs[b].time, "checkpoint": c.name,
+                    "rule": phases.boundary_rule}
     report = {
         "schema_version": SCHEMA_VERSION,
         "tool": {"name": "entk-probe", "version": __version__},

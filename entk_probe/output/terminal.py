@@ -181,13 +181,27 @@ def _chart(r: dict[str, Any]) -> list[str]:
     ]
 
 
+def _boundary_rule(rule: str | None, phases: dict[str, Any], unit: str) -> str:
+    """How the boundary was placed, in words (phases.BOUNDARY_RULES)."""
+    ev, ratio = phases["evidence"], phases["thresholds"].get("speed_fall_ratio")
+    if rule == "speed":
+        return (f", where the kernel's speed over windows of {_num(ev.get('speed_window'), '.3g')} {unit}(s) falls from "
+                f"{_num(ev.get('speed_before_deg'), '.3g')}° to {_num(ev.get('speed_after_deg'), '.3g')}° a {unit} and stays low")
+    if rule == "corner":
+        return (", at the corner of the displacement from the first kernel (the speed over windows of "
+                f"{_num(ev.get('speed_window'), '.3g')} {unit}(s) never falls to {ratio} of its earlier median and stays there: "
+                f"fall ratio {_num(ev.get('speed_fall_ratio'), '.2f')})")
+    return ""
+
+
 def _verdict(r: dict[str, Any]) -> Panel:
     phases = r["phases"]
     verdict = phases["verdict"]
     lines = [describe(verdict).description, "", phases.get("explanation", "")]
     if phases["boundary"] is not None:
         b = phases["boundary"]
-        lines.append(f"Boundary: {b.get('checkpoint', b['index'])} (step {_num(b['step'], 'd')}, epoch {_num(b['epoch'], '.3g')}).")
+        lines.append(f"Boundary: {b.get('checkpoint', b['index'])} (step {_num(b['step'], 'd')}, epoch {_num(b['epoch'], '.3g')})"
+                     + _boundary_rule(b.get("rule"), phases, r.get("time_unit", "")) + ".")
     ev = phases["evidence"]
     shown = [(k, v) for k, v in ev.items() if k not in ("checkpoints",)]
     lines.append("Evidence: " + ", ".join(f"{k} {_num(v, '.3g')}" for k, v in shown))

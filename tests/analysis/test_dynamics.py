@@ -200,3 +200,21 @@ def test_principal_angles_lie_in_0_90(kernels: list[torch.Tensor], k: int) -> No
     a, b = (top_eigenspace(center(kern + kern.T), k) for kern in (kernels[0], kernels[-1]))
     theta = np.degrees(subspace_angles(a, b))
     assert theta.shape == (k,) and np.all((theta >= 0) & (theta <= 90 + 1e-9))
+
+
+def test_axis_angles_from_pairwise_angles_equal_those_of_the_mean_unit_kernel() -> None:
+    from entk_probe.analysis.dynamics import axis_angles
+
+    gen = torch.Generator().manual_seed(5)
+    kernels = [torch.randn(6, 6, generator=gen, dtype=torch.float64) for _ in range(7)]
+    kernels = [k @ k.T + 0.5 * i * torch.eye(6, dtype=torch.float64) for i, k in enumerate(kernels)]
+    _, angle = pairwise(kernels)
+    units = [k / torch.linalg.vector_norm(k) for k in kernels]
+    axis = torch.stack(units[3:]).mean(0)
+
+    def to_axis(u: torch.Tensor) -> float:  # explicit: the angle between two matrices as vectors
+        return math.degrees(math.acos(float((u * axis).sum() / torch.linalg.vector_norm(axis))))
+
+    half, init = axis_angles(angle, 3, 6)
+    assert half == pytest.approx(max(to_axis(u) for u in units[3:]), abs=1e-9)
+    assert init == pytest.approx(to_axis(units[0]), abs=1e-9)

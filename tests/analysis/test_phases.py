@@ -41,7 +41,7 @@ def test_thresholds_change_the_verdict_as_documented() -> None:
     _, angle = pairwise(tr.kernels)
     strict = classify(angle, tr.times)
     assert strict.verdict == "no-cone" and strict.evidence["phase2_drift_ratio"] > 1.5
-    loose = classify(angle, tr.times, PhaseThresholds(cone_max_drift_ratio=10.0, cone_max_diameter_fraction=1.0))
+    loose = classify(angle, tr.times, PhaseThresholds(cone_max_drift_ratio=10.0, cone_max_half_angle_fraction=1.0))
     assert loose.verdict == "two-phase-cone"
     lazy = classify(angle, tr.times, PhaseThresholds(lazy_max_angle_deg=90.0))
     assert lazy.verdict == "lazy"
@@ -115,3 +115,34 @@ def test_the_cone_reports_how_far_the_first_kernel_is_from_its_axis() -> None:
     axis = torch.stack(phase2).mean(0)
     assert cone.init_to_axis_deg == pytest.approx(kernel_angle_deg(centred[0], axis), rel=1e-12)
     assert cone.init_to_axis_deg > cone.frobenius_half_angle_deg  # a cone: the start lies outside it
+
+
+@pytest.mark.parametrize("transient,at", [(20.0, 1), (40.0, 3), (40.0, 4)])
+@pytest.mark.parametrize("kind", ["cone", "frozen", "drift"])
+def test_a_planted_transient_in_phase_one_does_not_move_the_boundary(kind: str, transient: float, at: int) -> None:
+    tr = make_trajectory(kind, noise_deg=0.3, transient_deg=transient, transient_at=at, seed=0)
+    _, angle = pairwise(tr.kernels)
+    result = classify(angle, tr.times)
+    assert result.verdict == EXPECTED[kind], result.explanation
+    assert abs(result.boundary - tr.boundary) <= 1 and result.boundary_rule == "speed"
+
+
+def _unit_path(points: list[tuple[float, ...]]) -> np.ndarray:
+    """Pairwise angles (degrees) between the directions of ``points``."""
+    v = np.array(points, dtype=float)
+    v /= np.linalg.norm(v, axis=1, keepdims=True)
+    return np.degrees(np.arccos(np.clip(v @ v.T, -1.0, 1.0)))
+
+
+def test_without_a_fall_in_window_speed_the_corner_places_the_boundary() -> None:
+    # Phase I: 30° in two steps of 0.1 epoch (shorter than the 1-epoch window). Phase II: once an
+    # epoch, alternating ±0.18 rad around the end of Phase I in two other directions (about 10° a
+    # window against about 30° for the first window: the speed falls 3x, not 4x).
+    r = math.radians
+    points = [(1, 0, 0, 0), (math.cos(r(15)), math.sin(r(15)), 0, 0), (math.cos(r(30)), math.sin(r(30)), 0, 0)]
+    for i in range(10):
+        points.append((math.cos(r(30)), math.sin(r(30)), 0.18 * (-1) ** i, 0.18 * (-1) ** (i // 2)))
+    times = [0.0, 0.1, 0.2] + [float(i) for i in range(1, 11)]
+    result = classify(_unit_path(points), times)
+    assert result.boundary_rule == "corner" and result.boundary == 2, (result.boundary, result.evidence)
+    assert math.isnan(result.evidence["speed_boundary_time"]) and result.evidence["corner_boundary_time"] == 0.2

@@ -63,12 +63,12 @@ def test_a_transient_can_be_planted_steps_before_the_boundary_and_moves_the_corn
     import numpy as np
 
     from entk_probe.analysis.dynamics import pairwise
-    from entk_probe.analysis.phases import classify
+    from entk_probe.analysis.phases import find_boundary
     from entk_probe.analysis.speed import speed_boundary
 
     tr = make_trajectory("frozen", noise_deg=0.3, transient_deg=40.0, transient_at=3, seed=0)
     angle = pairwise(tr.kernels)[1]
-    assert tr.boundary - classify(angle, tr.times).boundary >= 3  # the corner lands on the outlier
+    assert tr.boundary - find_boundary(angle[0], np.array(tr.times), 2, 4)[0] >= 3  # the corner lands on the outlier
     assert abs(speed_boundary(angle, np.array(tr.times)).index - tr.boundary) <= 1
     with pytest.raises(ValueError, match="transient_at"):
         make_trajectory("cone", transient_deg=10.0, transient_at=0)

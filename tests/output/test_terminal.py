@@ -129,3 +129,17 @@ def test_the_legend_explains_only_the_columns_shown(report: dict) -> None:
     logged["checkpoints"][0]["metrics"]["kernel_regression_accuracy"] = 0.5
     text = _text(logged, width=300)
     assert "val%: the run's validation top-1" in text and "krr: accuracy of kernel regression" in text
+
+
+def test_the_boundary_says_which_rule_placed_it(report: dict) -> None:
+    import copy
+
+    for rule, words in (("speed", "speed over windows of 2 step(s) falls from 30° to 5° a step and stays low"),
+                        ("corner", "at the corner of the displacement from the first kernel")):
+        changed = copy.deepcopy(report)
+        changed["time_unit"] = "step"
+        changed["phases"]["boundary"] = {"index": 1, "step": 5, "epoch": None, "time": 5.0, "checkpoint": "ckpt_5", "rule": rule}
+        changed["phases"]["evidence"].update(speed_window=2.0, speed_before_deg=30.0, speed_after_deg=5.0, speed_fall_ratio=0.2)
+        text = " ".join(_text(changed, width=400).replace("│", " ").split())
+        assert words in text, text
+    assert "rule" not in (report["phases"]["boundary"] or {}) or report["phases"]["boundary"]["rule"] in ("speed", "corner")
