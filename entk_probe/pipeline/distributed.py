@@ -37,7 +37,7 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
-from ..errors import DistributedError, UsageError
+from ..errors import DistributedError, EntkProbeError, UsageError
 from ..runs.checkpoints import Checkpoint
 from ..runs.models import load_weights
 from .forecast import RunEstimate, check_fits, forecast
@@ -175,7 +175,8 @@ class Group:
             mine = {"ok": True, "value": work()}
         except Exception as exc:  # whatever failed here must reach the other ranks, bugs included
             error = exc
-            mine = {"ok": False, "error": _one_line(exc), "exit_code": getattr(exc, "exit_code", 1)}
+            said = _one_line(exc) if isinstance(exc, EntkProbeError) else f"{type(exc).__name__}: {_one_line(exc)}"
+            mine = {"ok": False, "error": said, "exit_code": getattr(exc, "exit_code", 1)}
         outcomes = self.exchange(phase, mine)
         failed = [(r, o) for r, o in enumerate(outcomes) if not o["ok"]]
         if failed:

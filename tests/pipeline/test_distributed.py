@@ -115,6 +115,9 @@ def test_every_rank_gets_every_result_or_the_failed_ranks_error() -> None:
     groups = _groups(timeout=10)
     out = _both(groups, [lambda: 1, usage])
     assert all(isinstance(e, DistributedError) and str(e) == "rank 1: no such probe" and e.exit_code == 2 for e in out)
+    groups = _groups(timeout=10)
+    out = _both(groups, [lambda: {}["missing"], usage])  # a bug names its type; the lowest failed rank is told
+    assert all(str(e) == "rank 0: KeyError: 'missing' (and 1 other rank(s) failed too)" and e.exit_code == 1 for e in out)
 
 
 def test_a_silent_rank_is_lost_after_the_timeout_not_waited_for_forever() -> None:
@@ -200,7 +203,7 @@ def test_torchrun_report_equals_the_single_process_one(tmp_path: Path) -> None:
 def test_a_failing_rank_fails_every_rank_with_its_message(tmp_path: Path) -> None:
     rank0, rank1 = _ranks([*ARGS, "--dist-timeout", "60"], tmp_path / "cache", **{FAULT_ENV: "1:raise"})
     assert rank0.returncode == rank1.returncode == 1
-    assert "entk-probe: error: rank 1: fault injected for a test" in rank0.stderr
+    assert "entk-probe: error: rank 1: RuntimeError: fault injected for a test" in rank0.stderr
     assert rank1.stderr == "" and rank0.stdout == rank1.stdout == ""  # rank 0 alone says it, and no report
 
 
