@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import fnmatch
 import functools
+import os
 import sys
 import warnings
 from collections.abc import Callable
@@ -27,13 +28,14 @@ from .runs.models import make_spec, parse_input_size, parse_model_kwargs
 from .analysis.phases import CONE_STATISTIC, PhaseThresholds
 from .engine.planning import EntkPlan
 from .output.plots import check_plotting, plot_report
-from .cli_options import data_options, kernel_options, kernel_settings, output_options, plugins_option, threshold_options
+from .cli_options import data_options, dist_timeout_option, kernel_options, kernel_settings, output_options, plugins_option, threshold_options
 from .output.switchreport import plot_switch, render_switch, switch_to_json
 from .pipeline.switch import optimiser, run_switch
 from .output.helptext import ANALYZE_GROUPS, GroupedCommand
-from .output.messages import plan_table, show_estimate, show_warning
+from .output.messages import plan_table, show_estimate, show_shares, show_warning
 from .output.writes import kernel_writes, write_all
 from .pipeline.cache import default_cache_dir
+from .pipeline.distributed import analyze_shared, launch_from_env
 from .probes import SPEC_GRAMMAR, Target, available_probes, make_probe, save_probe
 from .output.progress import progress_bars
 from .runs.loading import WEIGHTS
@@ -55,7 +57,8 @@ def _handles_errors(command: Callable[..., None]) -> Callable[..., None]:
             except EntkProbeError as exc:
                 if debug:
                     raise
-                click.echo(f"entk-probe: error: {exc}", err=True)
+                if _speaks(exc):
+                    click.echo(f"entk-probe: error: {exc}", err=True)
                 sys.exit(exc.exit_code)
             except KeyboardInterrupt:
                 if debug:
@@ -73,6 +76,12 @@ def _handles_errors(command: Callable[..., None]) -> Callable[..., None]:
 _DEBUG = "entk_probe.debug"
 _NO_CACHE = "entk_probe.no_cache"  # set by analyze: what an interrupt leaves behind
 INTERRUPTED = 130  # the shell's code for a process ended by SIGINT
+
+
+def _speaks(exc: EntkProbeError) -> bool:
+    """Whether this process prints ``exc``: under torchrun every rank has the same error and rank 0
+    alone says it, unless rank 0 is the one lost."""
+    return os.environ.get("RANK", "0") == "0" or "WORLD_SIZE" not in os.environ or getattr(exc, "everywhere", False)
 
 
 def _debug() -> bool:
@@ -129,6 +138,7 @@ def main() -> None:
 @click.option("--plot", "plot_path", type=click.Path(path_type=Path), help="Write a PNG of the dynamics (needs the plot extra).")
 @click.option("--save-kernels", type=click.Path(path_type=Path), metavar="DIR", help="Save every kernel to DIR as safetensors.")
 @output_options
+@dist_timeout_option
 @_handles_errors
 def analyze_command(run_dir: Path, probe_spec: str | None, arch: str | None, plugins: tuple[Path, ...],
                     model_kwargs: tuple[str, ...], weights: str, glob: str | None, every: int | None,
@@ -138,7 +148,7 @@ def analyze_command(run_dir: Path, probe_spec: str | None, arch: str | None, plu
                     download: bool, cone_statistic: str,
                     subspace_k: int | None, buffer_motion: bool, no_cache: bool, json_path: str | None,
                     plot_path: Path | None, save_kernels: Path | None, quiet: bool, no_color: bool,
-                    **thresholds: Any) -> None:
+                    dist_timeout: float, **thresholds: Any) -> None:
     """Compute the eNTK of every checkpoint in RUN_DIR and show how it moved.
 
     \b
@@ -146,6 +156,7 @@ def analyze_command(run_dir: Path, probe_spec: str | None, arch: str | None, plu
       entk-probe analyze output/train/resnet18-cifar --probe cifar10:500
       entk-probe analyze runs/r20 --plugins plugins/ --probe cifar10:500 --json r20.json --plot r20.png
       entk-probe analyze runs/loop --probe ./data/val:200 --input-size 3,64,64 --range 0:5
+      torchrun --nproc-per-node 4 -m entk_probe analyze runs/r20 --probe cifar10:500 --json r20.json
     """
     options = AnalyzeOptions(
         arch=arch, plugins=plugins, model_kwargs=parse_model_kwargs(model_kwargs), weights=weights, glob=glob,
@@ -159,9 +170,18 @@ def analyze_command(run_dir: Path, probe_spec: str | None, arch: str | None, plu
     click.get_current_context().meta[_NO_CACHE] = no_cache
     if plot_path is not None:
         check_plotting()  # before hours of kernels, not after
-    with progress_bars(quiet) as (on_checkpoint, on_chunk):
-        result = analyze(run_dir, probe_spec, options, on_checkpoint=on_checkpoint, on_chunk=on_chunk,
-                         on_estimate=None if quiet else show_estimate)
+    launch = launch_from_env()  # under torchrun: rank 0 reports, the other ranks only compute kernels
+    with progress_bars(quiet or (launch is not None and launch.rank != 0)) as (on_checkpoint, on_chunk):
+        if launch is None:
+            result = analyze(run_dir, probe_spec, options, on_checkpoint=on_checkpoint, on_chunk=on_chunk,
+                             on_estimate=None if quiet else show_estimate)
+        else:
+            result = analyze_shared(launch, run_dir, probe_spec, options, timeout=dist_timeout,
+                                    on_checkpoint=on_checkpoint, on_chunk=on_chunk,
+                                    on_estimate=None if quiet else show_estimate,
+                                    on_shares=None if quiet else show_shares, debug=_debug())
+    if result is None:
+        return  # a rank other than 0: its kernels are in the cache, rank 0 reports
     _show_plan(result.plan)
     report = to_json(result)
     writes = [] if save_kernels is None else kernel_writes(result, save_kernels, jacobian_dtype, params)

@@ -14,6 +14,7 @@ import torch
 from .analysis.phases import PhaseThresholds
 from .engine.layerplan import PATHS
 from .engine.modes import MODES
+from .pipeline.distributed import DEFAULT_TIMEOUT
 
 
 def kernel_options(command: Callable[..., None]) -> Callable[..., None]:
@@ -80,4 +81,12 @@ def threshold_options(command: Callable[..., None]) -> Callable[..., None]:
 plugins_option = click.option(
     "--plugins", "plugins", multiple=True, type=click.Path(path_type=Path),
     help="A plugin file or folder registering models (repeatable); ENTK_PROBE_PLUGINS is read too.",
+)
+
+
+dist_timeout_option = click.option(
+    "--dist-timeout", "dist_timeout", type=float, default=DEFAULT_TIMEOUT, show_default=True, metavar="SECONDS",
+    envvar="ENTK_PROBE_DIST_TIMEOUT",
+    help="Under torchrun: a rank not heard from for this long is taken as lost and the command fails "
+         "(also ENTK_PROBE_DIST_TIMEOUT).",
 )

@@ -69,6 +69,19 @@ class OutputError(EntkProbeError):
     """An output (JSON report, plot, kernel file) could not be written; the analysis itself is complete."""
 
 
+class DistributedError(EntkProbeError):
+    """Under torchrun: a rank failed (the message names it and says why) or stopped responding.
+
+    Every rank raises it with the same message; ``exit_code`` is the failed rank's own. ``everywhere``
+    says whether every rank should print it (rank 0 is the one lost) or rank 0 alone.
+    """
+
+    def __init__(self, message: str, exit_code: int = 1, everywhere: bool = False) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+        self.everywhere = everywhere
+
+
 class EntkProbeWarning(UserWarning):
     """Something the user should know about a result (not a bug): always shown, never silent.
 

@@ -18,7 +18,8 @@ ANALYZE_GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Probe", ("probe_spec", "input_size", "normalize", "data_root", "download")),
     ("Model", ("arch", "plugins", "model_kwargs", "weights", "trust_checkpoints")),
     ("Checkpoints", ("glob", "every", "range_", "max_checkpoints", "init")),
-    ("Kernel", ("mode", "params", "device", "max_memory", "jacobian_dtype", "gram_dtype", "paths", "no_cache", "force")),
+    ("Kernel", ("mode", "params", "device", "max_memory", "jacobian_dtype", "gram_dtype", "paths", "no_cache", "force",
+                "dist_timeout")),
     ("Phases", ("threshold_*", "cone_statistic", "subspace_k", "buffer_motion")),
     ("Output", ("json_path", "plot_path", "save_kernels", "quiet", "no_color", "debug", "help")),
 )

@@ -6,6 +6,7 @@ stdout carries only the report or the JSON; everything here goes to stderr.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from typing import Any
 
 import click
@@ -39,6 +40,12 @@ def show_warning(message: Warning | str, category: type[Warning], filename: str,
 def show_estimate(estimate: RunEstimate) -> None:
     """The run's estimate, before its first kernel."""
     say(f"entk-probe: estimate: {estimate.describe()}")
+
+
+def show_shares(shares: Sequence[Sequence[int]]) -> None:
+    """Under torchrun: how many kernels each rank computes (``shares``: checkpoint indices, one list a rank)."""
+    counts = " + ".join(str(len(s)) for s in shares)
+    say(f"entk-probe: {len(shares)} ranks share the kernels to compute: {counts} (rank 0 first), by estimated cost")
 
 
 def plan_table(plan: EntkPlan) -> Table:

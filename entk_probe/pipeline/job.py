@@ -111,6 +111,7 @@ def analyze(
     on_checkpoint: Callable[[int, int, Checkpoint], None] | None = None,
     on_chunk: Callable[[int, int], None] | None = None,
     on_estimate: Callable[[RunEstimate], None] | None = None,
+    elsewhere: Mapping[str, float] | None = None,
 ) -> Analysis:
     """Compute the eNTK of every selected checkpoint of ``run_dir`` and measure its trajectory.
 
@@ -118,7 +119,9 @@ def analyze(
     is called before the first kernel (the run then stops with a MemoryBudgetError when it is not
     expected to fit, unless ``options.force``), ``on_checkpoint(i, n, checkpoint)`` before each
     checkpoint, ``on_chunk(done, total)`` within a kernel. The warnings given on the way are kept
-    in ``Analysis.warnings`` (and shown as usual).
+    in ``Analysis.warnings`` (and shown as usual). ``elsewhere`` maps the cache keys of kernels other
+    processes computed for this run (torchrun ranks) to their seconds: they are read from the cache
+    but reported as computed.
     """
     records: list[dict[str, str]] = []
     with warnings.catch_warnings():
@@ -137,7 +140,7 @@ def analyze(
             forward(message, category, filename, lineno, file, line)
 
         warnings.showwarning = record
-        analysis = _analyze(run_dir, probe_spec, options, on_checkpoint, on_chunk, on_estimate)
+        analysis = _analyze(run_dir, probe_spec, options, on_checkpoint, on_chunk, on_estimate, elsewhere)
     analysis.warnings = records
     return analysis
 
@@ -254,15 +257,19 @@ def _non_finite(model: nn.Module) -> str | None:
     return f"NaN or infinite values in {len(bad)} weight tensor(s), e.g. {bad[0]}"
 
 
-def _analyze(
-    run_dir: Path,
-    probe_spec: str | None,
-    options: AnalyzeOptions,
-    on_checkpoint: Callable[[int, int, Checkpoint], None] | None,
-    on_chunk: Callable[[int, int], None] | None,
-    on_estimate: Callable[[RunEstimate], None] | None,
-) -> Analysis:
-    started = time.perf_counter()
+@dataclass(frozen=True)
+class RunSelection:
+    """The checkpoints an analysis covers, in analysis order, and what was resolved on the way."""
+
+    probe_spec: str  # resolved: the run's own probe when none was given
+    options: AnalyzeOptions  # as resolved with the run's probe
+    chosen: list[Checkpoint]  # with the rebuilt initial model first under --init seed
+    arch: str
+    arch_source: str
+
+
+def select_run(run_dir: Path, probe_spec: str | None, options: AnalyzeOptions) -> RunSelection:
+    """Check the options, load the plugins, and find and select ``run_dir``'s checkpoints."""
     check_run_dir(run_dir)
     probe_spec, options = resolve_run_probe(probe_spec_for(run_dir, probe_spec), run_dir, options)
     options.validate(probe_spec)
@@ -271,12 +278,43 @@ def _analyze(
     chosen = select(found, every=options.every, range_=options.range, max_checkpoints=options.max_checkpoints)
     arch, arch_source = resolve_arch(options.arch, chosen, run_dir)
     chosen = _with_init(chosen, arch, arch_source, options, run_dir)
+    return RunSelection(probe_spec, options, chosen, arch, arch_source)
+
+
+def source_for(run: RunSelection, first_state: Mapping[str, Tensor], run_dir: Path,
+               on_chunk: Callable[[int, int], None] | None,
+               elsewhere: Mapping[str, float] | None = None) -> tuple[ModelSpec, nn.Module, Probe, KernelSource]:
+    """The model spec, model, probe and kernel source, built from the first checkpoint's state."""
+    recorded = run.chosen[1] if run.options.init is not None else run.chosen[0]  # a rebuilt init records only its seed
+    spec, model, probe = prepare(run.arch, run.arch_source, recorded, first_state, run.probe_spec, run.options, run_dir)
+    return spec, model, probe, KernelSource(model, probe, spec, run.options, on_chunk, elsewhere)
+
+
+def weight_problem(model: nn.Module, inputs: Tensor) -> tuple[str | None, Tensor | None]:
+    """(why the model's current weights are left out, or None; its logits on ``inputs`` (N, C), or None)."""
+    excluded = _non_finite(model)
+    logits = None if excluded else _logits(model.eval(), inputs)
+    if logits is not None and not bool(torch.isfinite(logits).all()):
+        excluded = "NaN or infinite logits on the probe"
+    return excluded, logits
+
+
+def _analyze(
+    run_dir: Path,
+    probe_spec: str | None,
+    options: AnalyzeOptions,
+    on_checkpoint: Callable[[int, int, Checkpoint], None] | None,
+    on_chunk: Callable[[int, int], None] | None,
+    on_estimate: Callable[[RunEstimate], None] | None,
+    elsewhere: Mapping[str, float] | None = None,
+) -> Analysis:
+    started = time.perf_counter()
+    run = select_run(run_dir, probe_spec, options)
+    chosen, arch, options = run.chosen, run.arch, run.options
     unit = time_unit(chosen) or "index"
     states = _states(chosen, options)
     first = next(states)
-    recorded = chosen[1] if options.init is not None else first[0]  # a rebuilt init records only its seed
-    spec, model, probe = prepare(arch, arch_source, recorded, first[1], probe_spec, options, run_dir)
-    source = KernelSource(model, probe, spec, options, on_chunk)
+    spec, model, probe, source = source_for(run, first[1], run_dir, on_chunk, elsewhere)
     estimate = _estimated(source, chosen, on_estimate)
     done = _Trajectory()
     previous: tuple[Checkpoint, dict[str, Tensor]] | None = None  # the last included one, fitted to the model
@@ -285,10 +323,8 @@ def _analyze(
             on_checkpoint(i, len(chosen), ckpt)
         moment = float(i) if unit == "index" else float(ckpt.time(unit))  # type: ignore[arg-type]
         load_weights(model, state, arch=arch, where=str(ckpt.path))
-        excluded, seconds, cached = _non_finite(model), 0.0, False
-        logits = None if excluded else _logits(model.eval(), probe.inputs)
-        if logits is not None and not bool(torch.isfinite(logits).all()):
-            excluded = "NaN or infinite logits on the probe"
+        excluded, logits = weight_problem(model, probe.inputs)
+        seconds, cached = 0.0, False
         if not excluded:
             kernel, seconds, cached = source.kernel({"checkpoint": ckpt.sha256, "weights": options.weights})
             excluded = None if bool(torch.isfinite(kernel).all()) else "NaN or infinite entries in its kernel"

@@ -13,7 +13,7 @@ from ..engine.parameters import select_parameters
 from ..engine.planning import EntkPlan
 from ..probes import Probe
 from ..runs.models import ModelSpec
-from .cache import KernelCache
+from .cache import KernelCache, cache_key
 from .options import AnalyzeOptions
 
 
@@ -21,11 +21,15 @@ class KernelSource:
     """Kernels of one model on one probe, cached under everything that determines them.
 
     ``plan`` is the first computed kernel's plan (None while every kernel came from the cache).
+    ``elsewhere`` maps the cache keys of kernels other processes computed for this run (torchrun
+    ranks) to their seconds: those are read from the cache but count as computed, here and in the
+    estimate, so that the report reads as the single-process one.
     """
 
     def __init__(self, model: nn.Module, probe: Probe, spec: ModelSpec, options: AnalyzeOptions,
-                 progress: Callable[[int, int], None] | None) -> None:
+                 progress: Callable[[int, int], None] | None, elsewhere: Mapping[str, float] | None = None) -> None:
         self.model, self.probe, self.spec, self.options, self.progress = model, probe, spec, options, progress
+        self.elsewhere = dict(elsewhere or {})
         self.cache = KernelCache(options.cache_dir) if options.cache else None
         self.device = str(resolve_device(options.device))
         chosen = select_parameters(model, options.params)
@@ -45,9 +49,13 @@ class KernelSource:
         return {"mode": o.mode, "device": o.device, "max_memory": o.max_memory, "params": o.params,
                 "jacobian_dtype": o.jacobian_dtype, "paths": o.paths, "gram_dtype": self.gram_dtype}
 
+    def key(self, identity: Mapping[str, Any]) -> str:
+        """The kernel cache's key of these weights' kernel."""
+        return cache_key(**self._parts(identity))
+
     def cached(self, identity: Mapping[str, Any]) -> bool:
-        """Whether the kernel cache holds an entry for these weights."""
-        return self.cache is not None and self.cache.has(self._parts(identity))
+        """Whether the kernel cache held an entry for these weights before this run."""
+        return self.cache is not None and self.key(identity) not in self.elsewhere and self.cache.has(self._parts(identity))
 
     def expected_plan(self) -> EntkPlan:
         """The plan the engine would follow for the model's current weights."""
@@ -60,6 +68,9 @@ class KernelSource:
         """
         parts = self._parts(identity)
         if self.cache is not None and (hit := self.cache.get(parts, self.probe.n)) is not None:
+            if (seconds := self.elsewhere.get(cache_key(**parts))) is not None:
+                self.plan = self.plan or self.expected_plan()  # what the rank that computed it planned, on like hardware
+                return hit, seconds, False
             return hit, 0.0, True
         with warnings.catch_warnings():  # the job names the checkpoint of a non-finite kernel itself
             warnings.filterwarnings("ignore", message="the eNTK has NaN or infinite entries")

@@ -58,3 +58,12 @@ def test_lines_go_above_live_progress_bars(capsys: pytest.CaptureFixture[str]) -
     assert "entk-probe: warning: something" in out.getvalue() and capsys.readouterr().err == ""
     say("entk-probe: warning: after")
     assert capsys.readouterr().err == "entk-probe: warning: after\n"
+
+
+def test_the_shares_are_one_stderr_line_with_each_ranks_count(capsys: pytest.CaptureFixture[str]) -> None:
+    from entk_probe.output.messages import show_shares
+
+    show_shares([[0, 2, 4], [1, 3], []])
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err == (
+        "entk-probe: 3 ranks share the kernels to compute: 3 + 2 + 0 (rank 0 first), by estimated cost\n")
