@@ -172,32 +172,10 @@ def classify(angle: np.ndarray, times: Sequence[float], thresholds: PhaseThresho
     if found is None:
         return PhaseResult(INSUFFICIENT.id, None, th, evidence, "too few checkpoints with increasing times to place a boundary")
     b, s1, s2, rule = found
-    last = len(t) - 1
-    travel = float(angle[0, b])
-    path2, diam2 = path_and_diameter(angle, b + 1, last)
-    drift = drift_ratio(angle, b + 1, last)
-    half, init_to_axis = axis_angles(angle, b + 1, last)
-    rates = step_rates(angle, t)
-    ratio = abs(s2) / s1 if s1 > 0 else math.inf
-    evidence.update({
-        "boundary_time": float(t[b]),
-        "phase1_travel_deg": travel,
-        "phase1_rate_deg": s1,
-        "phase2_rate_deg": s2,
-        "velocity_ratio": ratio,
-        "phase1_median_step_velocity_deg": float(np.nanmedian(rates[:b])),
-        "phase2_median_step_velocity_deg": float(np.nanmedian(rates[b:])),
-        "phase2_path_deg": path2,
-        "phase2_diameter_deg": diam2,
-        "phase2_diameter_over_path": diam2 / path2 if path2 > 0 else math.nan,
-        "phase2_drift_ratio": drift,
-        "phase2_half_angle_deg": half,
-        "init_to_axis_deg": init_to_axis,
-        "corner_boundary_time": float(t[corner[0]]) if corner is not None else math.nan,
-        "speed_window": speed.window,
-        "speed_boundary_time": math.nan if speed.index is None else float(t[speed.index]),
-        "speed_before_deg": speed.before, "speed_after_deg": speed.after, "speed_fall_ratio": speed.fall_ratio,
-    })
+    evidence.update(_evidence(angle, t, b, s1, s2, speed, corner))
+    ev = evidence
+    travel, path2, diam2, drift = ev["phase1_travel_deg"], ev["phase2_path_deg"], ev["phase2_diameter_deg"], ev["phase2_drift_ratio"]
+    half, init_to_axis, ratio = ev["phase2_half_angle_deg"], ev["init_to_axis_deg"], ev["velocity_ratio"]
     if rule == "corner" and ratio > th.max_velocity_ratio:  # a speed boundary is a slow-down already
         return PhaseResult(SINGLE_PHASE.id, None, th, evidence,
                            f"no slow-down: its speed never falls and stays low, and after the best corner the kernel "
@@ -218,6 +196,34 @@ def classify(angle: np.ndarray, times: Sequence[float], thresholds: PhaseThresho
            f"{init_to_axis:.1f}° from the first kernel to its axis"
            if not narrow else f"it leaves the region it was in (drift ratio {drift:.2f} > {th.cone_max_drift_ratio})")
     return PhaseResult(NO_CONE.id, b, th, evidence, f"after Phase I the kernel does not settle into a cone: {why}", rule)
+
+
+def _evidence(angle: np.ndarray, t: np.ndarray, b: int, s1: float, s2: float, speed: SpeedBoundary,
+              corner: tuple[int, float, float] | None) -> dict[str, float]:
+    """The numbers behind a verdict with its boundary at checkpoint b (EVIDENCE_KEYS from the third on)."""
+    last = len(t) - 1
+    path2, diam2 = path_and_diameter(angle, b + 1, last)
+    half, init_to_axis = axis_angles(angle, b + 1, last)
+    rates = step_rates(angle, t)
+    return {
+        "boundary_time": float(t[b]),
+        "phase1_travel_deg": float(angle[0, b]),
+        "phase1_rate_deg": s1,
+        "phase2_rate_deg": s2,
+        "velocity_ratio": abs(s2) / s1 if s1 > 0 else math.inf,
+        "phase1_median_step_velocity_deg": float(np.nanmedian(rates[:b])),
+        "phase2_median_step_velocity_deg": float(np.nanmedian(rates[b:])),
+        "phase2_path_deg": path2,
+        "phase2_diameter_deg": diam2,
+        "phase2_diameter_over_path": diam2 / path2 if path2 > 0 else math.nan,
+        "phase2_drift_ratio": drift_ratio(angle, b + 1, last),
+        "phase2_half_angle_deg": half,
+        "init_to_axis_deg": init_to_axis,
+        "corner_boundary_time": float(t[corner[0]]) if corner is not None else math.nan,
+        "speed_window": speed.window,
+        "speed_boundary_time": math.nan if speed.index is None else float(t[speed.index]),
+        "speed_before_deg": speed.before, "speed_after_deg": speed.after, "speed_fall_ratio": speed.fall_ratio,
+    }
 
 
 def place_boundary(angle: np.ndarray, t: np.ndarray, th: PhaseThresholds, speed: SpeedBoundary,
