@@ -19,7 +19,7 @@ import click
 from rich.table import Table
 
 from . import __version__
-from .pipeline import AnalyzeOptions, analyze, checkpoint_kernel, load_plugins
+from .pipeline import Analysis, AnalyzeOptions, analyze, checkpoint_kernel, load_plugins
 from .analysis.dynamics import ANGLE_STATISTICS
 from .errors import EntkProbeError, EntkProbeWarning, OutputError
 from .output.jsonreport import dumps, read_json, to_json, write_json
@@ -182,6 +182,13 @@ def analyze_command(run_dir: Path, probe_spec: str | None, arch: str | None, plu
                                     on_shares=None if quiet else show_shares, debug=_debug())
     if result is None:
         return  # a rank other than 0: its kernels are in the cache, rank 0 reports
+    with result.kernels:  # with --no-cache they wait in a temporary folder, removed when the outputs are written
+        _report(result, options, json_path, plot_path, save_kernels, jacobian_dtype, params, no_color)
+
+
+def _report(result: Analysis, options: AnalyzeOptions, json_path: str | None, plot_path: Path | None,
+            save_kernels: Path | None, jacobian_dtype: str, params: str | None, no_color: bool) -> None:
+    """The outputs of a finished analysis: the plan (--debug), kernel files, plot, JSON, the terminal report."""
     _show_plan(result.plan)
     report = to_json(result)
     writes = [] if save_kernels is None else kernel_writes(result, save_kernels, jacobian_dtype, params)

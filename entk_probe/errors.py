@@ -65,6 +65,11 @@ class ReportError(EntkProbeError):
     """A saved report or kernel file cannot be read."""
 
 
+class KernelStoreError(EntkProbeError):
+    """A kernel the analysis keeps on disk (in the kernel cache or its temporary folder) cannot be
+    written, or is gone or changed when the analysis reads it back."""
+
+
 class OutputError(EntkProbeError):
     """An output (JSON report, plot, kernel file) could not be written; the analysis itself is complete."""
 

@@ -264,17 +264,33 @@ class ConeWidth:
     init_to_axis_deg: float = math.nan  # angle from the first kernel to the Phase II mean (the cone's axis)
 
 
-def cone_width(kernels: Sequence[Tensor], boundary: int, k: int, statistic: str = CONE_STATISTIC) -> ConeWidth:
-    """Cone width around the Phase II mean kernel (module docstring); kernels as the verdict saw them."""
-    samples = [sample_kernel(kern).to(torch.float64) for kern in kernels]
-    phase2 = samples[boundary + 1 :]
-    mean = torch.stack([s / torch.linalg.vector_norm(s) for s in phase2]).mean(0)
+def cone_width(kernels: Sequence[Tensor], boundary: int, k: int, statistic: str = CONE_STATISTIC,
+               spaces: Sequence[Tensor] | None = None) -> ConeWidth:
+    """Cone width around the Phase II mean kernel (module docstring); kernels as the verdict saw them.
+
+    ``kernels`` may be a sequence that loads each kernel when indexed: one is held at a time (the
+    Phase II mean is accumulated as it goes; Phase II's kernels are read twice, the others once).
+    ``spaces``, when given, are the kernels' top-k eigenspaces (N, k) already computed
+    (``dynamics.top_eigenspace`` of each), so that no kernel is read for them.
+    """
+    def sample(i: int) -> Tensor:
+        return sample_kernel(kernels[i]).to(torch.float64)  # (N, N)
+
+    t = len(kernels)
+    total: Tensor | None = None
+    for i in range(boundary + 1, t):  # the mean of Phase II's unit sample kernels, one kernel at a time
+        s = sample(i)
+        unit = s / torch.linalg.vector_norm(s)  # (N, N)
+        total = unit if total is None else total + unit
+    assert total is not None, "cone_width needs a checkpoint after the boundary"
+    mean = total / (t - boundary - 1)  # (N, N)
     if subspaces_informative(k, mean.shape[0]):
         reference = top_eigenspace(mean, k)
-        stats = [angle_statistics(subspace_angles(top_eigenspace(s, k), reference)) for s in samples]
+        stats = [angle_statistics(subspace_angles(spaces[i] if spaces is not None else top_eigenspace(sample(i), k),
+                                                  reference)) for i in range(t)]
     else:
-        stats = [dict(NO_ANGLES) for _ in samples]
+        stats = [dict(NO_ANGLES) for _ in range(t)]
     every = {name: [s[name] for s in stats] for name in ANGLE_STATISTICS}
-    half = max(kernel_angle_deg(s, mean) for s in phase2)
+    half = max(kernel_angle_deg(sample(i), mean) for i in range(boundary + 1, t))
     return ConeWidth(k, statistic, max(every[statistic][boundary + 1 :]), every[statistic], every, half,
-                     kernel_angle_deg(samples[0], mean))
+                     kernel_angle_deg(sample(0), mean))

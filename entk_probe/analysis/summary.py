@@ -12,10 +12,12 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from torch import Tensor
 
+from .blocked import Mapped, block_size, blocked_pairwise
 from .dynamics import (
     NO_ANGLES,
     accuracy,
@@ -24,8 +26,6 @@ from .dynamics import (
     center,
     disagreement,
     kernel_angle_deg,
-    pairwise,
-    sample_kernel,
     spectrum,
     step_rates,
     subspace_angles,
@@ -96,16 +96,24 @@ def summarize(
     thresholds: PhaseThresholds = PhaseThresholds(),
     k: int | None = None,
     statistic: str = CONE_STATISTIC,
+    max_memory: int | None = None,
 ) -> RunSummary:
     """Measure a run's kernel trajectory.
 
-    ``num_classes`` is the model's number of logits; ``label_classes`` (default the same) the
-    probe's, for the alignment; accuracy is measured only when the two agree. ``k`` (default
-    ``num_classes``) sets the eigenspaces.
+    ``kernels`` is any sequence of (N, N) or (N, N, C, C) kernels: a list, or a store that loads
+    kernel i when indexed (``pipeline.kernelstore``). ``max_memory`` (bytes; None: no bound) bounds
+    what the pairwise products hold: blocks of kernels sized by ``blocked.block_size``; the
+    per-checkpoint metrics and the cone read one kernel at a time. ``num_classes`` is the model's
+    number of logits; ``label_classes`` (default the same) the probe's, for the alignment; accuracy
+    is measured only when the two agree. ``k`` (default ``num_classes``) sets the eigenspaces.
     """
-    with analysis_threads(int(kernels[0].shape[0]) if kernels else 0):
+    first = kernels[0] if len(kernels) else None
+    n = int(first.shape[0]) if first is not None else 0
+    block = block_size(first.numel() * 8 if first is not None else 0, max_memory, len(kernels))
+    del first  # loaded for its shape; a store's kernel is not kept
+    with analysis_threads(n):
         return _summarize(kernels, times, num_classes=num_classes, labels=labels, label_classes=label_classes,
-                          logits=logits, thresholds=thresholds, k=k, statistic=statistic)
+                          logits=logits, thresholds=thresholds, k=k, statistic=statistic, block=block, n=n)
 
 
 def _summarize(
@@ -119,25 +127,26 @@ def _summarize(
     thresholds: PhaseThresholds,
     k: int | None,
     statistic: str,
+    block: int,
+    n: int,
 ) -> RunSummary:
     k = k or num_classes
     label_classes = label_classes or num_classes
     same_classes = label_classes == num_classes
     t = len(kernels)
-    centred = [center(kern) for kern in kernels]
-    distance, angle = pairwise(kernels)
-    c_distance, c_angle = pairwise(centred)
+    distance, angle, c_distance, c_angle = blocked_pairwise(kernels, block)
     phases = classify(c_angle, times, thresholds)
-    cone = cone_width(centred, phases.boundary, k, statistic) if phases.boundary is not None else None
+    informative = subspaces_informative(k, n)
+    each = [_own(kernels[i], labels, label_classes, k if informative else None) for i in range(t)]  # one kernel at a time
+    spaces = [e.pop("space") for e in each]
+    cone = (cone_width(Mapped(kernels, center), phases.boundary, k, statistic, spaces if informative else None)
+            if phases.boundary is not None else None)
     dt = np.diff(np.asarray(times, dtype=float))
     rates = step_rates(c_angle, times)
-    informative = subspaces_informative(k, sample_kernel(centred[0]).shape[0])
-    spaces = [top_eigenspace(c, k) for c in centred] if informative else []
     rows = []
     for i in range(t):
         nxt = i + 1 < t
         step_ok = nxt and dt[i] > 0
-        spec = spectrum(kernels[i])
         rows.append(CheckpointMetrics(
             time=float(times[i]),
             distance_from_first=_row(distance, 0, i), distance_to_last=_row(distance, i, t - 1),
@@ -147,20 +156,31 @@ def _summarize(
             velocity=float(distance[i, i + 1] / dt[i]) if step_ok else math.nan,
             centered_velocity=float(c_distance[i, i + 1] / dt[i]) if step_ok else math.nan,
             angular_velocity_deg=float(rates[i]) if nxt else math.nan,
-            alignment=alignment(kernels[i], labels, label_classes) if labels is not None else math.nan,
-            centered_alignment=alignment(centred[i], labels, label_classes) if labels is not None else math.nan,
-            effective_rank=float(spec["effective_rank"]),  # type: ignore[arg-type]
-            top_eigenvalues=list(spec["top_eigenvalues"]),  # type: ignore[call-overload]
-            trace=float(spec["trace"]),  # type: ignore[arg-type]
             subspace_to_next=(angle_statistics(subspace_angles(spaces[i], spaces[i + 1])) if informative
                               else dict(NO_ANGLES)) if nxt else {},
             accuracy=accuracy(logits[i], labels) if logits is not None and labels is not None and same_classes else math.nan,
             disagreement_with_previous=disagreement(logits[i - 1], logits[i]) if logits is not None and i > 0 else math.nan,
             phase="" if phases.boundary is None else ("I" if i <= phases.boundary else "II"),
             cone_subspace_deg=cone.per_checkpoint_deg[i] if cone is not None else math.nan,
-            **_regression(kernels[i], labels, label_classes),
+            **each[i],
         ))
     return RunSummary(rows, distance, angle, c_distance, c_angle, phases, cone, k)
+
+
+def _own(kernel: Tensor, labels: Tensor | None, label_classes: int, k: int | None) -> dict[str, Any]:
+    """One kernel's own metrics (alignments, spectrum, kernel regression) and, with ``k``, the top-k
+    eigenspace (N, k) of its centred kernel under ``space`` (None without)."""
+    centred = center(kernel)
+    spec = spectrum(kernel)
+    return {
+        "alignment": alignment(kernel, labels, label_classes) if labels is not None else math.nan,
+        "centered_alignment": alignment(centred, labels, label_classes) if labels is not None else math.nan,
+        "effective_rank": float(spec["effective_rank"]),  # type: ignore[arg-type]
+        "top_eigenvalues": list(spec["top_eigenvalues"]),  # type: ignore[call-overload]
+        "trace": float(spec["trace"]),  # type: ignore[arg-type]
+        **_regression(kernel, labels, label_classes),
+        "space": top_eigenspace(centred, k) if k is not None else None,
+    }
 
 
 def _regression(kernel: Tensor, labels: Tensor | None, num_classes: int) -> dict[str, float]:

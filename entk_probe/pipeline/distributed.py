@@ -41,7 +41,8 @@ from ..errors import DistributedError, EntkProbeError, UsageError
 from ..runs.checkpoints import Checkpoint
 from ..runs.models import load_weights
 from .forecast import RunEstimate, check_fits, forecast
-from .job import Analysis, analyze, read_state, select_run, source_for, weight_problem
+from .job import Analysis, analyze, read_state, select_run, source_for
+from .weights import weight_problem
 from .options import AnalyzeOptions
 
 DEFAULT_TIMEOUT = 1800.0  # seconds of silence after which a rank is taken as lost

@@ -1,8 +1,9 @@
 """The whole run's expected cost before its first kernel: time, memory, and whether it fits.
 
 From the first checkpoint's plan (``engine.estimate``): the time of each kernel not in the cache,
-the engine's peak on the device, and the kernels the analysis keeps until it ends (one per
-checkpoint, and one per step with ``--buffer-motion``), which sit in host memory. The run does not
+the engine's peak on the device, and the kernels the analysis holds in host memory (``held``: the
+kernels wait on disk, ``kernelstore``, and the pairwise products read them in blocks sized by the
+memory budget, so this is bounded by the budget whatever the number of checkpoints). The run does not
 fit when the engine's working set exceeds the memory budget, or a device's share of the peak
 exceeds what it has free now; the job then refuses unless told to go on (``--force``).
 """
@@ -20,6 +21,7 @@ from ..engine.memory import available_memory, format_bytes
 from ..errors import MemoryBudgetError
 from ..runs.checkpoints import Checkpoint
 from .kernels import KernelSource
+from .kernelstore import analysis_bytes, analysis_budget
 
 
 @dataclass(frozen=True)
@@ -31,7 +33,7 @@ class RunEstimate:
     seconds: float  # for the kernels to compute
     kernel: KernelEstimate | None  # one kernel's cost; None when every kernel is cached
     kernel_bytes: int  # one finished kernel (float64)
-    held_bytes: int  # the kernels the analysis keeps until it ends, in host memory
+    held_bytes: int  # the kernels the analysis holds at once in host memory (kernelstore.analysis_bytes)
     device: str
     budget_bytes: int
     device_peak_bytes: int  # on the device: one kernel's peak (and on the CPU, the kernels held too)
@@ -49,7 +51,7 @@ class RunEstimate:
             found.append(f"the peak on {self.device} ({format_bytes(self.device_peak_bytes)}) exceeds the "
                          f"{format_bytes(self.device_free_bytes)} it has free")
         if self.host_peak_bytes > self.host_free_bytes:
-            found.append(f"the kernels kept for the analysis ({format_bytes(self.host_peak_bytes)}) exceed the "
+            found.append(f"the kernels the analysis holds at once ({format_bytes(self.host_peak_bytes)}) exceed the "
                          f"{format_bytes(self.host_free_bytes)} of host memory free")
         return found
 
@@ -60,8 +62,8 @@ class RunEstimate:
                 f"({_duration(self.kernel.seconds)} a kernel)" if self.kernel is not None else f"nothing to compute{cached}")
         return (f"{work}; peak memory about "
                 f"{format_bytes(self.device_peak_bytes)} of {format_bytes(self.device_free_bytes)} free on {self.device}"
-                + (f", {format_bytes(self.host_peak_bytes)} of host memory for the kernels kept"
-                   if self.device != "cpu" else f" (kernels kept: {format_bytes(self.held_bytes)})"))
+                + (f", {format_bytes(self.host_peak_bytes)} of host memory for the kernels held at once"
+                   if self.device != "cpu" else f" (kernels held at once: {format_bytes(self.held_bytes)})"))
 
     def as_dict(self) -> dict[str, Any]:
         """The estimate as JSON-ready values (bytes, seconds, flop/s)."""
@@ -105,7 +107,7 @@ def forecast(source: KernelSource, chosen: Sequence[Checkpoint]) -> RunEstimate:
                                  gemm_rate(source.device, source.gram_dtype), gemm_rate(source.device, o.jacobian_dtype),
                                  resident)
     kernel_bytes = plan.gram_rows**2 * 8
-    held = len(ids) * kernel_bytes
+    held = analysis_bytes(kernel_bytes, len(chosen), analysis_budget(o.max_memory), o.buffer_motion)
     device = torch.device(source.device)
     engine = kernel.peak_bytes if kernel is not None else 0
     on_cpu = device.type == "cpu"

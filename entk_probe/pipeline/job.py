@@ -39,6 +39,8 @@ from .buffers import fitted, mixed_kernel
 from .cache import default_cache_dir
 from .forecast import RunEstimate, check_fits, forecast
 from .kernels import KernelSource
+from .kernelstore import DiskKernels, KernelStore, MemoryKernels, analysis_budget
+from .weights import weight_problem
 from .options import AnalyzeOptions
 from .runprobe import resolve_run_probe
 
@@ -75,7 +77,8 @@ class Analysis:
     plan: EntkPlan | None = None  # how the first computed kernel was computed; None when all came from the cache
     estimate: RunEstimate | None = None  # made before the first kernel
     training_log: dict[int, dict[str, float]] = field(default_factory=dict)  # summary.csv, by epochs done
-    kernels: list[Tensor] = field(default_factory=list)  # float64, one per included checkpoint, in analysis order
+    kernels: KernelStore = field(default_factory=MemoryKernels)  # float64, one per included checkpoint, in analysis
+    # order, on disk, loaded when indexed (kernelstore.py); --no-cache: a temporary folder that kernels.close() removes
     warnings: list[dict[str, str]] = field(default_factory=list)  # {code, message[, checkpoint]}
 
 
@@ -92,11 +95,6 @@ def probe_spec_for(run_dir: Path, probe_spec: str | None) -> str:
     if own.is_file():
         return f"file:{own}"
     raise UsageError(f"no --probe given and {run_dir} holds no probe.safetensors: pass --probe SPEC, e.g. cifar10:500")
-
-
-def _logits(model: nn.Module, inputs: Tensor) -> Tensor:
-    with torch.no_grad():
-        return torch.cat([model(inputs[i : i + 256]) for i in range(0, len(inputs), 256)]).reshape(len(inputs), -1)
 
 
 def _has_batchnorm(model: nn.Module) -> bool:
@@ -215,9 +213,11 @@ def _states(chosen: Sequence[Checkpoint], options: AnalyzeOptions) -> Iterator[t
 class _Trajectory:
     """What the loop over checkpoints collects (kernels, logits and mixed kernels of included checkpoints)."""
 
-    kernels: list[Tensor] = field(default_factory=list)
+    kernels: KernelStore = field(default_factory=DiskKernels)  # on disk: memory does not grow with the run
     logits: list[Tensor] = field(default_factory=list)
-    mixed: list[Tensor] = field(default_factory=list)  # --buffer-motion: weights of one, buffers of the one before
+    shares: list[float] = field(default_factory=list)  # --buffer-motion: each step's, measured as it comes
+    last: Tensor | None = None  # --buffer-motion: the previous included kernel, for the next step's share
+    shape: tuple[int, ...] = ()  # of every kernel
     runs: list[CheckpointRun] = field(default_factory=list)
     included: list[int] = field(default_factory=list)
 
@@ -246,15 +246,6 @@ def _with_init(chosen: list[Checkpoint], arch: str, arch_source: str, options: A
          f"{timm.__version__} and torch {torch.__version__.split('+')[0]}, and equals the run's own only if training "
          "used the same versions", code="init-rebuilt", checkpoint=init.name)
     return [init, *chosen]
-
-
-def _non_finite(model: nn.Module) -> str | None:
-    """Why the model's weights are unusable (NaN or infinite values), or None."""
-    bad = [name for name, t in (*model.named_parameters(), *model.named_buffers())
-           if t.is_floating_point() and not bool(torch.isfinite(t).all())]
-    if not bad:
-        return None
-    return f"NaN or infinite values in {len(bad)} weight tensor(s), e.g. {bad[0]}"
 
 
 @dataclass(frozen=True)
@@ -290,15 +281,6 @@ def source_for(run: RunSelection, first_state: Mapping[str, Tensor], run_dir: Pa
     return spec, model, probe, KernelSource(model, probe, spec, run.options, on_chunk, elsewhere)
 
 
-def weight_problem(model: nn.Module, inputs: Tensor) -> tuple[str | None, Tensor | None]:
-    """(why the model's current weights are left out, or None; its logits on ``inputs`` (N, C), or None)."""
-    excluded = _non_finite(model)
-    logits = None if excluded else _logits(model.eval(), inputs)
-    if logits is not None and not bool(torch.isfinite(logits).all()):
-        excluded = "NaN or infinite logits on the probe"
-    return excluded, logits
-
-
 def _analyze(
     run_dir: Path,
     probe_spec: str | None,
@@ -317,8 +299,23 @@ def _analyze(
     spec, model, probe, source = source_for(run, first[1], run_dir, on_chunk, elsewhere)
     estimate = _estimated(source, chosen, on_estimate)
     done = _Trajectory()
+    try:
+        _trajectory(done, chosen, itertools.chain([first], states), model, probe, source, unit, arch, options,
+                    on_checkpoint)
+        analysis = _summarised(run_dir, unit, options, spec, model, probe, source, done, started)
+    except BaseException:  # an error or an interrupt: the kernels' temporary folder goes too
+        done.kernels.close()
+        raise
+    analysis.estimate, analysis.training_log = estimate, read_training_log(run_dir)
+    return analysis
+
+
+def _trajectory(done: _Trajectory, chosen: Sequence[Checkpoint], states: Iterator[tuple[Checkpoint, dict[str, Tensor], str]],
+                model: nn.Module, probe: Probe, source: KernelSource, unit: str, arch: str, options: AnalyzeOptions,
+                on_checkpoint: Callable[[int, int, Checkpoint], None] | None) -> None:
+    """Every checkpoint's kernel into ``done.kernels`` (on disk), its logits and, with --buffer-motion, its step's share."""
     previous: tuple[Checkpoint, dict[str, Tensor]] | None = None  # the last included one, fitted to the model
-    for i, (ckpt, state, key) in enumerate(itertools.chain([first], states)):
+    for i, (ckpt, state, key) in enumerate(states):
         if on_checkpoint is not None:
             on_checkpoint(i, len(chosen), ckpt)
         moment = float(i) if unit == "index" else float(ckpt.time(unit))  # type: ignore[arg-type]
@@ -333,16 +330,15 @@ def _analyze(
             warn(f"{ckpt.name} is left out of the dynamics and phases: {excluded} (a diverged checkpoint?)",
                  code="excluded", checkpoint=ckpt.name)
             continue
-        if options.buffer_motion and previous is not None:
-            done.mixed.append(mixed_kernel(model, source, arch, options.weights, ckpt, fitted(model, state), *previous))
-        done.kernels.append(kernel)
+        if options.buffer_motion and previous is not None and done.last is not None:
+            mixed = mixed_kernel(model, source, arch, options.weights, ckpt, fitted(model, state), *previous)
+            done.shares.extend(buffer_shares([done.last], [mixed], [kernel]))
+        done.kernels.add(kernel, source.entry({"checkpoint": ckpt.sha256, "weights": options.weights}))
+        done.last, done.shape = (kernel if options.buffer_motion else None), tuple(kernel.shape)
         done.logits.append(logits)  # type: ignore[arg-type]
         done.included.append(i)
         previous = (ckpt, fitted(model, state))
-    analysis = _summarised(run_dir, unit, options, spec, model, probe, source, done, started)
-    analysis.estimate = estimate
-    analysis.training_log = read_training_log(run_dir)
-    return analysis
+        del kernel  # on disk now: not kept while the next one is computed
 
 
 def _estimated(source: KernelSource, chosen: Sequence[Checkpoint],
@@ -362,14 +358,14 @@ def _summarised(run_dir: Path, unit: str, options: AnalyzeOptions, spec: ModelSp
         reasons = "; ".join(f"{r.checkpoint.name}: {r.excluded}" for r in done.runs[:3])
         raise CheckpointError(f"every checkpoint was left out, none has finite weights, logits and kernel ({reasons})")
     times = [done.runs[i].time for i in done.included]
-    num_classes = int(done.kernels[0].shape[-1]) if options.mode == "full" else int(done.logits[0].shape[1])
+    num_classes = int(done.shape[-1]) if options.mode == "full" else int(done.logits[0].shape[1])
     label_classes = max(len(probe.classes), int(probe.labels.max()) + 1) if probe.labels is not None else None
     if label_classes is not None and label_classes != num_classes:
         warn(f"the model has {num_classes} outputs but the probe {probe.spec} has {label_classes} classes: probe accuracy "
              "is not measured; alignment uses the probe's labels", code="class-mismatch")
     summary = summarize(done.kernels, times, num_classes=num_classes, labels=probe.labels, label_classes=label_classes,
                         logits=done.logits, thresholds=options.thresholds, k=options.subspace_k,
-                        statistic=options.cone_statistic)
+                        statistic=options.cone_statistic, max_memory=analysis_budget(options.max_memory))
     if not subspaces_informative(summary.k, probe.n):
         warn(f"subspace angles are not measured (null): the top-{summary.k} eigenspaces of centred kernels over "
              f"N={probe.n} samples are the same whatever the kernels (k must be below N - 1 = {probe.n - 1}); "
@@ -379,7 +375,7 @@ def _summarised(run_dir: Path, unit: str, options: AnalyzeOptions, spec: ModelSp
         warn("the model has BatchNorm: the eval-mode kernel also moves when only the running statistics move, "
              "which is much of the early motion; --buffer-motion measures each step's share (one more kernel a step)",
              code="batchnorm-buffers")
-    shares = buffer_shares(done.kernels[:-1], done.mixed, done.kernels[1:]) if options.buffer_motion else None
+    shares = done.shares if options.buffer_motion else None
     return Analysis(
         run_dir=run_dir, model=spec, num_params=source.num_params, num_classes=num_classes, probe=probe,
         options=options, device=source.device, param_names=source.param_names, time_unit=unit,

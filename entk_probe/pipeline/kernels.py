@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 from torch import Tensor, nn
@@ -56,6 +57,13 @@ class KernelSource:
     def cached(self, identity: Mapping[str, Any]) -> bool:
         """Whether the kernel cache held an entry for these weights before this run."""
         return self.cache is not None and self.key(identity) not in self.elsewhere and self.cache.has(self._parts(identity))
+
+    def entry(self, identity: Mapping[str, Any]) -> Path | None:
+        """The kernel cache file of these weights' kernel, when the cache is on and holds one."""
+        if self.cache is None:
+            return None
+        path = self.cache.path(self.key(identity))
+        return path if path.is_file() else None
 
     def expected_plan(self) -> EntkPlan:
         """The plan the engine would follow for the model's current weights."""

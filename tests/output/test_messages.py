@@ -30,7 +30,7 @@ def test_the_estimate_is_one_stderr_line(capsys: pytest.CaptureFixture[str]) -> 
                            host_free_bytes=2**31)
     show_estimate(estimate)
     out, err = capsys.readouterr()
-    assert out == "" and err == ("entk-probe: estimate: nothing to compute (4 in the kernel cache); peak memory about 512 B of 2.0 GiB free on cpu (kernels kept: 512 B)\n")
+    assert out == "" and err == ("entk-probe: estimate: nothing to compute (4 in the kernel cache); peak memory about 512 B of 2.0 GiB free on cpu (kernels held at once: 512 B)\n")
 
 
 def test_the_plan_table_has_a_row_a_layer_with_its_path_and_reason() -> None:

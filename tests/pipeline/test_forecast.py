@@ -38,7 +38,7 @@ def test_a_run_that_fits_passes_and_says_so_in_one_line() -> None:
 @pytest.mark.parametrize("changes, problem", [
     ({"device_free_bytes": 2 * GIB}, "the peak on cpu (3.0 GiB) exceeds the 2.0 GiB it has free"),
     ({"budget_bytes": GIB // 2}, "the engine's working set (1.0 GiB) exceeds the memory budget (512.0 MiB)"),
-    ({"device": "cuda:0", "host_peak_bytes": 20 * GIB}, "the kernels kept for the analysis (20.0 GiB) exceed the 16.0 GiB"),
+    ({"device": "cuda:0", "host_peak_bytes": 20 * GIB}, "the kernels the analysis holds at once (20.0 GiB) exceed the 16.0 GiB"),
 ])
 def test_a_run_that_does_not_fit_is_refused_with_the_ways_out_unless_forced(changes: dict, problem: str) -> None:
     estimate = _estimate(**changes)
@@ -61,7 +61,8 @@ def test_the_job_estimates_before_the_first_kernel_and_counts_the_cache(tmp_path
     assert events[0] == "estimate 3" and events[1:] == ["checkpoint 0", "checkpoint 1", "checkpoint 2"]
     e = first.estimate
     assert e is not None and e.kernels == 3 and e.cached == 0 and e.kernel is not None
-    assert e.kernel_bytes == 4 * 4 * 8 and e.held_bytes == 3 * e.kernel_bytes  # trace kernels of N=4
+    assert e.kernel_bytes == 4 * 4 * 8  # trace kernels of N=4
+    assert e.held_bytes == e.kernel_bytes * (4 * 3 + 5)  # the blocked products: two blocks of all 3, uncentred and centred, and one loading
     assert e.seconds == pytest.approx(3 * e.kernel.seconds) and e.device_peak_bytes >= e.kernel.peak_bytes
     again = analyze(tmp_path / "run", "synthetic:4", dataclasses.replace(options, buffer_motion=True))
     assert again.estimate is not None and (again.estimate.kernels, again.estimate.cached) == (2, 3)  # two mixed kernels

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import io
 import math
 from pathlib import Path
@@ -310,3 +311,62 @@ def test_a_timm_train_run_has_an_honest_time_axis_and_its_own_validation_log(tmp
     text = console.file.getvalue()  # type: ignore[attr-defined]
     assert "val%" in text and "vloss" in text and "not the initialisation" in text and "∠first" in text
     assert "1.90" in text  # the first epoch's eval_loss
+
+
+def test_a_tiny_memory_budget_gives_the_report_of_a_large_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from entk_probe.analysis import summary as summary_module
+    from entk_probe.output.jsonreport import to_json
+
+    blocks: list[int] = []
+    real = summary_module.blocked_pairwise
+    monkeypatch.setattr(summary_module, "blocked_pairwise", lambda kernels, block: (blocks.append(block), real(kernels, block))[1])
+    sample = REPO / "sample_checkpoints" / "fashion_mnist_mlp"
+    options = AnalyzeOptions(device="cpu", plugins=[REPO / "plugins" / "mlp.py"], cache_dir=tmp_path / "cache")
+    large = analyze(sample, None, dataclasses.replace(options, max_memory="64GiB"))
+    tiny = analyze(sample, None, dataclasses.replace(options, max_memory="20MB"))  # the engine's least; kernels cached
+    t = len(large.included)
+    assert t >= 10 and blocks == [t, 1]  # everything at once, then one kernel a block (a kernel is 2 MB)
+    assert all(r.cached for r in tiny.runs) and tiny.estimate is not None and large.estimate is not None
+    assert tiny.estimate.held_bytes == 9 * tiny.estimate.kernel_bytes < 20 * 10**6 < large.estimate.held_bytes
+    reports = []
+    for analysis in (large, tiny):
+        report = {k: v for k, v in to_json(analysis).items() if k not in ("created", "timings", "environment", "estimate")}
+        report["kernel"].pop("plan")  # None when every kernel came from the cache
+        for c in report["checkpoints"]:
+            c.pop("kernel_seconds")
+            c.pop("kernel_cached")
+        reports.append(report)
+    assert reports[1] == reports[0]  # to the last bit: every pair's products are the same whatever the blocks
+    assert tiny.summary.phases.verdict == large.summary.phases.verdict
+
+
+def test_without_the_cache_kernels_wait_in_a_temporary_folder_that_goes(tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    import tempfile
+
+    from click.testing import CliRunner
+
+    from entk_probe.cli import main
+    from entk_probe.pipeline import job
+    from entk_probe.pipeline.kernelstore import DiskKernels
+
+    write_run(tmp_path / "run", steps=(0, 5, 10))
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    made: list[Path] = []
+    real_write = DiskKernels._write
+    monkeypatch.setattr(DiskKernels, "_write", lambda self, k: (p := real_write(self, k), made.append(p))[0])
+    result = CliRunner().invoke(main, ["analyze", str(tmp_path / "run"), "--probe", "synthetic:3", "--device", "cpu",
+                                       "--no-cache", "--save-kernels", str(tmp_path / "saved")])
+    assert result.exit_code == 0, result.output
+    assert len(made) == 3 and made[0].parent.parent == tmp_path / "tmp"  # they were there
+    assert list((tmp_path / "tmp").iterdir()) == []  # and are gone; the saved ones are kept
+    assert len(list((tmp_path / "saved").glob("*.kernel.safetensors"))) == 3
+    kept = analyze(tmp_path / "run", "synthetic:3", AnalyzeOptions(device="cpu", cache=False))  # the API: until close()
+    assert kept.kernels[0].shape == (3, 3) and len(list((tmp_path / "tmp").iterdir())) == 1
+    kept.kernels.close()
+    assert list((tmp_path / "tmp").iterdir()) == []
+    monkeypatch.setattr(job, "summarize", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("a bug")))
+    with pytest.raises(RuntimeError, match="a bug"):
+        analyze(tmp_path / "run", "synthetic:3", AnalyzeOptions(device="cpu", cache=False))
+    assert len(made) == 9 and list((tmp_path / "tmp").iterdir()) == []  # after an error too
