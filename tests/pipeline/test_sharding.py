@@ -24,6 +24,26 @@ from entk_probe.pipeline.sharding import choose, plan_digest
 
 from .test_distributed import ARGS, _comparable, _env, _free_port, _kernels, _ranks
 
+# Two ranks of a gloo group; after joining, rank 1 leaves (exit) or stays silent (hang) instead of
+# summing its part, and rank 0 says how its sum_parts ended, with its seconds.
+SUM_PROGRAM = """
+import os, signal, sys, time
+from datetime import timedelta
+import torch, torch.distributed as dist
+from entk_probe.errors import DistributedError
+from entk_probe.pipeline.sharding import sum_parts
+rank, port, timeout, how = int(sys.argv[1]), sys.argv[2], float(sys.argv[3]), sys.argv[4]
+dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=2,
+                        timeout=timedelta(seconds=timeout))
+dist.barrier()
+if rank == 1:
+    os._exit(0) if how == "exit" else signal.pause()
+started = time.monotonic()
+try:
+    print(sum_parts(torch.ones(3, 3, dtype=torch.float64), "cpu").sum().item())
+except DistributedError as exc:
+    print(f"{time.monotonic() - started:.1f}", exc, exc.everywhere)
+"""
 PARAMETERS_LINE = "2 ranks share the parameters of each of the {} kernel(s) to compute (--shard parameters)"
 
 
@@ -42,6 +62,23 @@ def test_plans_for_other_budgets_have_other_digests() -> None:
     plan = plan_entk(model, x, device="cpu", max_memory="1GiB")
     assert plan_digest(plan) == plan_digest(plan_entk(model, x, device="cpu", max_memory="1GiB"))
     assert plan_digest(plan) != plan_digest(plan_entk(model, x, device="cpu", max_memory="2GiB"))
+
+
+@pytest.mark.parametrize("how", ["exit", "hang"])
+def test_a_rank_lost_inside_the_sum_fails_the_others_sum_at_the_latest_after_the_timeout(how: str) -> None:
+    port, timeout = str(_free_port()), 3.0
+    ranks = [subprocess.Popen([sys.executable, "-c", SUM_PROGRAM, str(r), port, str(timeout), how], env=_env(Path(".")),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for r in range(2)]
+    try:
+        out, err = ranks[0].communicate(timeout=60)
+    finally:
+        ranks[1].kill()
+        ranks[1].communicate()
+    assert ranks[0].returncode == 0, err
+    seconds, message = out.split(" ", 1)
+    assert message.startswith("rank 0 could not sum the kernel's parts with the other ranks") and message.endswith(" True\n")
+    # a rank that ended closes its connections: the sum fails at once; a silent one, at the group's timeout
+    assert float(seconds) < timeout if how == "exit" else timeout <= float(seconds) < timeout + 5
 
 
 def _relative(a: torch.Tensor, b: torch.Tensor) -> float:
