@@ -28,7 +28,8 @@ from .runs.models import make_spec, parse_input_size, parse_model_kwargs
 from .analysis.phases import CONE_STATISTIC, PhaseThresholds
 from .engine.planning import EntkPlan
 from .output.plots import check_plotting, plot_report
-from .cli_options import data_options, dist_timeout_option, kernel_options, kernel_settings, output_options, plugins_option, threshold_options
+from .cli_options import (data_options, dist_timeout_option, kernel_options, kernel_settings, output_options, plugins_option,
+                          shard_option, threshold_options)
 from .output.switchreport import plot_switch, render_switch, switch_to_json
 from .pipeline.switch import optimiser, run_switch
 from .output.helptext import ANALYZE_GROUPS, GroupedCommand
@@ -138,6 +139,7 @@ def main() -> None:
 @click.option("--plot", "plot_path", type=click.Path(path_type=Path), help="Write a PNG of the dynamics (needs the plot extra).")
 @click.option("--save-kernels", type=click.Path(path_type=Path), metavar="DIR", help="Save every kernel to DIR as safetensors.")
 @output_options
+@shard_option
 @dist_timeout_option
 @_handles_errors
 def analyze_command(run_dir: Path, probe_spec: str | None, arch: str | None, plugins: tuple[Path, ...],
@@ -148,7 +150,7 @@ def analyze_command(run_dir: Path, probe_spec: str | None, arch: str | None, plu
                     download: bool, cone_statistic: str,
                     subspace_k: int | None, buffer_motion: bool, no_cache: bool, json_path: str | None,
                     plot_path: Path | None, save_kernels: Path | None, quiet: bool, no_color: bool,
-                    dist_timeout: float, **thresholds: Any) -> None:
+                    shard: str, dist_timeout: float, **thresholds: Any) -> None:
     """Compute the eNTK of every checkpoint in RUN_DIR and show how it moved.
 
     \b
@@ -166,6 +168,7 @@ def analyze_command(run_dir: Path, probe_spec: str | None, arch: str | None, plu
         download=download,
         thresholds=PhaseThresholds(**{k.removeprefix("threshold_"): v for k, v in thresholds.items()}),
         cone_statistic=cone_statistic, subspace_k=subspace_k, buffer_motion=buffer_motion, cache=not no_cache,
+        shard=shard,
     )
     click.get_current_context().meta[_NO_CACHE] = no_cache
     if plot_path is not None:

@@ -15,6 +15,7 @@ from .analysis.phases import PhaseThresholds
 from .engine.layerplan import PATHS
 from .engine.modes import MODES
 from .pipeline.distributed import DEFAULT_TIMEOUT
+from .pipeline.options import SHARDS
 
 
 def kernel_options(command: Callable[..., None]) -> Callable[..., None]:
@@ -89,4 +90,12 @@ dist_timeout_option = click.option(
     envvar="ENTK_PROBE_DIST_TIMEOUT",
     help="Under torchrun: a rank not heard from for this long is taken as lost and the command fails "
          "(also ENTK_PROBE_DIST_TIMEOUT).",
+)
+
+
+shard_option = click.option(
+    "--shard", type=click.Choice(list(SHARDS)), default="auto", show_default=True,
+    help="Under torchrun: give each rank whole kernels (checkpoints), or a part of every kernel's parameters, "
+         "summed across the ranks (parameters: for a kernel too big or too slow for one device); auto: checkpoints "
+         "when there are at least as many kernels to compute as ranks.",
 )

@@ -6,5 +6,6 @@ output cotangents and checks them against autograd, ``costmodel`` and ``layerpla
 per layer, ``structured`` computes the captured layers' Gram matrices, and ``jacobian`` with
 ``planning`` and ``contributions`` does the rest from per-sample Jacobians; ``gram`` multiplies
 symmetric Gram blocks; ``modes``, ``parameters``, ``conditions`` and ``memory`` hold the kernel
-modes, the parameter filter, eval mode and TF32, and the budget.
+modes, the parameter filter, eval mode and TF32, and the budget. ``partial`` splits a plan into
+parts whose kernels sum to the whole one (``part=`` of ``compute_entk_result``; ``--shard parameters``).
 """

@@ -24,6 +24,7 @@ from .layerplan import check_paths, plan_layers
 from .layers import Layer, find_layers
 from .memory import default_budget, is_out_of_memory, parse_bytes, release_host_memory
 from .modes import KernelMode, get_mode
+from .partial import Part, check_part, restrict
 from .parameters import ParamFilter, select_parameters
 from .planning import EntkPlan, make_plan
 from .structured import CaptureContribution
@@ -222,18 +223,30 @@ def compute_entk_result(
     progress: Progress | None = None,
     paths: str = "auto",
     gram_dtype: torch.dtype | None = None,
+    part: Part | None = None,
 ) -> EntkResult:
-    """Like ``compute_entk``, returning the kernel with the plan and settings used."""
+    """Like ``compute_entk``, returning the kernel with the plan and settings used.
+
+    ``part=(index, parts)``: only that part's share of the plan's layers and parameter groups
+    (``engine.partial``), as a kernel of the same shape; summed over every index (in float64), the
+    kernel. ``plan`` is then still the whole kernel's. A part does not fall back to the Jacobian
+    path when the model turns out to depend on the batch: it raises ``capture.BatchDependence``, so
+    that every part can be computed again with ``paths="jacobian"``.
+    """
     started = time.perf_counter()
     s = _settings(model, inputs, mode, device, params, jacobian_dtype, max_memory, chunk_size, paths, gram_dtype)
+    part = None if part is None else check_part(part)
     kmode, dev, inputs, gram_dtype, budget, sizes = s.kmode, s.device, s.inputs, s.gram_dtype, s.budget, s.sizes
     with eval_mode(model), exact_float32():
         fn = ModelFunction.build(model, dev, jacobian_dtype)
         x = inputs.to(device=dev, dtype=jacobian_dtype)  # (N, ...)
         plan, layers = _plan(model, fn, x, sizes, kmode, budget, chunk_size, paths, gram_dtype)
         try:
-            gram = _run(plan, layers, fn, x, kmode, dict(sizes), progress, gram_dtype)
+            gram = _run(plan if part is None else restrict(plan, part), layers, fn, x, kmode, dict(sizes), progress,
+                        gram_dtype)
         except BatchDependence as exc:
+            if part is not None:
+                raise  # the other parts must fall back too: the caller knows them
             warn(f"{exc} on a later chunk of the probe, so per-layer kernels do not apply and every parameter "
                  "goes through the Jacobian path", code="batch-dependence")
             plan, layers = _plan(model, fn, x, sizes, kmode, budget, chunk_size, "jacobian", gram_dtype)

@@ -42,8 +42,13 @@ def show_estimate(estimate: RunEstimate) -> None:
     say(f"entk-probe: estimate: {estimate.describe()}")
 
 
-def show_shares(shares: Sequence[Sequence[int]]) -> None:
-    """Under torchrun: how many kernels each rank computes (``shares``: checkpoint indices, one list a rank)."""
+def show_shares(how: str, shares: Sequence[Sequence[int]]) -> None:
+    """Under torchrun: how the ranks share the work (``how``: checkpoints or parameters) and how many
+    kernels each rank computes (``shares``: checkpoint indices, one list a rank)."""
+    if how == "parameters":
+        say(f"entk-probe: {len(shares)} ranks share the parameters of each of the {len(shares[0])} kernel(s) to "
+            "compute (--shard parameters): each computes its part, by estimated cost, and the parts are summed")
+        return
     counts = " + ".join(str(len(s)) for s in shares)
     say(f"entk-probe: {len(shares)} ranks share the kernels to compute: {counts} (rank 0 first), by estimated cost")
 

@@ -14,13 +14,14 @@ silence, not work, and a killed rank or machine ends the command however long th
 take.
 
 ``analyze_shared`` is ``analyze`` under torchrun: each rank computes its share of the kernels into
-the shared kernel cache, then rank 0 runs the single-process analysis, which finds them there.
+the shared kernel cache, then rank 0 runs the single-process analysis, which finds them there. With
+``--shard parameters`` (``sharding``) the ranks share each kernel's parameters instead, and one
+all-reduce a kernel sums their parts.
 """
 
 from __future__ import annotations
 
 import hashlib
-import heapq
 import json
 import os
 import signal
@@ -37,6 +38,7 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
+from ..engine.partial import balance
 from ..errors import DistributedError, EntkProbeError, UsageError
 from ..runs.checkpoints import Checkpoint
 from ..runs.models import load_weights
@@ -44,6 +46,7 @@ from .forecast import RunEstimate, check_fits, forecast
 from .job import Analysis, analyze, read_state, select_run, source_for
 from .weights import weight_problem
 from .options import AnalyzeOptions
+from .sharding import choose, compute_parts, kernel_identity
 
 DEFAULT_TIMEOUT = 1800.0  # seconds of silence after which a rank is taken as lost
 FAULT_ENV = "ENTK_PROBE_TEST_FAULT"  # tests only: "RANK:raise" or "RANK:kill" after that rank's first kernel
@@ -91,18 +94,13 @@ def share_out(costs: Sequence[float], ranks: int) -> list[list[int]]:
 
     Deterministic (ties go to the lower index and rank); each share is in increasing index order.
     """
-    shares: list[list[int]] = [[] for _ in range(ranks)]
-    loads = [(0.0, r) for r in range(ranks)]
-    for i in sorted(range(len(costs)), key=lambda i: (-costs[i], i)):
-        load, r = heapq.heappop(loads)
-        shares[r].append(i)
-        heapq.heappush(loads, (load + costs[i], r))
-    return [sorted(s) for s in shares]
+    return balance(costs, ranks)
 
 
 def injected_fault(rank: int, kernels_done: int) -> None:
     """Tests only: ``ENTK_PROBE_TEST_FAULT=RANK:raise`` (or ``:kill``, SIGKILL) fails that rank after
-    its first computed kernel, so that the kernel is in the cache when the command fails."""
+    its first computed kernel, so that the kernel is in the cache when the command fails (with
+    ``--shard parameters``: after its first part, before the parts are summed)."""
     spec = os.environ.get(FAULT_ENV, "")
     if not spec or kernels_done != 1 or spec.split(":")[0] != str(rank):
         return
@@ -229,15 +227,18 @@ def analyze_shared(launch: Launch, run_dir: Path, probe_spec: str | None, option
                    timeout: float = DEFAULT_TIMEOUT, on_checkpoint: OnCheckpoint | None = None,
                    on_chunk: Callable[[int, int], None] | None = None,
                    on_estimate: Callable[[RunEstimate], None] | None = None,
-                   on_shares: Callable[[list[list[int]]], None] | None = None,
+                   on_shares: Callable[[str, list[list[int]]], None] | None = None,
                    debug: bool = False) -> Analysis | None:
     """``analyze`` by every rank of ``launch``: the Analysis on rank 0, None on the others.
 
     1. Every rank selects the run's checkpoints and builds the model and probe from the first; rank
-       0 forecasts the run (``on_estimate``), and shares the kernels not yet in the kernel cache out
-       by estimated cost (``on_shares`` gets each rank's checkpoint indices). Ranks must see the same
-       checkpoints (names and sha256): run directory and cache on a filesystem they all see.
-    2. Each rank computes its share into the kernel cache (``on_checkpoint``, ``on_chunk``).
+       0 forecasts the run (``on_estimate``), chooses how to share the kernels not yet in the kernel
+       cache (``options.shard``, ``sharding.choose``) and, for ``checkpoints``, shares them out by
+       estimated cost (``on_shares`` gets the way and each rank's checkpoint indices: with
+       ``parameters`` every rank has every kernel). Ranks must see the same checkpoints (names and
+       sha256): run directory and cache on a filesystem they all see.
+    2. Each rank computes its share into the kernel cache (``on_checkpoint``, ``on_chunk``), or its
+       part of each kernel, summed into the cache by rank 0.
     3. Rank 0 runs the single-process ``analyze``, which finds every kernel in the cache; those the
        ranks computed in this run are reported as computed, with their seconds.
     A failure anywhere raises the same DistributedError on every rank. ``--no-cache`` is refused:
@@ -279,7 +280,7 @@ def _rank_log(rank: int) -> OnCheckpoint:
 def _shared(launch: Launch, group: Group, run_dir: Path, probe_spec: str | None, options: AnalyzeOptions,
             on_checkpoint: OnCheckpoint | None, on_chunk: Callable[[int, int], None] | None,
             on_estimate: Callable[[RunEstimate], None] | None,
-            on_shares: Callable[[list[list[int]]], None] | None) -> dict[str, float] | None:
+            on_shares: Callable[[str, list[list[int]]], None] | None) -> dict[str, float] | None:
     """Steps 1 and 2 of ``analyze_shared``: on rank 0 {cache key: seconds} of the kernels the ranks computed."""
     held: dict[str, Any] = {}
     plans = group.settle("plan", lambda: _plan(launch, run_dir, probe_spec, options, held, on_chunk, on_estimate))
@@ -287,24 +288,24 @@ def _shared(launch: Launch, group: Group, run_dir: Path, probe_spec: str | None,
         if plan["digest"] != plans[0]["digest"]:
             raise DistributedError(f"rank {r} sees other checkpoints than rank 0 in {run_dir}: the run directory must "
                                    "be the same on a filesystem every rank sees")
-    shares = plans[0]["shares"]
+    how, shares = plans[0]["how"], plans[0]["shares"]
     if on_shares is not None and launch.rank == 0:
-        on_shares(shares)
-    computed = group.settle("kernels", lambda: _compute(launch.rank, shares[launch.rank], held, on_checkpoint))
+        on_shares(how, shares)
+    if how == "parameters":  # every rank has every kernel to compute: its part of each
+        computed = [compute_parts(group, shares[launch.rank], held, injected_fault, on_checkpoint)]
+    else:
+        computed = group.settle("kernels", lambda: _compute(launch.rank, shares[launch.rank], held, on_checkpoint))
     if launch.rank != 0:
         return None
     return {key: seconds for part in computed for key, seconds in part.items()}
 
 
-def _identity(ckpt: Checkpoint, options: AnalyzeOptions) -> dict[str, str]:
-    return {"checkpoint": ckpt.sha256, "weights": options.weights}  # as the job names a checkpoint's kernel
-
-
 def _plan(launch: Launch, run_dir: Path, probe_spec: str | None, options: AnalyzeOptions, held: dict[str, Any],
           on_chunk: Callable[[int, int], None] | None,
           on_estimate: Callable[[RunEstimate], None] | None) -> dict[str, Any]:
-    """This rank's view of the run (the checkpoints' digest); on rank 0 also the shares (indices into
-    the chosen checkpoints, one list a rank). Keeps the run, model and source in ``held`` for the work."""
+    """This rank's view of the run (the checkpoints' digest); on rank 0 also how the kernels are shared
+    and the shares (indices into the chosen checkpoints, one list a rank). Keeps the run, model and
+    source in ``held`` for the work."""
     run = select_run(run_dir, probe_spec, options)
     state, _ = read_state(run.chosen[0], run.options)
     _, held["model"], _, held["source"] = source_for(run, state, run_dir, on_chunk)
@@ -318,11 +319,14 @@ def _plan(launch: Launch, run_dir: Path, probe_spec: str | None, options: Analyz
     if on_estimate is not None:
         on_estimate(estimate)
     check_fits(estimate, run.options.force)
-    todo = [i for i, c in enumerate(run.chosen) if not source.cached(_identity(c, run.options))]
+    todo = [i for i, c in enumerate(run.chosen) if not source.cached(kernel_identity(c, run.options))]
+    how = choose(run.options.shard, len(todo), launch.world_size)
+    if how == "parameters":
+        return {"digest": digest, "how": how, "shares": [todo] * launch.world_size}
     # Every kernel of a run has the same architecture and probe, so the same estimated cost; a cached one costs nothing.
     per_kernel = estimate.kernel.seconds if estimate.kernel is not None else 0.0
     shares = share_out([per_kernel] * len(todo), launch.world_size)
-    return {"digest": digest, "shares": [[todo[j] for j in share] for share in shares]}
+    return {"digest": digest, "how": how, "shares": [[todo[j] for j in share] for share in shares]}
 
 
 def _compute(rank: int, share: Sequence[int], held: dict[str, Any],
@@ -341,8 +345,8 @@ def _compute(rank: int, share: Sequence[int], held: dict[str, Any],
         state, _ = read_state(ckpt, run.options)
         load_weights(model, state, arch=run.arch, where=str(ckpt.path))
         if weight_problem(model, source.probe.inputs)[0] is None:
-            _, seconds, cached = source.kernel(_identity(ckpt, run.options))
+            _, seconds, cached = source.kernel(kernel_identity(ckpt, run.options))
             if not cached:
-                done[source.key(_identity(ckpt, run.options))] = seconds
+                done[source.key(kernel_identity(ckpt, run.options))] = seconds
         injected_fault(rank, len(done))
     return done

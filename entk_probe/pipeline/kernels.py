@@ -9,7 +9,8 @@ from typing import Any
 
 from torch import Tensor, nn
 
-from ..engine.kernel import compute_entk_result, plan_entk, resolve_device
+from ..engine.kernel import EntkResult, compute_entk_result, plan_entk, resolve_device
+from ..engine.partial import Part
 from ..engine.parameters import select_parameters
 from ..engine.planning import EntkPlan
 from ..probes import Probe
@@ -80,10 +81,24 @@ class KernelSource:
                 self.plan = self.plan or self.expected_plan()  # what the rank that computed it planned, on like hardware
                 return hit, seconds, False
             return hit, 0.0, True
+        result = self._compute(self._engine())
+        self.plan = self.plan or result.plan
+        self.put(identity, result.kernel, result.device, result.seconds)
+        return result.kernel, result.seconds, False
+
+    def _compute(self, engine: dict[str, Any]) -> EntkResult:
         with warnings.catch_warnings():  # the job names the checkpoint of a non-finite kernel itself
             warnings.filterwarnings("ignore", message="the eNTK has NaN or infinite entries")
-            result = compute_entk_result(self.model, self.probe.inputs, progress=self.progress, **self._engine())
-        self.plan = self.plan or result.plan
+            return compute_entk_result(self.model, self.probe.inputs, progress=self.progress, **engine)
+
+    def kernel_part(self, part: Part, *, max_memory: int | None = None, paths: str | None = None) -> EntkResult:
+        """Part ``part`` = (index, parts) of the model's current weights' kernel (``engine.partial``),
+        not cached: summed over every index, the kernel. ``max_memory`` and ``paths`` replace the options'."""
+        engine = {**self._engine(), "part": part}
+        engine.update({k: v for k, v in (("max_memory", max_memory), ("paths", paths)) if v is not None})
+        return self._compute(engine)
+
+    def put(self, identity: Mapping[str, Any], kernel: Tensor, device: str, seconds: float) -> None:
+        """Keep ``kernel`` (computed here, or summed from its parts) in the cache under these weights' key."""
         if self.cache is not None:
-            self.cache.put(parts, result.kernel, {"device": result.device, "seconds": f"{result.seconds:.3f}"})
-        return result.kernel, result.seconds, False
+            self.cache.put(self._parts(identity), kernel, {"device": device, "seconds": f"{seconds:.3f}"})

@@ -24,6 +24,9 @@ from ..runs.models import parse_input_size
 
 
 INITS = (None, "seed")  # how the initial model may be added to a run that lacks it
+# Under torchrun, how the ranks share the work (pipeline.sharding): whole kernels, each kernel's
+# parameters, or auto (kernels when there are at least as many to compute as ranks).
+SHARDS = ("auto", "checkpoints", "parameters")
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,7 @@ class AnalyzeOptions:
     cache_dir: Path | None = None
     force: bool = False  # run even when the estimate says the run does not fit in memory
     init: str | None = None  # "seed": rebuild timm train.py's initial model from the recorded seed
+    shard: str = "auto"  # under torchrun: one of SHARDS; a single process ignores it
 
     @property
     def products(self) -> torch.dtype:
@@ -88,5 +92,7 @@ class AnalyzeOptions:
             raise UsageError(f"--subspace-k must be a positive integer, not {self.subspace_k!r}")
         if self.init not in INITS:
             raise UsageError(f"unknown --init {self.init!r}: use one of {', '.join(i for i in INITS if i)}")
+        if self.shard not in SHARDS:
+            raise UsageError(f"unknown --shard {self.shard!r}: use one of {', '.join(SHARDS)}")
         if self.cone_statistic not in ANGLE_STATISTICS:
             raise UsageError(f"unknown cone statistic {self.cone_statistic!r}: use one of {', '.join(ANGLE_STATISTICS)}")

@@ -63,7 +63,12 @@ def test_lines_go_above_live_progress_bars(capsys: pytest.CaptureFixture[str]) -
 def test_the_shares_are_one_stderr_line_with_each_ranks_count(capsys: pytest.CaptureFixture[str]) -> None:
     from entk_probe.output.messages import show_shares
 
-    show_shares([[0, 2, 4], [1, 3], []])
+    show_shares("checkpoints", [[0, 2, 4], [1, 3], []])
     captured = capsys.readouterr()
     assert captured.out == "" and captured.err == (
         "entk-probe: 3 ranks share the kernels to compute: 3 + 2 + 0 (rank 0 first), by estimated cost\n")
+    show_shares("parameters", [[1, 4], [1, 4]])  # every rank has every kernel: its part of each
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err == (
+        "entk-probe: 2 ranks share the parameters of each of the 2 kernel(s) to compute (--shard parameters): each "
+        "computes its part, by estimated cost, and the parts are summed\n")
