@@ -11,7 +11,9 @@ resnet18 at N=500 in full mode (issue 10), without a CPU reference. Then the swi
 training (issue 14) on the GPU: a linearised network trained for zero steps equals the network,
 one epoch of standard and of linearised training on random data gives the same eval loss as on
 the CPU (relative difference below 1e-3: float32 sums in another order over 31 SGD steps), and
-the time of an epoch of each kind.
+the time of an epoch of each kind. Last, the engine's side of ``--shard parameters``: resnet18's
+kernel computed in two parameter parts on the GPU sums to the whole (one GPU: the all-reduce
+across GPUs needs a machine with several, see README "Many processes").
 
     python benchmarks/gpu_check.py            # exits 1 on a mismatch, 2 when there is no GPU
 
@@ -160,6 +162,20 @@ def run_switch_case(name: str, factory, n: int, reference: bool, device: str = "
     return ok
 
 
+def run_parts_case(parts: int = 2) -> bool:
+    """--shard parameters' engine side on the GPU: the parts of resnet18's kernel sum to the whole (float64 sums)."""
+    torch.manual_seed(0)
+    model, inputs = resnet18().eval(), torch.randn(64, 3, 32, 32)
+    whole = compute_entk_result(model, inputs, mode="trace", device="cuda").kernel.double().cpu()
+    summed = sum(compute_entk_result(model, inputs, mode="trace", device="cuda", part=(i, parts)).kernel.double().cpu()
+                 for i in range(parts))
+    error = _relative(summed, whole)
+    ok = error < 1e-12
+    print(f"\nresnet18 trace N=64 in {parts} parameter parts on the GPU: sum vs whole {error:.1e} "
+          f"({'ok' if ok else 'MISMATCH'})", flush=True)
+    return ok
+
+
 def main() -> int:
     if not torch.cuda.is_available():
         print("gpu_check: no CUDA device here; nothing was checked", file=sys.stderr)
@@ -174,6 +190,7 @@ def main() -> int:
           "| linearised GPU s/epoch | CPU s | loss rel. diff | check |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
     results += [run_switch_case(*case) for case in SWITCH_CASES]
+    results.append(run_parts_case())
     return 0 if all(results) else 1
 
 
