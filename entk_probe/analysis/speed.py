@@ -12,9 +12,10 @@ fastest window from b on over the median window before b, is at most ``max_fall_
 later window is slower than that fraction of Phase I's typical speed. The first such fall, not
 the deepest: under a decaying learning rate Phase II keeps slowing down, and the deepest fall
 would sit at the end of the run. Windows that straddle the fall are partly fast, so the boundary
-then moves on past the last window from the first candidate on that is faster than the geometric
-mean of the median speeds before and after that candidate. A kernel that keeps its pace (a constant learning rate, with
-the fast phase shorter than Δ) has no speed boundary; its smallest fall ratio is reported.
+then moves on past the last window from the first candidate on that is faster than the
+geometric mean of the median speeds before and after that candidate. A kernel that keeps its
+pace (a constant learning rate, with the fast phase shorter than Δ) has no speed boundary; its
+smallest fall ratio is reported.
 """
 
 from __future__ import annotations

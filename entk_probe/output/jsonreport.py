@@ -32,7 +32,7 @@ from ..engine.planning import EntkPlan
 from ..errors import ReportError, UsageError
 
 
-SCHEMA_VERSION = "1.4"  # 1.4: phases.boundary.rule, phases.evidence.corner_boundary_time; 1.1: kernel.gram_dtype, kernel.paths, kernel.plan; 1.2: checkpoints[].excluded; 1.3: estimate, run.first_is_initialisation, checkpoints[].training_log, checkpoints[].rebuilt, kernel_regression, cone.init_to_axis_deg
+SCHEMA_VERSION = "1.4"  # 1.1: kernel.gram_dtype, kernel.paths, kernel.plan; 1.2: checkpoints[].excluded; 1.3: estimate, run.first_is_initialisation, checkpoints[].training_log, checkpoints[].rebuilt, kernel_regression, cone.init_to_axis_deg; 1.4: phases.boundary.rule, evidence corner_boundary_time, speed_fall_ratio, phase2_half_angle_deg, init_to_axis_deg, thresholds speed_fall_ratio and cone_max_half_angle_fraction (cone_max_diameter_fraction removed)
 
 
 def finite(value: Any) -> Any:
