@@ -12,8 +12,10 @@ training (issue 14) on the GPU: a linearised network trained for zero steps equa
 one epoch of standard and of linearised training on random data gives the same eval loss as on
 the CPU (relative difference below 1e-3: float32 sums in another order over 31 SGD steps), and
 the time of an epoch of each kind. Last, the engine's side of ``--shard parameters``: resnet18's
-kernel computed in two parameter parts on the GPU sums to the whole (one GPU: the all-reduce
-across GPUs needs a machine with several, see README "Many processes").
+kernel computed in two parameter parts on the GPU sums to the whole. With two GPUs or more, the
+sample run under torchrun with two nccl ranks, ``--shard checkpoints`` and ``--shard
+parameters``, against one process: same verdict and boundary, centred angles within 1e-6°
+(skipped, and said, on one GPU).
 
     python benchmarks/gpu_check.py            # exits 1 on a mismatch, 2 when there is no GPU
 
@@ -176,6 +178,51 @@ def run_parts_case(parts: int = 2) -> bool:
     return ok
 
 
+SAMPLE = ["analyze", "sample_checkpoints/fashion_mnist_mlp", "--plugins", "plugins/mlp.py", "--device", "cuda",
+          "--json", "-"]
+
+
+def _analyze(ranks: int, cache: str, extra: list[str]) -> dict:
+    """The JSON report of the sample run, on one process or ``ranks`` torchrun ranks (nccl), with its own cache."""
+    import json
+    import os
+    import subprocess
+
+    launch = ["-m", "torch.distributed.run", "--nproc-per-node", str(ranks), "--master-addr", "127.0.0.1",
+              "--master-port", "29533"] if ranks > 1 else []
+    done = subprocess.run([sys.executable, *launch, "-m", "entk_probe", *SAMPLE, *extra], capture_output=True, text=True,
+                          timeout=600, env={**os.environ, "ENTK_PROBE_CACHE": cache})
+    if done.returncode != 0:
+        raise RuntimeError(done.stderr.strip().splitlines()[-1] if done.stderr.strip() else f"exit {done.returncode}")
+    return json.loads(done.stdout)
+
+
+def run_torchrun_cases() -> bool:
+    """Issue 15 on GPUs: two nccl ranks, each sharing way, against one process (needs two GPUs)."""
+    import tempfile
+
+    import numpy as np
+
+    if torch.cuda.device_count() < 2:
+        print("\ntorchrun cases skipped: one GPU here (nccl needs a GPU a rank)", flush=True)
+        return True
+    ok = True
+    with tempfile.TemporaryDirectory() as tmp:
+        single = _analyze(1, f"{tmp}/single", [])
+        for shard in ("checkpoints", "parameters"):
+            shared = _analyze(2, f"{tmp}/{shard}", ["--shard", shard])
+            a = np.array(single["pairwise"]["angle_centered_deg"], dtype=float)
+            b = np.array(shared["pairwise"]["angle_centered_deg"], dtype=float)
+            same = single["phases"]["verdict"] == shared["phases"]["verdict"] and \
+                single["phases"]["boundary"] == shared["phases"]["boundary"]
+            error = float(np.nanmax(np.abs(a - b)))
+            ok = ok and same and error < 1e-6
+            print(f"\ntorchrun, 2 nccl ranks, --shard {shard}: verdict and boundary {'equal' if same else 'DIFFER'}, "
+                  f"largest centred-angle difference {error:.1e}° ({'ok' if same and error < 1e-6 else 'MISMATCH'})",
+                  flush=True)
+    return ok
+
+
 def main() -> int:
     if not torch.cuda.is_available():
         print("gpu_check: no CUDA device here; nothing was checked", file=sys.stderr)
@@ -191,6 +238,7 @@ def main() -> int:
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
     results += [run_switch_case(*case) for case in SWITCH_CASES]
     results.append(run_parts_case())
+    results.append(run_torchrun_cases())
     return 0 if all(results) else 1
 
 
