@@ -248,7 +248,10 @@ def analyze_shared(launch: Launch, run_dir: Path, probe_spec: str | None, option
     if not options.cache:
         raise UsageError("--no-cache cannot be used under torchrun: the ranks hand their kernels to rank 0 through "
                          "the kernel cache (ENTK_PROBE_CACHE, on a filesystem every rank sees)")
-    options = replace(options, device=rank_device(options.device, launch.local_rank))
+    try:
+        options = replace(options, device=rank_device(options.device, launch.local_rank))
+    except UsageError as exc:  # this rank's own, before the ranks can talk: it must say it itself
+        raise DistributedError(f"rank {launch.rank}: {exc}", exit_code=UsageError.exit_code, everywhere=True) from exc
     group = start(launch, options.device, timeout)
     try:
         with warnings.catch_warnings():  # rank 0's analysis below gives the run's warnings once, in the report too

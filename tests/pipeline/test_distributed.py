@@ -129,6 +129,18 @@ def test_a_silent_rank_is_lost_after_the_timeout_not_waited_for_forever() -> Non
     assert time.monotonic() - started < 8
 
 
+@pytest.mark.skipif(torch.cuda.device_count() >= 2, reason="needs a machine with fewer than two GPUs")
+def test_a_rank_without_a_gpu_of_its_own_says_so_itself(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Seen on a one-GPU machine: rank 1 failed before the ranks could talk, its message was kept back
+    # as if rank 0 would say it, and torchrun ended rank 0 first: nobody said anything.
+    monkeypatch.setenv("RANK", "1")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    result = CliRunner().invoke(main, [*ARGS, "--device", "cuda"])
+    assert result.exit_code == 2
+    assert "entk-probe: error: rank 1: LOCAL_RANK 1 has no GPU of its own" in result.stderr
+
+
 def test_no_cache_is_refused_under_torchrun(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(UsageError, match="--no-cache cannot be used under torchrun"):
         analyze_shared(Launch(0, 2, 0), SAMPLE, None, AnalyzeOptions(cache=False))
