@@ -22,7 +22,7 @@ from entk_probe.pipeline import AnalyzeOptions
 from entk_probe.pipeline.distributed import FAULT_ENV
 from entk_probe.pipeline.sharding import choose, plan_digest
 
-from .test_distributed import ARGS, _comparable, _env, _free_port, _kernels, _ranks
+from .test_distributed import ARGS, _env, _free_port, _kernels, _ranks, _same_run, _single, _torchrun
 
 # Two ranks of a gloo group; after joining, rank 1 leaves (exit) or stays silent (hang) instead of
 # summing its part, and rank 0 says how its sum_parts ended, with its seconds.
@@ -43,6 +43,10 @@ try:
     print(sum_parts(torch.ones(3, 3, dtype=torch.float64), "cpu").sum().item())
 except DistributedError as exc:
     print(f"{time.monotonic() - started:.1f}", exc, exc.everywhere)
+# Leave without tearing the group down: with rank 1 still hanging, gloo's worker thread can abort the
+# interpreter's exit ("terminate called without an active exception"), which is not what is tested.
+sys.stdout.flush()
+os._exit(0)
 """
 PARAMETERS_LINE = "2 ranks share the parameters of each of the {} kernel(s) to compute (--shard parameters)"
 
@@ -81,44 +85,22 @@ def test_a_rank_lost_inside_the_sum_fails_the_others_sum_at_the_latest_after_the
     assert float(seconds) < timeout if how == "exit" else timeout <= float(seconds) < timeout + 5
 
 
-def _relative(a: torch.Tensor, b: torch.Tensor) -> float:
-    return float((a - b).abs().max() / b.abs().max())
-
-
-def _same_run(single: dict, shared: dict, single_cache: Path, shared_cache: Path) -> None:
-    """The same report apart from timings and environment, the same verdict, the same kernels to 1e-12."""
-    assert _comparable(shared) == _comparable(single)
-    assert shared["phases"]["verdict"] == single["phases"]["verdict"]
-    assert not any(c["kernel_cached"] for c in shared["checkpoints"])  # computed by the ranks in this run
-    mine, theirs = _kernels(shared_cache), _kernels(single_cache)
-    assert len(mine) == len(shared["checkpoints"]) and mine.keys() == theirs.keys()
-    assert all(_relative(mine[k], theirs[k]) < 1e-12 for k in mine)
-
-
 def test_shard_parameters_report_equals_the_single_process_one(tmp_path: Path) -> None:
-    single = subprocess.run([sys.executable, "-m", "entk_probe", *ARGS, "--json", "-"], capture_output=True,
-                            text=True, timeout=300, env=_env(tmp_path / "single"))
-    assert single.returncode == 0, single.stderr
-    shared = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
-                             "--master-addr", "127.0.0.1", "--master-port", str(_free_port()),
-                             "-m", "entk_probe", *ARGS, "--json", "-", "--dist-timeout", "60", "--shard", "parameters"],
-                            capture_output=True, text=True, timeout=300, env=_env(tmp_path / "shared"))
-    assert shared.returncode == 0, shared.stderr
+    single = _single([*ARGS, "--json"], tmp_path / "single")
+    shared = _torchrun([*ARGS, "--json", "-", "--shard", "parameters"], tmp_path / "shared")
     assert PARAMETERS_LINE.format(14) in shared.stderr
-    _same_run(json.loads(single.stdout), json.loads(shared.stdout), tmp_path / "single", tmp_path / "shared")
+    _same_run(single, json.loads(shared.stdout), tmp_path / "single", tmp_path / "shared")
 
 
 def test_auto_shares_parameters_when_there_are_fewer_kernels_than_ranks(tmp_path: Path) -> None:
     args = [*ARGS, "--max-checkpoints", "1", "--json"]
-    single = subprocess.run([sys.executable, "-m", "entk_probe", *args, "-"], capture_output=True, text=True,
-                            timeout=300, env=_env(tmp_path / "single"))
-    assert single.returncode == 0, single.stderr
+    single = _single(args, tmp_path / "single")
     rank0, rank1 = _ranks([*args, str(tmp_path / "r.json"), "--dist-timeout", "60"], tmp_path / "shared")
     assert rank0.returncode == rank1.returncode == 0, rank0.stderr + rank1.stderr
     assert PARAMETERS_LINE.format(1) in rank0.stderr and rank1.stderr == ""
     assert "ranks share the kernels to compute" not in rank0.stderr
     report = json.loads((tmp_path / "r.json").read_text())
-    _same_run(json.loads(single.stdout), report, tmp_path / "single", tmp_path / "shared")
+    _same_run(single, report, tmp_path / "single", tmp_path / "shared")
 
 
 def test_a_rank_failing_in_its_part_fails_every_rank_with_its_message(tmp_path: Path) -> None:
