@@ -42,7 +42,7 @@ DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
 
 def parse_model_kwargs(text: str) -> dict:
     return parse_kwarg_list([item for item in text.split(",") if item])
-EARLY_STEPS = (0, 1, 2, 4, 8, 16)
+EARLY_STEPS = (0, 1, 2, 4, 8, 16)  # --early replaces them
 
 
 def load_split(split: str) -> tuple[torch.Tensor, torch.Tensor]:
@@ -76,10 +76,11 @@ def augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
 
 def lr_factor(args: argparse.Namespace, total: int, steps_per_epoch: int):
     """The schedule as a factor of --lr for LambdaLR, by optimiser step."""
-    if args.cosine:
-        return lambda s: 0.5 * (1 + np.cos(np.pi * s / total))
-    if args.onecycle:  # linear warm-up to --lr over the first 30% of the run, then cosine down to lr/1e4
-        warm = max(1, int(0.3 * total))
+    if args.cosine:  # linear warm-up over --warmup of the run (none by default), then cosine down to 0
+        warm = int(args.warmup * total)
+        return lambda s: (s + 1) / warm if s < warm else 0.5 * (1 + np.cos(np.pi * (s - warm) / (total - warm)))
+    if args.onecycle:  # linear warm-up to --lr over --warmup of the run (30% by default), then cosine down to lr/1e4
+        warm = max(1, int((0.3 if args.warmup == 0 else args.warmup) * total))
         return lambda s: (0.04 + 0.96 * s / warm) if s < warm else 1e-4 + (1 - 1e-4) * 0.5 * (1 + np.cos(np.pi * (s - warm) / (total - warm)))
     if args.drop:
         epoch, lr = args.drop
@@ -102,10 +103,14 @@ def main() -> None:
     parser.add_argument("--optimizer", choices=["sgd", "adam"], default="sgd")
     parser.add_argument("--cosine", action="store_true", help="cosine learning-rate decay to 0 over the run")
     parser.add_argument("--onecycle", action="store_true", help="OneCycle: warm-up over 30%% of the run, then cosine decay")
+    parser.add_argument("--warmup", type=float, default=0.0,
+                        help="fraction of the run spent warming up linearly (--cosine: none by default; --onecycle: 0.3)")
     parser.add_argument("--drop", type=parse_drop, metavar="EPOCH:LR", help="step decay: the lr becomes LR at EPOCH")
     parser.add_argument("--crops", action="store_true", help="random crops (4-pixel padding) and horizontal flips")
     parser.add_argument("--every", type=int, default=0, help="also a checkpoint every this many steps ...")
     parser.add_argument("--dense-until", type=float, default=0.0, help="... up to this epoch")
+    parser.add_argument("--early", type=lambda text: tuple(int(v) for v in text.split(",")), default=EARLY_STEPS,
+                        metavar="S,S,...", help="steps of the early checkpoints (default 0,1,2,4,8,16)")
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--seed", type=int, default=0)
@@ -160,7 +165,7 @@ def main() -> None:
             losses.append(loss.item())
             step += 1
             dense = args.every and step % args.every == 0 and step <= args.dense_until * steps_per_epoch
-            if step in EARLY_STEPS or dense or step % steps_per_epoch == 0:
+            if step in args.early or dense or step % steps_per_epoch == 0:
                 save(step)
 
 
