@@ -27,7 +27,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run", type=Path)
     parser.add_argument("out", type=Path)
-    parser.add_argument("--probe", default="cifar10:300")
+    parser.add_argument("--probe", default="cifar10:300", help="probe spec, e.g. cifar10:100,seed=1")
     args = parser.parse_args()
     analysis = entk_probe.analyze(args.run, args.probe, AnalyzeOptions(data_root=DATA, plugins=[PLUGINS], device="cpu"))
     runs = [analysis.runs[i] for i in analysis.included]

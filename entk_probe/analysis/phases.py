@@ -3,24 +3,22 @@
 Everything is computed from the pairwise angles A[i, j] (degrees) between the run's kernels,
 centred (H K H) by default, and the checkpoints' times t_i (epochs, else steps).
 
-Boundary. Phase I is the fast phase, whatever direction the kernel moves in. Its end is the
-speed boundary (``speed``): the checkpoint from which the kernel's speed over windows of one
-fixed duration Δ (the largest gap between checkpoints) stays below the geometric mean of its
-fast and slow levels, placed only when the slow level is at most ``max_velocity_ratio`` of the
-fast one and both phases keep their minimum sizes below. A running median over three windows
-makes an isolated outlier checkpoint part of the phase around it. Where the speed does not fall
-that far over windows of Δ (a fast phase shorter than Δ, as in runs at a constant learning rate
-checkpointed once an epoch), the boundary is the kink of the displacement curve d(t_j) = A[0, j]:
-the checkpoint b whose time t_b, as the corner of a continuous two-piece line (slope s1 up to
-t_b, s2 after), fits d best in least squares, with at least ``min_phase_steps`` steps before it
-and ``min_phase2_checkpoints`` checkpoints after it. The displacement of a checkpoint carries its
-own SGD jitter only once, whereas a step's angle divided by a short step's duration would turn
-that jitter into speed; and the line after the corner takes a Phase II that slows down under a
-decaying learning rate. ``phases.boundary.rule`` in the JSON says which rule placed it; the
-evidence has both boundaries. The slopes s1, s2 are those of the two-piece line with its corner
-at the boundary, whichever rule placed it. Phase II's geometry is measured on the checkpoints
-after the boundary, so that a boundary placed one checkpoint early does not count the last of
-Phase I's motion as Phase II's.
+Boundary. Phase I is the kernel's initial motion away from its initialisation. Its end is the
+plateau boundary (``plateau.py``): the first checkpoint from which the angle from the first kernel,
+d(t_j) = A[0, j], stays at ``plateau_fraction`` of its later median or above (the boundary and the
+next checkpoint, and all but ``plateau_tolerance`` of the later ones), with at least
+``min_phase_steps`` steps before it and ``min_phase2_checkpoints`` checkpoints after it. It reads
+no times: neither the learning-rate schedule (cosine and OneCycle runs slow down only when their
+learning rate anneals, long after the kernel reached its plateau) nor the spacing of the
+checkpoints moves it. Where no checkpoint qualifies, the boundary is the kink of the displacement
+curve: the checkpoint b whose time t_b, as the corner of a continuous two-piece line (slope s1 up
+to t_b, s2 after), fits d best in least squares. ``phases.boundary.rule`` in the JSON says which
+rule placed it; the evidence has both boundaries. The slopes s1, s2 are those of the two-piece
+line with its corner at the boundary, whichever rule placed it. Phase II's geometry is measured
+on the checkpoints after the boundary, so that a boundary placed one checkpoint early does not
+count the last of Phase I's motion as Phase II's. (Until schema 1.4 the boundary was where the
+kernel's speed over windows of the largest gap fell and stayed low; docs/phases.md says why it
+changed.)
 
 Verdict (``verdicts.py`` holds their ids and plain words), in this order (every threshold a field
 of ``PhaseThresholds``, printed in the report):
@@ -28,9 +26,8 @@ of ``PhaseThresholds``, printed in the report):
 - ``insufficient``: fewer than ``min_checkpoints`` checkpoints with distinct times.
 - ``lazy``: the trajectory's diameter (largest pairwise angle) is below ``lazy_max_angle_deg``:
   the kernel barely moves at all.
-- ``single-phase``: no speed boundary, and after the corner the kernel still moves away from its
-  initialisation at more than ``max_velocity_ratio`` times its Phase I rate (|s2| / s1): no
-  slow-down, no second phase. (A speed boundary is a slow-down by definition.)
+- ``single-phase``: after the boundary the kernel still moves away from its initialisation at
+  more than ``max_velocity_ratio`` times its Phase I rate (|s2| / s1): no plateau, no second phase.
 - ``two-phase-frozen``: Phase II's diameter (largest angle between two of its kernels) is below
   ``frozen_diameter_fraction`` of Phase I's travel A[0, b]: after the boundary the kernel stops
   (up to jitter).
@@ -82,7 +79,7 @@ from .dynamics import (
     subspaces_informative,
     top_eigenspace,
 )
-from .speed import SpeedBoundary, speed_boundary
+from .plateau import PlateauBoundary, plateau_boundary
 from .verdicts import INSUFFICIENT, LAZY, NO_CONE, SINGLE_PHASE, TWO_PHASE_CONE, TWO_PHASE_FROZEN
 
 CONE_STATISTIC = "mean"
@@ -92,11 +89,11 @@ EVIDENCE_KEYS = ("checkpoints", "diameter_deg", "boundary_time", "phase1_travel_
                  "phase2_rate_deg", "velocity_ratio", "phase1_median_step_velocity_deg",
                  "phase2_median_step_velocity_deg", "phase2_path_deg", "phase2_diameter_deg",
                  "phase2_diameter_over_path", "phase2_drift_ratio", "phase2_half_angle_deg", "init_to_axis_deg",
-                 # both boundaries (``place_boundary`` says which one decides) and the speeds around the speed boundary
-                 "corner_boundary_time", "speed_window", "speed_boundary_time", "speed_before_deg", "speed_after_deg",
-                 "speed_fall_ratio")
-# How the boundary was placed (the JSON's ``phases.boundary.rule``): by window speed, else by the displacement corner.
-BOUNDARY_RULES = ("speed", "corner")
+                 # both boundaries (``place_boundary`` says which one decides) and the plateau's numbers
+                 "corner_boundary_time", "plateau_boundary_time", "plateau_level_deg", "plateau_below_share")
+# How the boundary was placed (the JSON's ``phases.boundary.rule``): the plateau of the angle from the first kernel,
+# else the displacement corner.
+BOUNDARY_RULES = ("plateau", "corner")
 
 
 @dataclass(frozen=True)
@@ -107,7 +104,8 @@ class PhaseThresholds:
     min_phase_steps: int = field(default=2, metadata={"help": "steps Phase I has at least"})
     min_phase2_checkpoints: int = field(default=4, metadata={"help": "checkpoints after the boundary, at least"})
     lazy_max_angle_deg: float = field(default=5.0, metadata={"help": "trajectory diameter (degrees) below which the run is lazy"})
-    speed_fall_ratio: float = field(default=0.6, metadata={"help": "the speed places the boundary when every later window is at most this fraction of Phase I's median speed"})
+    plateau_fraction: float = field(default=0.9, metadata={"help": "Phase I ends where the angle from the first kernel stays at this fraction of its later median or above"})
+    plateau_tolerance: float = field(default=0.2, metadata={"help": "share of the later checkpoints that may dip below that"})
     max_velocity_ratio: float = field(default=0.25, metadata={"help": "Phase II / Phase I rate away from init above which there is one phase"})
     frozen_diameter_fraction: float = field(default=0.045, metadata={"help": "Phase II diameter / Phase I travel below which Phase II is frozen"})
     cone_max_half_angle_fraction: float = field(default=0.5, metadata={"help": "Phase II cone's half-angle / angle from the first kernel to its axis at most, for a cone"})
@@ -151,10 +149,18 @@ def find_boundary(displacement: np.ndarray, times: np.ndarray, min_steps: int,
     return best
 
 
-def classify(angle: np.ndarray, times: Sequence[float], thresholds: PhaseThresholds = PhaseThresholds()) -> PhaseResult:
-    """Boundary and verdict of a trajectory from its pairwise angles (T, T) in degrees and times."""
+def classify(angle: np.ndarray, times: Sequence[float], thresholds: PhaseThresholds = PhaseThresholds(),
+             flow: Sequence[float] | None = None) -> PhaseResult:
+    """Boundary and verdict of a trajectory from its pairwise angles (T, T) in degrees and times (T,).
+
+    ``flow`` (T,), when the learning rate is known: each checkpoint's gradient-flow time (the
+    learning rate integrated over training, Σ lr·Δ, in any unit). The displacement's slopes (the
+    single-phase test, the Phase I and II rates) and the corner are then measured against it, so
+    that a kernel that slows down only because its learning rate anneals still counts as moving.
+    """
     th = thresholds
     t = np.asarray(times, dtype=float)
+    axis = t if flow is None else np.asarray(flow, dtype=float)  # the slopes' time axis
     distinct = len(np.unique(t))
     diameter = float(np.nanmax(angle)) if angle.size else 0.0
     evidence: dict[str, float] = {"checkpoints": float(len(t)), "diameter_deg": diameter}
@@ -166,20 +172,20 @@ def classify(angle: np.ndarray, times: Sequence[float], thresholds: PhaseThresho
         return PhaseResult(LAZY.id, None, th, evidence,
                            f"the kernel never moves more than {diameter:.2f}° from any of its other states "
                            f"(lazy below {th.lazy_max_angle_deg}°)")
-    speed = speed_boundary(angle, t, th.speed_fall_ratio, th.min_phase_steps, th.min_phase2_checkpoints)
-    corner = find_boundary(angle[0], t, th.min_phase_steps, th.min_phase2_checkpoints)
-    found = place_boundary(angle, t, th, speed, corner)
+    plateau = plateau_boundary(angle, th.plateau_fraction, th.plateau_tolerance, th.min_phase_steps,
+                               th.min_phase2_checkpoints)
+    corner = find_boundary(angle[0], axis, th.min_phase_steps, th.min_phase2_checkpoints)
+    found = place_boundary(angle, axis, th, plateau, corner)
     if found is None:
         return PhaseResult(INSUFFICIENT.id, None, th, evidence, "too few checkpoints with increasing times to place a boundary")
     b, s1, s2, rule = found
-    evidence.update(_evidence(angle, t, b, s1, s2, speed, corner))
+    evidence.update(_evidence(angle, t, b, s1, s2, plateau, corner))
     ev = evidence
     travel, path2, diam2, drift = ev["phase1_travel_deg"], ev["phase2_path_deg"], ev["phase2_diameter_deg"], ev["phase2_drift_ratio"]
     half, init_to_axis, ratio = ev["phase2_half_angle_deg"], ev["init_to_axis_deg"], ev["velocity_ratio"]
-    if rule == "corner" and ratio > th.max_velocity_ratio:  # a speed boundary is a slow-down already
+    if ratio > th.max_velocity_ratio:
         return PhaseResult(SINGLE_PHASE.id, None, th, evidence,
-                           f"no slow-down: its speed never falls and stays low, and after the best corner the kernel "
-                           f"still moves away from its initialisation "
+                           f"no plateau: after the {rule} boundary the kernel still moves away from its initialisation "
                            f"at {ratio:.2f} times its earlier rate (two phases need below {th.max_velocity_ratio})")
     if not diam2 >= th.frozen_diameter_fraction * travel:  # NaN-safe: a still kernel has no drift ratio
         return PhaseResult(TWO_PHASE_FROZEN.id, b, th, evidence,
@@ -198,7 +204,7 @@ def classify(angle: np.ndarray, times: Sequence[float], thresholds: PhaseThresho
     return PhaseResult(NO_CONE.id, b, th, evidence, f"after Phase I the kernel does not settle into a cone: {why}", rule)
 
 
-def _evidence(angle: np.ndarray, t: np.ndarray, b: int, s1: float, s2: float, speed: SpeedBoundary,
+def _evidence(angle: np.ndarray, t: np.ndarray, b: int, s1: float, s2: float, plateau: PlateauBoundary,
               corner: tuple[int, float, float] | None) -> dict[str, float]:
     """The numbers behind a verdict with its boundary at checkpoint b (EVIDENCE_KEYS from the third on)."""
     last = len(t) - 1
@@ -220,23 +226,22 @@ def _evidence(angle: np.ndarray, t: np.ndarray, b: int, s1: float, s2: float, sp
         "phase2_half_angle_deg": half,
         "init_to_axis_deg": init_to_axis,
         "corner_boundary_time": float(t[corner[0]]) if corner is not None else math.nan,
-        "speed_window": speed.window,
-        "speed_boundary_time": math.nan if speed.index is None else float(t[speed.index]),
-        "speed_before_deg": speed.before, "speed_after_deg": speed.after, "speed_fall_ratio": speed.fall_ratio,
+        "plateau_boundary_time": math.nan if plateau.index is None else float(t[plateau.index]),
+        "plateau_level_deg": plateau.level_deg, "plateau_below_share": plateau.below_share,
     }
 
 
-def place_boundary(angle: np.ndarray, t: np.ndarray, th: PhaseThresholds, speed: SpeedBoundary,
+def place_boundary(angle: np.ndarray, t: np.ndarray, th: PhaseThresholds, plateau: PlateauBoundary,
                    corner: tuple[int, float, float] | None) -> tuple[int, float, float, str] | None:
     """Phase I's last checkpoint, the slopes of the displacement line before and after it, and the rule.
 
-    The speed boundary where the speed falls and stays low (``speed``) and leaves room for both
-    phases; else the displacement corner. None when neither can be placed.
+    The plateau boundary where the angle from the first kernel reaches its plateau and leaves room
+    for both phases; else the displacement corner. None when neither can be placed.
     """
-    b = speed.index
+    b = plateau.index
     if b is not None and th.min_phase_steps <= b < len(t) - th.min_phase2_checkpoints and t[0] < t[b] < t[-1]:
         _, s1, s2 = _hinge_fit(t, angle[0], float(t[b]))
-        return b, s1, s2, "speed"
+        return b, s1, s2, "plateau"
     return (*corner, "corner") if corner is not None else None
 
 

@@ -13,9 +13,19 @@ set E_0, E_1, ... (in the Frobenius inner product), so every angle is planted ex
   as a high learning rate makes); two-phase kinds only;
 - ``noise_deg`` tilts every kernel by that angle in a random direction (SGD noise);
   ``decay`` multiplies Phase II's step angles by decay**j (a decaying learning rate).
+- ``schedule`` (``SCHEDULES``) scales every step by the learning rate's factor at the step's
+  middle, as a function of the fraction of the run done: ``constant``; ``cosine`` (down to 0);
+  ``warmup-cosine`` (linear warm-up over the first 10%, then cosine); ``onecycle`` (warm-up from
+  0.04 over the first 15%, then cosine down to 1e-4); ``step`` (x0.1 from 75% of the run on, as
+  a drop at epoch 150 of 200).
+  Phase I's steps are rescaled to keep its planted travel (``phase1_steps x phase1_step_deg``),
+  so a warm-up makes Phase I accelerate; Phase II's steps shrink with the learning rate, and its
+  cone's spread with it down to half (an annealed kernel still wanders in its cone), so the kernel
+  slows down long after Phase I ended.
 
-Times: Phase I's checkpoints at 0, 1/32, 1/16, ... of an epoch (dense, as real runs keep them),
-then one an epoch; the boundary checkpoint is the last of Phase I.
+Times (``spacing``): ``dense``, Phase I's checkpoints at 0, 1/32, 1/16, ... of an epoch (dense,
+as real runs keep them), then one an epoch; ``even``, one an epoch throughout. The boundary
+checkpoint is the last of Phase I.
 """
 
 from __future__ import annotations
@@ -27,6 +37,21 @@ import torch
 from torch import Tensor
 
 KINDS = ("cone", "frozen", "drift", "single", "lazy")
+SCHEDULES = ("constant", "cosine", "warmup-cosine", "onecycle", "step")
+SPACINGS = ("dense", "even")
+
+
+def lr_factor(schedule: str, progress: float) -> float:
+    """The learning rate as a fraction of its peak after ``progress`` (0..1) of the run."""
+    if schedule == "constant":
+        return 1.0
+    if schedule == "step":
+        return 1.0 if progress < 0.75 else 0.1
+    warm = {"cosine": 0.0, "warmup-cosine": 0.1, "onecycle": 0.15}[schedule]
+    start, floor = (0.04, 1e-4) if schedule == "onecycle" else (0.0, 0.0)
+    if progress < warm:
+        return start + (1 - start) * progress / warm
+    return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * (progress - warm) / (1 - warm)))
 
 
 @dataclass(frozen=True)
@@ -35,6 +60,7 @@ class Trajectory:
     times: list[float]
     boundary: int | None  # planted: index of the checkpoint that ends Phase I
     kind: str
+    flow: list[float]  # gradient-flow time: the learning rate's factor integrated over time (Σ lr·Δt), per checkpoint
 
 
 def _basis(n: int, count: int, gen: torch.Generator) -> list[Tensor]:
@@ -72,27 +98,38 @@ def make_trajectory(
     decay: float = 1.0,
     transient_deg: float = 0.0,
     transient_at: int = 1,
+    schedule: str = "constant",
+    spacing: str = "dense",
     seed: int = 0,
 ) -> Trajectory:
     """A trajectory of ``phase1_steps + phase2_steps + 1`` kernels (module docstring)."""
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, not {kind!r}")
+    if schedule not in SCHEDULES or spacing not in SPACINGS:
+        raise ValueError(f"schedule must be one of {SCHEDULES} and spacing one of {SPACINGS}")
     gen = torch.Generator().manual_seed(seed)
     basis = _basis(n, 8, gen)
     e0, e1, e2, rest = basis[0], basis[1], basis[2], basis[3:]
-    times = [0.0] + [2.0 ** (k - phase1_steps) for k in range(phase1_steps)]  # ..., 1/4, 1/2, 1 epoch
+    if spacing == "dense":
+        times = [0.0] + [2.0 ** (k - phase1_steps) for k in range(phase1_steps)]  # ..., 1/4, 1/2, 1 epoch
+    else:
+        times = [float(k) for k in range(phase1_steps + 1)]
     times += [times[-1] + j for j in range(1, phase2_steps + 1)]
-    # single and lazy move at one angular velocity (per unit time) throughout
+    lr = [lr_factor(schedule, (times[k] + times[k + 1]) / 2 / times[-1]) for k in range(len(times) - 1)]  # mid-step
+    # single and lazy move at one angular velocity (per unit time, times the learning rate) throughout
     rate = (lazy_deg if kind == "lazy" else phase1_step_deg * phase1_steps) / times[-1]
+    phase1_lr = sum(lr[:phase1_steps]) / phase1_steps  # Phase I's steps keep its planted travel
     points = [e0]
     for k in range(phase1_steps):
-        step = rate * (times[k + 1] - times[k]) if kind in ("single", "lazy") else phase1_step_deg
+        step = (rate * (times[k + 1] - times[k]) * lr[k] if kind in ("single", "lazy")
+                else phase1_step_deg * lr[k] / phase1_lr)
         points.append(_rotate(points[-1], e1, step))
     centre = points[-1]
     for j in range(phase2_steps):
-        step = phase2_step_deg * decay**j
+        factor = lr[phase1_steps + j]
+        step = phase2_step_deg * decay**j * factor
         if kind in ("single", "lazy"):
-            points.append(_rotate(points[-1], e1, rate * (times[phase1_steps + j + 1] - times[phase1_steps + j])))
+            points.append(_rotate(points[-1], e1, rate * (times[phase1_steps + j + 1] - times[phase1_steps + j]) * factor))
         elif kind == "frozen":
             points.append(centre.clone())
         elif kind == "drift":
@@ -101,7 +138,8 @@ def make_trajectory(
             weights = torch.randn(len(rest), generator=gen, dtype=torch.float64)
             direction = sum(w * e for w, e in zip(weights, rest))
             radius = cone_deg * (0.5 + 0.5 * float(torch.rand(1, generator=gen)))
-            points.append(_rotate(centre, direction, radius * min(1.0, decay**j * step / phase2_step_deg)))
+            spread = min(1.0, decay**j * step / phase2_step_deg) if factor == 1.0 else max(0.5, factor) * decay**(2 * j)
+            points.append(_rotate(centre, direction, radius * spread))
     if transient_deg > 0 and kind not in ("single", "lazy"):
         if not 1 <= transient_at < phase1_steps:
             raise ValueError(f"transient_at must be 1 to {phase1_steps - 1} steps before the boundary, not {transient_at}")
@@ -114,4 +152,7 @@ def make_trajectory(
             noisy.append(_rotate(p, direction, noise_deg))
         points = noisy
     boundary = None if kind in ("single", "lazy") else phase1_steps
-    return Trajectory([p.clone() for p in points], times, boundary, kind)
+    flow = [0.0]
+    for k in range(len(times) - 1):
+        flow.append(flow[-1] + lr[k] * (times[k + 1] - times[k]))
+    return Trajectory([p.clone() for p in points], times, boundary, kind, flow)

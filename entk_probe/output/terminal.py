@@ -182,15 +182,20 @@ def _chart(r: dict[str, Any]) -> list[str]:
 
 
 def _boundary_rule(rule: str | None, phases: dict[str, Any], unit: str) -> str:
-    """How the boundary was placed, in words (phases.BOUNDARY_RULES)."""
-    ev, ratio = phases["evidence"], phases["thresholds"].get("speed_fall_ratio")
+    """How the boundary was placed, in words (phases.BOUNDARY_RULES; "speed" in reports of schema 1.4)."""
+    ev, th = phases["evidence"], phases["thresholds"]
+    share = ev.get("plateau_below_share")
+    if rule == "plateau":
+        return (f", where the angle from the first kernel reaches its plateau ({_num(ev.get('phase1_travel_deg'), '.3g')}°, "
+                f"its later median {_num(ev.get('plateau_level_deg'), '.3g')}°) and stays at "
+                f"{th.get('plateau_fraction')} of it or above ({_num(None if share is None else 100 * share, '.0f')}% "
+                "of the later checkpoints dip below)")
     if rule == "speed":
         return (f", where the kernel's speed over windows of {_num(ev.get('speed_window'), '.3g')} {unit}(s) falls from "
                 f"{_num(ev.get('speed_before_deg'), '.3g')}° to {_num(ev.get('speed_after_deg'), '.3g')}° a {unit} and stays low")
     if rule == "corner":
-        return (", at the corner of the displacement from the first kernel (the speed over windows of "
-                f"{_num(ev.get('speed_window'), '.3g')} {unit}(s) never falls to {ratio} of its earlier median and stays there: "
-                f"fall ratio {_num(ev.get('speed_fall_ratio'), '.2f')})")
+        return (", at the corner of the displacement from the first kernel (the angle from the first kernel never "
+                f"settles at {th.get('plateau_fraction')} of its later median)")
     return ""
 
 

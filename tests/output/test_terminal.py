@@ -134,12 +134,15 @@ def test_the_legend_explains_only_the_columns_shown(report: dict) -> None:
 def test_the_boundary_says_which_rule_placed_it(report: dict) -> None:
     import copy
 
-    for rule, words in (("speed", "speed over windows of 2 step(s) falls from 30° to 5° a step and stays low"),
+    for rule, words in (("plateau", "the angle from the first kernel reaches its plateau (40°, its later median 42°) "
+                                    "and stays at 0.9 of it or above (10% of the later checkpoints dip below)"),
+                        ("speed", "speed over windows of 2 step(s) falls from 30° to 5° a step and stays low"),
                         ("corner", "at the corner of the displacement from the first kernel")):
         changed = copy.deepcopy(report)
         changed["time_unit"] = "step"
         changed["phases"]["boundary"] = {"index": 1, "step": 5, "epoch": None, "time": 5.0, "checkpoint": "ckpt_5", "rule": rule}
-        changed["phases"]["evidence"].update(speed_window=2.0, speed_before_deg=30.0, speed_after_deg=5.0, speed_fall_ratio=0.2)
+        changed["phases"]["evidence"].update(speed_window=2.0, speed_before_deg=30.0, speed_after_deg=5.0,
+                                             phase1_travel_deg=40.0, plateau_level_deg=42.0, plateau_below_share=0.1)
         text = " ".join(_text(changed, width=400).replace("│", " ").split())
         assert words in text, text
-    assert "rule" not in (report["phases"]["boundary"] or {}) or report["phases"]["boundary"]["rule"] in ("speed", "corner")
+    assert "rule" not in (report["phases"]["boundary"] or {}) or report["phases"]["boundary"]["rule"] in ("plateau", "corner")
