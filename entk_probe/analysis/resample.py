@@ -2,8 +2,9 @@
 
 A resample redraws the probe's N samples: within each class, that class's count with
 replacement (a class-stratified bootstrap; without labels, N draws from all N samples), from a
-fixed seed, so the same run gives the same resamples. A resample with fewer than two distinct
-samples (its centred kernel is zero) is drawn again. A resample's kernel is the cached kernel's
+fixed seed, so the same run gives the same resamples. A resample with fewer than three distinct
+samples is drawn again: once centred, the sample kernels of two samples are all parallel (and of
+one, zero), whatever the run. A resample's kernel is the cached kernel's
 rows and columns at the resample's indices, duplicates included: K_s[p, q] = K[s_p, s_q] for an
 (N, N) kernel, K_s[p, q, c, d] = K[s_p, s_q, c, d] for a full (N, N, C, C) one. No kernel is
 ever computed again.
@@ -52,6 +53,7 @@ from .dynamics import center
 DRAWS = 200  # resamples asked for by default (``--resamples``)
 MIN_DRAWS = 20  # fewer are never drawn to fit WORK_BUDGET (unless fewer are asked for)
 SEED = 0  # the resamples' seed: the same run gives the same resamples
+MIN_DISTINCT = 3  # distinct samples a resample has at least (all of them, for a smaller probe)
 WORK_BUDGET = 2.0e11  # T²·M·draws: about 30 s on two cores shared with a training job (README: cost)
 
 
@@ -85,7 +87,7 @@ def probe_resamples(n: int, draws: int, labels: Tensor | None = None, seed: int 
     for d in range(draws):
         while True:
             s = np.concatenate([g[rng.integers(0, len(g), len(g))] for g in groups])  # (N,) class by class
-            if n < 2 or len(np.unique(s)) >= 2:  # one distinct sample: a zero centred kernel, drawn again
+            if len(np.unique(s)) >= min(n, MIN_DISTINCT):  # fewer: degenerate centred kernels, drawn again
                 break
         out[d] = s
     return torch.from_numpy(out)

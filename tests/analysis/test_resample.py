@@ -113,10 +113,12 @@ def test_the_same_seed_gives_the_same_resamples() -> None:
     assert not torch.equal(probe_resamples(N, 20, labels, seed=5), probe_resamples(N, 20, labels, seed=6))
 
 
-def test_a_plain_bootstrap_draws_with_replacement_and_never_one_sample_alone() -> None:
-    resamples = probe_resamples(2, 200, seed=0)  # half of two-sample bootstraps draw one sample twice
-    assert ((resamples >= 0) & (resamples < 2)).all()
-    assert all(len(set(s.tolist())) == 2 for s in resamples)  # those were drawn again
+def test_a_plain_bootstrap_draws_with_replacement_and_never_fewer_than_three_samples() -> None:
+    resamples = probe_resamples(4, 200, seed=0)  # most bootstraps of four samples draw at most three
+    assert ((resamples >= 0) & (resamples < 4)).all()
+    assert all(len(set(s.tolist())) >= 3 for s in resamples)  # fewer were drawn again
+    assert any(len(set(s.tolist())) == 3 for s in resamples)  # with replacement
+    assert all(sorted(s.tolist()) == [0, 1, 2] for s in probe_resamples(3, 20, seed=0))  # a tiny probe: all of it
     counts = torch.bincount(probe_resamples(N, 200, seed=1).reshape(-1), minlength=N)
     assert counts.min() > 100 and counts.max() < 300  # every sample drawn about 200 times
 
