@@ -365,7 +365,8 @@ def _summarised(run_dir: Path, unit: str, options: AnalyzeOptions, spec: ModelSp
              "is not measured; alignment uses the probe's labels", code="class-mismatch")
     summary = summarize(done.kernels, times, num_classes=num_classes, labels=probe.labels, label_classes=label_classes,
                         logits=done.logits, thresholds=options.thresholds, k=options.subspace_k,
-                        statistic=options.cone_statistic, max_memory=analysis_budget(options.max_memory))
+                        statistic=options.cone_statistic, max_memory=analysis_budget(options.max_memory),
+                        resamples=options.resamples, time_unit=unit)
     if not subspaces_informative(summary.k, probe.n):
         warn(f"subspace angles are not measured (null): the top-{summary.k} eigenspaces of centred kernels over "
              f"N={probe.n} samples are the same whatever the kernels (k must be below N - 1 = {probe.n - 1}); "
