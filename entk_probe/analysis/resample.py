@@ -32,10 +32,12 @@ kernel centred (float64, M = N² R numbers) and one draw's weighted copy (about 
 gathered from a block while it is loaded.
 
 Cost: about T²·M·draws multiply-adds (the unit of ``WORK_BUDGET``; the products take about
-0.4 of that, the gathers a few U² R a kernel and draw): 200 draws of T = 53 trace kernels of
-N = 300 (5e10) take about 4 s on one core of two shared with a training job (README). Where the
-asked draws would exceed ``WORK_BUDGET`` (about 30 s so; full-mode kernels: M = (NC)²) fewer
-are drawn, never fewer than ``MIN_DRAWS``, and the reason is recorded.
+0.4 of that, the gathers a few U² R a kernel and draw). Measured on one core of two, with a
+training job on the other: 200 draws of T = 53 trace kernels of N = 300 (5e10) in 4.3 s, of
+T = 53 full kernels of N = 60, C = 10 (2e11) in 21 s, about 1e10 a second; ``classify`` adds
+about 5 ms a draw. Where the asked draws would exceed ``WORK_BUDGET`` (about 30 s so; full-mode
+kernels of larger probes: M = (NC)²) fewer are drawn, never fewer than ``MIN_DRAWS``, and the
+reason is recorded.
 """
 
 from __future__ import annotations
@@ -54,7 +56,7 @@ DRAWS = 200  # resamples asked for by default (``--resamples``)
 MIN_DRAWS = 20  # fewer are never drawn to fit WORK_BUDGET (unless fewer are asked for)
 SEED = 0  # the resamples' seed: the same run gives the same resamples
 MIN_DISTINCT = 3  # distinct samples a resample has at least (all of them, for a smaller probe)
-WORK_BUDGET = 2.0e11  # T²·M·draws: about 30 s on two cores shared with a training job (README: cost)
+WORK_BUDGET = 3.0e11  # T²·M·draws: about 30 s on one core of two shared with a training job (module docstring)
 
 
 def check_resamples(draws: object) -> None:
@@ -170,18 +172,18 @@ def resampled_angles(kernels: Sequence[Tensor], resamples: Tensor, block: int | 
     if t == 0 or draws == 0:
         return gram
     step = max(int(block or t), 1)
-    each: list[_Draw] = []
     for a0 in range(0, t, step):
         a = _load(kernels, a0, min(a0 + step, t))  # (N², R, Ba)
-        a1 = a0 + a.shape[2]
-        each = each or [_Draw(resamples[d], math.isqrt(a.shape[0])) for d in range(draws)]
-        for d, draw in enumerate(each):
+        a1, n = a0 + a.shape[2], math.isqrt(a.shape[0])
+        for d in range(draws):  # a draw's index arrays are made when used: 200 of them held would be O(draws N²)
+            draw = _Draw(resamples[d], n)
             parts = _weighted(a, draw)
             gram[d, a0:a1, a0:a1] = _gram(parts, parts, draw.size).numpy()
         for b0 in range(a1, t, step):
             b = _load(kernels, b0, min(b0 + step, t))  # (N², R, Bb)
             b1 = b0 + b.shape[2]
-            for d, draw in enumerate(each):
+            for d in range(draws):
+                draw = _Draw(resamples[d], n)
                 gram[d, a0:a1, b0:b1] = _gram(_weighted(a, draw), _weighted(b, draw), draw.size).numpy()
             del b  # before the next block is loaded: two blocks at most
     return np.stack([_angles(g) for g in gram])
