@@ -208,11 +208,12 @@ def _summary(c: Confidence, point: PhaseResult, times: Sequence[float], unit: st
     drawn = f"{c.draws} probe resamples" + (f" ({c.draws_asked} asked; fewer to bound the cost)" if c.draws_reduced else "")
     subsets = "every other checkpoint: " + ", ".join(s.verdict for s in c.every_other)
     b = c.boundary
+    at = math.nan if point.boundary is None else float(times[point.boundary])
+    spread = f"{_num(b.p5)}-{_num(b.p95)}"
     if point.boundary is None:
         where = f"no boundary ({b.placed_share:.2f} of them place one)"
     else:
-        where = (f"boundary {unit} {_num(float(times[point.boundary]))} (resamples {_num(b.p5)}-{_num(b.p95)}, "
-                 f"the same checkpoint in {b.same_share:.2f})")
+        where = f"boundary {unit} {_num(at)} (resamples {spread}, the same checkpoint in {b.same_share:.2f})"
     if not c.uncertain or c.between is None:
         return f"{c.point_verdict} in {c.verdict_share:.2f} of {drawn}; {where}; {subsets}"
     other = c.between[1]
@@ -222,7 +223,8 @@ def _summary(c: Confidence, point: PhaseResult, times: Sequence[float], unit: st
     if test is not None:
         line += f": {test.words} sits at its threshold ({test.threshold} {getattr(point.thresholds, test.threshold):g})"
     elif c.threshold == BOUNDARY:
-        line += f": the resamples place the boundary elsewhere ({where})"
+        line += (f": the resamples place the boundary elsewhere ({unit} {_num(at)} on the full probe, {spread} in the "
+                 f"resamples, the same checkpoint in {b.same_share:.2f})")
     return f"{line}; {subsets}"
 
 

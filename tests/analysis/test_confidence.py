@@ -18,6 +18,7 @@ from entk_probe.analysis.confidence import (
     TESTS,
     confidence,
     every_other,
+    judge,
     margins,
     reported,
     separating,
@@ -193,3 +194,16 @@ def test_summarize_reports_uncertain_and_keeps_the_full_probes_boundary_and_phas
     assert sure.phases.boundary == plain.phases.boundary and sure.phases.evidence == plain.phases.evidence
     assert [r.phase for r in sure.checkpoints] == [r.phase for r in plain.checkpoints]
     assert sure.cone is not None and plain.cone is not None and sure.cone.width_deg == plain.cone.width_deg
+
+
+def test_draws_that_move_the_boundary_are_said_to() -> None:
+    point = _result("two-phase-cone", phase2_half_angle_deg=10.0, init_to_axis_deg=40.0, phase2_drift_ratio=1.0)
+    moved = replace(point, verdict="no-cone", boundary=9)
+    draws = [point] * 3 + [moved] * 4
+    c = judge(point, draws, [], [float(t) for t in range(12)], asked=7, reduced=None, seed=0, method="", unit="step")
+    assert c.uncertain and c.between == ["two-phase-cone", "no-cone"] and c.threshold == BOUNDARY
+    assert c.verdict_share == 3 / 7 and c.verdict_counts == {"no-cone": 4, "two-phase-cone": 3}
+    assert c.boundary.same_share == 3 / 7 and c.boundary.placed_share == 1.0 and c.boundary.p50 == 9.0
+    assert c.summary == ("uncertain between two-phase-cone (0.43) and no-cone (0.57) of 7 probe resamples: the "
+                         "resamples place the boundary elsewhere (step 5 on the full probe, 5-9 in the resamples, "
+                         "the same checkpoint in 0.43); every other checkpoint: ")
