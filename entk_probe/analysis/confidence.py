@@ -119,9 +119,10 @@ class BoundarySpread:
 
 @dataclass(frozen=True)
 class Subset:
-    """The verdict of the full probe's angles restricted to a subset of checkpoints (``EVERY_OTHER``)."""
+    """The verdict of the full probe's angles restricted to a subset of checkpoints (``EVERY_OTHER``:
+    positions among the checkpoints analysed, so a checkpoint left out is not counted)."""
 
-    checkpoints: str
+    checkpoints: str  # which: one of EVERY_OTHER
     count: int
     verdict: str
     boundary_time: float  # NaN without a boundary
