@@ -29,7 +29,7 @@ from .analysis.phases import CONE_STATISTIC, PhaseThresholds
 from .engine.planning import EntkPlan
 from .output.plots import check_plotting, plot_report
 from .cli_options import (data_options, dist_timeout_option, kernel_options, kernel_settings, output_options, plugins_option,
-                          shard_option, threshold_options)
+                          resamples_option, shard_option, threshold_options)
 from .output.switchreport import plot_switch, render_switch, switch_to_json
 from .pipeline.switch import optimiser, run_switch
 from .output.helptext import ANALYZE_GROUPS, GroupedCommand
@@ -130,6 +130,7 @@ def main() -> None:
 @kernel_options
 @data_options
 @threshold_options
+@resamples_option
 @click.option("--cone-statistic", type=click.Choice(list(ANGLE_STATISTICS)), default=CONE_STATISTIC, show_default=True,
               help="Which principal angle of the top-k eigenspaces measures the cone.")
 @click.option("--subspace-k", type=int, help="Eigenspace dimension for subspace angles (default: number of classes).")
@@ -147,7 +148,7 @@ def analyze_command(run_dir: Path, probe_spec: str | None, arch: str | None, plu
                     range_: str | None, max_checkpoints: int | None, trust_checkpoints: bool, init: str | None, mode: str,
                     params: str | None, device: str, max_memory: str | None, jacobian_dtype: str, gram_dtype: str,
                     paths: str, force: bool, input_size: str | None, normalize: str | None, data_root: Path | None,
-                    download: bool, cone_statistic: str,
+                    download: bool, resamples: int, cone_statistic: str,
                     subspace_k: int | None, buffer_motion: bool, no_cache: bool, json_path: str | None,
                     plot_path: Path | None, save_kernels: Path | None, quiet: bool, no_color: bool,
                     shard: str, dist_timeout: float, **thresholds: Any) -> None:
@@ -168,7 +169,7 @@ def analyze_command(run_dir: Path, probe_spec: str | None, arch: str | None, plu
         download=download,
         thresholds=PhaseThresholds(**{k.removeprefix("threshold_"): v for k, v in thresholds.items()}),
         cone_statistic=cone_statistic, subspace_k=subspace_k, buffer_motion=buffer_motion, cache=not no_cache,
-        shard=shard,
+        shard=shard, resamples=resamples,
     )
     click.get_current_context().meta[_NO_CACHE] = no_cache
     if plot_path is not None:

@@ -12,6 +12,8 @@ import click
 import torch
 
 from .analysis.phases import PhaseThresholds
+from .analysis.confidence import CONFIDENT_SHARE
+from .analysis.resample import DRAWS
 from .engine.layerplan import PATHS
 from .engine.modes import MODES
 from .pipeline.distributed import DEFAULT_TIMEOUT
@@ -77,6 +79,13 @@ def threshold_options(command: Callable[..., None]) -> Callable[..., None]:
             show_default=True, help=f"Phase threshold: {f.metadata['help']}.",
         )(command)
     return command
+
+
+resamples_option = click.option(
+    "--resamples", type=int, default=DRAWS, show_default=True, metavar="N",
+    help="Probe resamples (rows and columns of the kernels, no new kernel) that test how sure the verdict is; "
+         f"the verdict is uncertain when fewer than {CONFIDENT_SHARE} of them agree with it (0: off).",
+)
 
 
 plugins_option = click.option(

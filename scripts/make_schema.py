@@ -17,7 +17,7 @@ sys.path.insert(0, str(REPO))
 OUT = REPO / "entk_probe" / "output" / "schema" / "report.schema.json"
 from dataclasses import fields
 from entk_probe.analysis.summary import CheckpointMetrics
-from entk_probe.analysis.phases import BOUNDARY_RULES, PhaseThresholds
+from entk_probe.analysis.phases import BOUNDARY_RULES, SLOPE_AXES, PhaseThresholds
 from entk_probe.analysis.verdicts import VERDICTS
 from entk_probe.analysis.dynamics import ANGLE_STATISTICS
 from entk_probe.engine.modes import MODES
@@ -57,7 +57,23 @@ checkpoint = obj({
     "rebuilt": B,
 }, optional=("excluded", "training_log", "rebuilt"))
 from entk_probe.analysis.phases import EVIDENCE_KEYS as EVIDENCE
+from entk_probe.analysis.confidence import BOUNDARY, EVERY_OTHER, BoundarySpread, Confidence, Margin, Subset
 thresholds = obj({f.name: (I if f.type in ("int", int) else N) for f in fields(PhaseThresholds)})
+verdict = enum(v.id for v in VERDICTS)
+def fields_of(cls, types, **kw):  # a dataclass's fields, every one typed here (a new field without a type is an error)
+    return obj({f.name: types[f.name] for f in fields(cls)}, **kw)
+threshold_name = enum([f.name for f in fields(PhaseThresholds)])
+confidence = fields_of(Confidence, {
+    "point_verdict": verdict, "draws": I, "draws_asked": I, "draws_reduced": null(S), "seed": I, "method": S,
+    "verdict_share": NN, "verdict_counts": {"type": "object", "additionalProperties": I, "propertyNames": verdict},
+    "boundary": fields_of(BoundarySpread, {k: NN for k in ("p5", "p50", "p95", "placed_share", "same_share")}),
+    "every_other": arr(fields_of(Subset, {"checkpoints": enum(EVERY_OTHER), "count": I, "verdict": verdict,
+                                          "boundary_time": NN})),
+    "margins": arr(fields_of(Margin, {"quantity": S, "value": NN, "threshold": threshold_name, "threshold_value": NN,
+                                      "relative_margin": NN})),
+    "uncertain": B, "between": {"type": ["array", "null"], "items": verdict, "minItems": 2, "maxItems": 2},
+    "threshold": enum([*threshold_name["enum"], BOUNDARY, None]), "summary": S,
+}, nullable=True)  # null: --resamples 0
 matrix = arr(arr(NN, minItems=1), minItems=1)  # T x T, T >= 1 checkpoints
 schema = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -81,11 +97,14 @@ schema = {
         "time_unit": enum(["epoch", "step", "index"]),
         "checkpoints": arr(checkpoint, minItems=1),
         "pairwise": obj({"distance": matrix, "distance_centered": matrix, "angle_deg": matrix, "angle_centered_deg": matrix}),
-        "phases": obj({"verdict": enum(v.id for v in VERDICTS),
+        "phases": obj({"verdict": verdict,
                        "boundary": obj({"index": I, "step": null(I), "epoch": NN, "time": NN, "checkpoint": S,
                                         "rule": enum(BOUNDARY_RULES)}, nullable=True, optional=("rule",)),
                        "thresholds": thresholds, "evidence": obj({k: NN for k in EVIDENCE}, optional=EVIDENCE[2:]),
-                       "explanation": S, "kernels": enum(["centered", "uncentered"])}),
+                       "explanation": S, "kernels": enum(["centered", "uncentered"]), "confidence": confidence,
+                       "slopes_against": enum(SLOPE_AXES),
+                       "learning_rates": obj({"source": S, "values": arr(NN)}, nullable=True)},
+                      optional=("confidence", "slopes_against", "learning_rates")),
         "cone": obj({"k": I, "statistic": enum(ANGLE_STATISTICS), "width_deg": NN, "per_checkpoint_deg": arr(NN),
                      "statistics_deg": obj({k: arr(NN) for k in ANGLE_STATISTICS}), "frobenius_half_angle_deg": NN,
                      "init_to_axis_deg": NN, "reference": S}, optional=("init_to_axis_deg",), nullable=True),

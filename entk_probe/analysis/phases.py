@@ -94,6 +94,9 @@ EVIDENCE_KEYS = ("checkpoints", "diameter_deg", "boundary_time", "phase1_travel_
 # How the boundary was placed (the JSON's ``phases.boundary.rule``): the plateau of the angle from the first kernel,
 # else the displacement corner.
 BOUNDARY_RULES = ("plateau", "corner")
+# What the displacement's slopes are measured against (the JSON's ``phases.slopes_against``): the run's time, or
+# gradient-flow time (``flowtime.py``) where the run recorded its learning rate.
+SLOPE_AXES = ("time", "gradient-flow")
 
 
 @dataclass(frozen=True)

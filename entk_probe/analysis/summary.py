@@ -4,7 +4,9 @@ Pure: kernels, times, labels and logits in; a ``RunSummary`` out. The verdict is
 centred kernels (H K H): the uncentred cosine is dominated by the kernel's constant mode (the
 mean logit gradient shared by all inputs), which on real runs moves little while the centred
 kernel, which carries how the network tells inputs apart, shows the dynamics (docs/phases.md
-has the numbers). Both are reported.
+has the numbers). Both are reported. With ``resamples``, ``confidence`` measures how sure the
+verdict is from probe resamples of the same kernels, and an unsure verdict is reported as
+``uncertain`` (the full probe's is kept in ``RunSummary.confidence``).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import numpy as np
 from torch import Tensor
 
 from .blocked import Mapped, block_size, blocked_pairwise
+from .confidence import Confidence, confidence, reported
 from .dynamics import (
     NO_ANGLES,
     accuracy,
@@ -79,6 +82,7 @@ class RunSummary:
     k: int
     drives_verdict: str = "centered"
     notes: list[str] = field(default_factory=list)
+    confidence: Confidence | None = None  # how sure ``phases.verdict`` is; None without resamples
 
 
 def _row(matrix: np.ndarray, i: int, j: int) -> float:
@@ -97,6 +101,9 @@ def summarize(
     k: int | None = None,
     statistic: str = CONE_STATISTIC,
     max_memory: int | None = None,
+    resamples: int = 0,
+    time_unit: str = "time",
+    flow: Sequence[float] | None = None,
 ) -> RunSummary:
     """Measure a run's kernel trajectory.
 
@@ -106,14 +113,24 @@ def summarize(
     per-checkpoint metrics and the cone read one kernel at a time. ``num_classes`` is the model's
     number of logits; ``label_classes`` (default the same) the probe's, for the alignment; accuracy
     is measured only when the two agree. ``k`` (default ``num_classes``) sets the eigenspaces.
+    ``resamples`` > 0: that many probe resamples (``confidence``; stratified by ``labels`` where
+    given) test the verdict, their kernels blocked as the pairwise products; an unsure one becomes
+    ``uncertain``. ``time_unit`` names the times in the confidence's summary line. ``flow`` (T,):
+    each checkpoint's gradient-flow time where the learning rate is known (``phases.classify``).
     """
     first = kernels[0] if len(kernels) else None
     n = int(first.shape[0]) if first is not None else 0
     block = block_size(first.numel() * 8 if first is not None else 0, max_memory, len(kernels))
     del first  # loaded for its shape; a store's kernel is not kept
     with analysis_threads(n):
-        return _summarize(kernels, times, num_classes=num_classes, labels=labels, label_classes=label_classes,
-                          logits=logits, thresholds=thresholds, k=k, statistic=statistic, block=block, n=n)
+        summary = _summarize(kernels, times, num_classes=num_classes, labels=labels, label_classes=label_classes,
+                             logits=logits, thresholds=thresholds, k=k, statistic=statistic, block=block, n=n,
+                             flow=flow)
+        if resamples > 0 and n >= 2:
+            summary.confidence = confidence(kernels, times, summary.phases, summary.centered_angle, labels=labels,
+                                            draws=resamples, block=block, unit=time_unit, flow=flow)
+            summary.phases = reported(summary.phases, summary.confidence)
+    return summary
 
 
 def _summarize(
@@ -129,13 +146,14 @@ def _summarize(
     statistic: str,
     block: int,
     n: int,
+    flow: Sequence[float] | None = None,
 ) -> RunSummary:
     k = k or num_classes
     label_classes = label_classes or num_classes
     same_classes = label_classes == num_classes
     t = len(kernels)
     distance, angle, c_distance, c_angle = blocked_pairwise(kernels, block)
-    phases = classify(c_angle, times, thresholds)
+    phases = classify(c_angle, times, thresholds, flow=flow)
     informative = subspaces_informative(k, n)
     each = [_own(kernels[i], labels, label_classes, k if informative else None) for i in range(t)]  # one kernel at a time
     spaces = [e.pop("space") for e in each]

@@ -32,7 +32,7 @@ from ..engine.planning import EntkPlan
 from ..errors import ReportError, UsageError
 
 
-SCHEMA_VERSION = "1.4"  # 1.1: kernel.gram_dtype, kernel.paths, kernel.plan; 1.2: checkpoints[].excluded; 1.3: estimate, run.first_is_initialisation, checkpoints[].training_log, checkpoints[].rebuilt, kernel_regression, cone.init_to_axis_deg; 1.4: phases.boundary.rule, evidence corner_boundary_time, speed_fall_ratio, phase2_half_angle_deg, init_to_axis_deg, thresholds speed_fall_ratio and cone_max_half_angle_fraction (cone_max_diameter_fraction removed)
+SCHEMA_VERSION = "1.5"  # 1.1: kernel.gram_dtype, kernel.paths, kernel.plan; 1.2: checkpoints[].excluded; 1.3: estimate, run.first_is_initialisation, checkpoints[].training_log, checkpoints[].rebuilt, kernel_regression, cone.init_to_axis_deg; 1.4: phases.boundary.rule, evidence corner_boundary_time, speed_fall_ratio, phase2_half_angle_deg, init_to_axis_deg, thresholds speed_fall_ratio and cone_max_half_angle_fraction (cone_max_diameter_fraction removed); 1.5: phases.confidence, verdict uncertain, boundary rule plateau (speed removed: thresholds plateau_fraction and plateau_tolerance replace speed_fall_ratio; evidence plateau_boundary_time, plateau_level_deg, plateau_below_share replace speed_*), phases.slopes_against and phases.learning_rates
 
 
 def finite(value: Any) -> Any:
@@ -151,7 +151,12 @@ def to_json(analysis: Analysis) -> dict[str, Any]:
             ("distance", summary.distance), ("distance_centered", summary.centered_distance),
             ("angle_deg", summary.angle), ("angle_centered_deg", summary.centered_angle))},
         "phases": {"verdict": phases.verdict, "boundary": boundary, "thresholds": phases.thresholds.as_dict(),
-                   "evidence": phases.evidence, "explanation": phases.explanation, "kernels": summary.drives_verdict},
+                   "evidence": phases.evidence, "explanation": phases.explanation, "kernels": summary.drives_verdict,
+                   "confidence": None if summary.confidence is None else summary.confidence.as_dict(),
+                   "slopes_against": "time" if analysis.learning_rates is None else "gradient-flow",
+                   "learning_rates": None if analysis.learning_rates is None else {
+                       "source": analysis.learning_rates.source,
+                       "values": _spread(analysis.learning_rates.values, included, count)}},
         "cone": None if cone is None else {
             "k": cone.k, "statistic": cone.statistic, "width_deg": cone.width_deg,
             "per_checkpoint_deg": _spread(cone.per_checkpoint_deg, included, count),

@@ -1,9 +1,10 @@
 """The terminal report, rendered from the JSON report (so `entk-probe report FILE` prints the same).
 
 Sections: a header (run, model, probe, kernel, time taken), a table with a row per checkpoint,
-a compact chart of displacement and velocity over time, the verdict in plain words with the
-numbers and thresholds behind it, the cone width, and the warnings. It reads at 80 columns and
-without colour (rich drops the styles where the terminal has none).
+a compact chart of displacement and velocity over time, the verdict in plain words with how sure
+it is (probe resamples) and the numbers and thresholds behind it, the cone width, and the
+warnings. It reads at 80 columns and without colour (rich drops the styles where the terminal
+has none).
 """
 
 from __future__ import annotations
@@ -199,10 +200,25 @@ def _boundary_rule(rule: str | None, phases: dict[str, Any], unit: str) -> str:
     return ""
 
 
+def _confidence(phases: dict[str, Any]) -> list[str]:
+    """How sure the verdict is (``phases.confidence``, schema 1.5; nothing for older reports or --resamples 0):
+    the summary line, and the margins of the full probe's verdict to its thresholds."""
+    conf = phases.get("confidence")
+    if not conf:
+        return []
+    summary = conf["summary"]
+    lines = [(summary[:1].upper() + summary[1:] if conf["uncertain"] else f"Confidence: {summary}") + "."]
+    if conf["margins"]:
+        signed = [f"{m['threshold']} {_num(m['relative_margin'], '+.0%')}" for m in conf["margins"]]
+        lines.append(f"Margins of {conf['point_verdict']} to its thresholds (value / threshold - 1; positive: on its "
+                     f"side): {', '.join(signed)}.")
+    return lines
+
+
 def _verdict(r: dict[str, Any]) -> Panel:
     phases = r["phases"]
     verdict = phases["verdict"]
-    lines = [describe(verdict).description, "", phases.get("explanation", "")]
+    lines = [describe(verdict).description, *_confidence(phases), "", phases.get("explanation", "")]
     if phases["boundary"] is not None:
         b = phases["boundary"]
         lines.append(f"Boundary: {b.get('checkpoint', b['index'])} (step {_num(b['step'], 'd')}, epoch {_num(b['epoch'], '.3g')})"
@@ -223,7 +239,9 @@ def _verdict(r: dict[str, Any]) -> Panel:
         if shares:
             lines.append(f"Buffers (BatchNorm statistics) explain {_num(shares[0], '.0%')} of the first step's motion, "
                          f"{_num(sum(shares) / len(shares), '.0%')} of a step's on average.")
-    return Panel(Text("\n".join(lines)), title=f"verdict: {verdict}", title_align="left", expand=True)
+    point = (phases.get("confidence") or {}).get("point_verdict", verdict)
+    title = f"verdict: {verdict}" + (f" (full probe: {point})" if point != verdict else "")
+    return Panel(Text("\n".join(lines)), title=title, title_align="left", expand=True)
 
 
 def report_console(no_color: bool = False, stderr: bool = False, **options: Any) -> Console:

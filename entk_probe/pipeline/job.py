@@ -24,6 +24,7 @@ import torch
 from torch import Tensor, nn
 
 from ..analysis.dynamics import subspaces_informative
+from ..analysis.flowtime import flow_time
 from ..analysis.summary import RunSummary, buffer_shares, summarize
 from ..engine.planning import EntkPlan
 from ..errors import CheckpointError, EntkProbeWarning, UsageError, warn
@@ -32,6 +33,7 @@ from ..runs.checkpoints import Checkpoint, check_run_dir, discover, select, sing
 from ..runs.loading import read_content, select_state_dict
 from ..runs.initial import initial_checkpoint
 from ..runs.records import read_run_args, records_of
+from ..runs.learningrate import LearningRates, recorded_learning_rates
 from ..runs.traininglog import read_training_log
 from ..runs.models import ModelSpec, build_model, load_weights, make_spec, resolve_arch
 from ..runs.registry import REGISTRY
@@ -77,6 +79,7 @@ class Analysis:
     plan: EntkPlan | None = None  # how the first computed kernel was computed; None when all came from the cache
     estimate: RunEstimate | None = None  # made before the first kernel
     training_log: dict[int, dict[str, float]] = field(default_factory=dict)  # summary.csv, by epochs done
+    learning_rates: LearningRates | None = None  # one per included checkpoint, where the run records them
     kernels: KernelStore = field(default_factory=MemoryKernels)  # float64, one per included checkpoint, in analysis
     # order, on disk, loaded when indexed (kernelstore.py); --no-cache: a temporary folder that kernels.close() removes
     warnings: list[dict[str, str]] = field(default_factory=list)  # {code, message[, checkpoint]}
@@ -358,6 +361,8 @@ def _summarised(run_dir: Path, unit: str, options: AnalyzeOptions, spec: ModelSp
         reasons = "; ".join(f"{r.checkpoint.name}: {r.excluded}" for r in done.runs[:3])
         raise CheckpointError(f"every checkpoint was left out, none has finite weights, logits and kernel ({reasons})")
     times = [done.runs[i].time for i in done.included]
+    rates = (recorded_learning_rates([done.runs[i].checkpoint for i in done.included], read_training_log(run_dir))
+             if unit != "index" else None)
     num_classes = int(done.shape[-1]) if options.mode == "full" else int(done.logits[0].shape[1])
     label_classes = max(len(probe.classes), int(probe.labels.max()) + 1) if probe.labels is not None else None
     if label_classes is not None and label_classes != num_classes:
@@ -365,7 +370,9 @@ def _summarised(run_dir: Path, unit: str, options: AnalyzeOptions, spec: ModelSp
              "is not measured; alignment uses the probe's labels", code="class-mismatch")
     summary = summarize(done.kernels, times, num_classes=num_classes, labels=probe.labels, label_classes=label_classes,
                         logits=done.logits, thresholds=options.thresholds, k=options.subspace_k,
-                        statistic=options.cone_statistic, max_memory=analysis_budget(options.max_memory))
+                        statistic=options.cone_statistic, max_memory=analysis_budget(options.max_memory),
+                        resamples=options.resamples, time_unit=unit,
+                        flow=None if rates is None else flow_time(times, rates.values))
     if not subspaces_informative(summary.k, probe.n):
         warn(f"subspace angles are not measured (null): the top-{summary.k} eigenspaces of centred kernels over "
              f"N={probe.n} samples are the same whatever the kernels (k must be below N - 1 = {probe.n - 1}); "
@@ -380,5 +387,5 @@ def _summarised(run_dir: Path, unit: str, options: AnalyzeOptions, spec: ModelSp
         run_dir=run_dir, model=spec, num_params=source.num_params, num_classes=num_classes, probe=probe,
         options=options, device=source.device, param_names=source.param_names, time_unit=unit,
         runs=done.runs, summary=summary, included=done.included, buffer_share=shares, has_batchnorm=has_bn,
-        seconds=time.perf_counter() - started, plan=source.plan, kernels=done.kernels,
+        seconds=time.perf_counter() - started, plan=source.plan, kernels=done.kernels, learning_rates=rates,
     )

@@ -11,6 +11,7 @@ import torch
 
 from ..analysis.dynamics import ANGLE_STATISTICS
 from ..analysis.phases import CONE_STATISTIC, PhaseThresholds
+from ..analysis.resample import DRAWS, check_resamples
 from ..engine.kernel import check_dtypes, products_dtype, resolve_device
 from ..engine.layerplan import check_paths
 from ..engine.memory import parse_bytes
@@ -56,6 +57,7 @@ class AnalyzeOptions:
     thresholds: PhaseThresholds = PhaseThresholds()
     cone_statistic: str = CONE_STATISTIC
     subspace_k: int | None = None  # default: the number of classes
+    resamples: int = DRAWS  # probe resamples that test how sure the verdict is (analysis.confidence); 0: off
     buffer_motion: bool = False  # one more kernel a step: weights of the next checkpoint, buffers of this one
     cache: bool = True
     cache_dir: Path | None = None
@@ -90,6 +92,7 @@ class AnalyzeOptions:
         if self.subspace_k is not None and (isinstance(self.subspace_k, bool) or not isinstance(self.subspace_k, int)
                                             or self.subspace_k < 1):
             raise UsageError(f"--subspace-k must be a positive integer, not {self.subspace_k!r}")
+        check_resamples(self.resamples)
         if self.init not in INITS:
             raise UsageError(f"unknown --init {self.init!r}: use one of {', '.join(i for i in INITS if i)}")
         if self.shard not in SHARDS:

@@ -59,16 +59,37 @@ def test_a_planted_transient_swings_one_checkpoint_out_and_back() -> None:
     assert all(torch.equal(a, b) for a, b in zip(make_trajectory("single", seed=3).kernels, single.kernels))
 
 
-def test_a_transient_can_be_planted_steps_before_the_boundary_and_moves_the_corner_not_the_speed() -> None:
+def test_a_transient_can_be_planted_steps_before_the_boundary_and_moves_the_corner_not_the_plateau() -> None:
     import numpy as np
 
     from entk_probe.analysis.dynamics import pairwise
     from entk_probe.analysis.phases import find_boundary
-    from entk_probe.analysis.speed import speed_boundary
+    from entk_probe.analysis.plateau import plateau_boundary
 
     tr = make_trajectory("frozen", noise_deg=0.3, transient_deg=40.0, transient_at=3, seed=0)
     angle = pairwise(tr.kernels)[1]
     assert tr.boundary - find_boundary(angle[0], np.array(tr.times), 2, 4)[0] >= 3  # the corner lands on the outlier
-    assert abs(speed_boundary(angle, np.array(tr.times)).index - tr.boundary) <= 1
+    assert abs(plateau_boundary(angle).index - tr.boundary) <= 1
     with pytest.raises(ValueError, match="transient_at"):
         make_trajectory("cone", transient_deg=10.0, transient_at=0)
+
+
+def test_schedules_scale_each_step_by_the_learning_rate_and_keep_phase_one_travel() -> None:
+    import math
+
+    from entk_probe.analysis.dynamics import kernel_angle_deg
+    from entk_probe.analysis.trajectories import lr_factor
+
+    assert lr_factor("constant", 0.7) == 1.0 and lr_factor("step", 0.74) == 1.0 and lr_factor("step", 0.75) == 0.1
+    assert lr_factor("cosine", 0.5) == pytest.approx(0.5) and lr_factor("warmup-cosine", 0.05) == pytest.approx(0.5)
+    assert lr_factor("onecycle", 0.0) == pytest.approx(0.04) and lr_factor("onecycle", 1.0) == pytest.approx(1e-4)
+    tr = make_trajectory("drift", schedule="cosine", spacing="even")
+    assert tr.times == [float(k) for k in range(21)]
+    travel = sum(kernel_angle_deg(a, b) for a, b in zip(tr.kernels[:6], tr.kernels[1:7]))
+    assert travel == pytest.approx(48.0, abs=1e-9)  # 6 steps of 8° on average, accelerated or not
+    last = kernel_angle_deg(tr.kernels[-2], tr.kernels[-1])
+    assert last == pytest.approx(2.0 * lr_factor("cosine", 19.5 / 20), rel=1e-9)  # Phase II's step, annealed
+    expected = [0.0]
+    for k in range(20):
+        expected.append(expected[-1] + lr_factor("cosine", (k + 0.5) / 20))
+    assert tr.flow == pytest.approx(expected, rel=1e-12) and math.isclose(tr.flow[1], lr_factor("cosine", 0.025))

@@ -19,6 +19,7 @@ def test_analyze_help_groups_every_option_once_in_order() -> None:
         if isinstance(param, click.Option):
             assert text.count(f"  {param.opts[0]} ") + text.count(f"  {param.opts[0]}\n") == 1, param.opts[0]
     assert text.index("--cone-max-drift-ratio") > text.index("\nPhases:\n") > text.index("--force")
+    assert text.index("\nOutput:\n") > text.index("--resamples") > text.index("\nPhases:\n")
     assert "entk-probe analyze output/train/resnet18-cifar --probe cifar10:500" in text
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from pathlib import Path
@@ -14,7 +15,9 @@ from click.testing import CliRunner
 from entk_probe.pipeline import AnalyzeOptions, analyze
 from entk_probe.cli import main
 from entk_probe.output.jsonreport import SCHEMA_VERSION, dumps, finite, schema, to_json, write_json
-from entk_probe.analysis.verdicts import VERDICTS
+from entk_probe.analysis.confidence import Confidence
+from entk_probe.analysis.resample import DRAWS
+from entk_probe.analysis.verdicts import UNCERTAIN, VERDICTS
 
 from ..helpers import write_run
 
@@ -70,3 +73,27 @@ def test_cli_json_to_stdout_is_only_json(tmp_path: Path) -> None:
                                        "--json", str(out), "--cone-max-drift-ratio", "2.5"])
     assert result.exit_code == 0 and "verdict" in result.stdout
     assert json.loads(out.read_text())["phases"]["thresholds"]["cone_max_drift_ratio"] == 2.5
+
+
+def test_the_report_says_how_sure_the_verdict_is(report: dict) -> None:
+    phases = report["phases"]
+    conf = phases["confidence"]
+    assert set(conf) == {f.name for f in dataclasses.fields(Confidence)}
+    assert conf["draws"] == conf["draws_asked"] == DRAWS and sum(conf["verdict_counts"].values()) == DRAWS
+    assert conf["point_verdict"] in {v.id for v in VERDICTS} - {UNCERTAIN.id}
+    assert phases["verdict"] == (UNCERTAIN.id if conf["uncertain"] else conf["point_verdict"])
+    assert conf["verdict_share"] == conf["verdict_counts"].get(conf["point_verdict"], 0) / DRAWS
+    assert [s["checkpoints"] for s in conf["every_other"]] == ["0,2,4,…", "0,1,3,5,…"]
+    assert conf["summary"] and "probe resamples" in conf["summary"]
+
+
+def test_resamples_0_leaves_the_confidence_null_and_a_negative_count_is_refused(tmp_path: Path) -> None:
+    write_run(tmp_path / "run")
+    args = ["analyze", str(tmp_path / "run"), "--probe", "synthetic:3", "--device", "cpu", "--json", "-"]
+    result = CliRunner().invoke(main, [*args, "--resamples", "0"])
+    assert result.exit_code == 0, result.output
+    off = json.loads(result.stdout)
+    validate(off)
+    assert off["phases"]["confidence"] is None and off["phases"]["verdict"] != UNCERTAIN.id
+    bad = CliRunner().invoke(main, [*args, "--resamples", "-1"])
+    assert bad.exit_code == 2 and "--resamples must be a whole number" in bad.stderr

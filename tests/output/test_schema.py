@@ -11,6 +11,7 @@ import jsonschema
 import pytest
 from rich.console import Console
 
+from entk_probe.analysis.confidence import Confidence
 from entk_probe.analysis.dynamics import ANGLE_STATISTICS
 from entk_probe.analysis.phases import EVIDENCE_KEYS, PhaseThresholds, classify
 from entk_probe.analysis.summary import CheckpointMetrics
@@ -66,6 +67,10 @@ def test_keys_are_the_codes_fields() -> None:
     assert set(_property("checkpoints", "[]", "metrics")["properties"]) == metrics
     assert set(_property("phases", "thresholds")["properties"]) == {f.name for f in dataclasses.fields(PhaseThresholds)}
     assert list(_property("phases", "evidence")["properties"]) == list(EVIDENCE_KEYS)
+    confidence = _property("phases", "confidence")
+    assert list(confidence["properties"]) == [f.name for f in dataclasses.fields(Confidence)]
+    assert "confidence" not in _property("phases")["required"] and "null" in confidence["type"]  # 1.4 reports; --resamples 0
+    assert confidence["properties"]["point_verdict"]["enum"] == [v.id for v in VERDICTS]
     for kind in KINDS:  # every key classify writes is declared
         t = make_trajectory(kind)
         assert set(classify(pairwise([center(k) for k in t.kernels])[1], t.times).evidence) <= set(EVIDENCE_KEYS)

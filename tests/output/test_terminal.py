@@ -146,3 +146,40 @@ def test_the_boundary_says_which_rule_placed_it(report: dict) -> None:
         text = " ".join(_text(changed, width=400).replace("│", " ").split())
         assert words in text, text
     assert "rule" not in (report["phases"]["boundary"] or {}) or report["phases"]["boundary"]["rule"] in ("plateau", "corner")
+
+
+def _flat(report: dict) -> str:
+    """The report at 400 columns, boxes and line breaks gone: what it says, whatever the wrapping."""
+    return " ".join(_text(report, width=400).replace("│", " ").split())
+
+
+def test_the_verdict_says_how_sure_it_is(report: dict) -> None:
+    conf = report["phases"]["confidence"]
+    text = _flat(report)
+    line = conf["summary"][:1].upper() + conf["summary"][1:] if conf["uncertain"] else f"Confidence: {conf['summary']}"
+    assert f"{line}." in text
+    assert text.index(line) < text.index("Evidence:")  # right under the verdict's description
+    for margin in conf["margins"]:
+        assert f"{margin['threshold']} {margin['relative_margin']:+.0%}" in text
+
+
+def test_an_uncertain_verdict_names_the_full_probes_and_a_1_4_report_still_renders(report: dict) -> None:
+    import copy
+
+    uncertain = copy.deepcopy(report)
+    uncertain["phases"]["verdict"] = "uncertain"
+    uncertain["phases"]["confidence"].update(
+        uncertain=True, point_verdict="two-phase-cone", between=["two-phase-cone", "no-cone"],
+        threshold="cone_max_half_angle_fraction",
+        summary="uncertain between two-phase-cone (0.55) and no-cone (0.41) of 200 probe resamples: the cone's "
+                "half-angle sits at its threshold (cone_max_half_angle_fraction 0.5)")
+    text = _flat(uncertain)
+    assert "verdict: uncertain (full probe: two-phase-cone)" in text
+    assert verdict("uncertain").description in text
+    assert "Uncertain between two-phase-cone (0.55) and no-cone (0.41) of 200 probe resamples" in text
+    assert "Confidence:" not in text
+    old = copy.deepcopy(report)
+    old["schema_version"] = "1.4"
+    old["phases"]["verdict"] = old["phases"].pop("confidence")["point_verdict"]
+    text = _flat(old)
+    assert f"verdict: {old['phases']['verdict']} " in text and "Confidence:" not in text and "Margins" not in text

@@ -304,6 +304,8 @@ def test_a_timm_train_run_has_an_honest_time_axis_and_its_own_validation_log(tmp
     assert [c["epoch"] for c in report["checkpoints"]] == [1.0, 2.0, 3.0]
     assert report["run"]["first_is_initialisation"] is False
     assert [c["training_log"]["eval_top1"] for c in report["checkpoints"]] == [30.0, 31.0, 32.0]
+    assert report["phases"]["slopes_against"] == "gradient-flow"  # summary.csv's lr column
+    assert report["phases"]["learning_rates"]["values"] == [0.1, 0.1, 0.1]
     assert report["model"]["input_size"] == [3, 32, 32] and report["probe"]["normalization"]["mean"] == list(
         timm.get_pretrained_cfg("test_resnet").mean)  # train.py normalised with timm's default when mean was unset
     console = Console(file=io.StringIO(), width=120)

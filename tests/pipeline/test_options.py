@@ -20,6 +20,7 @@ from entk_probe.pipeline import AnalyzeOptions, analyze
     (AnalyzeOptions(every=0), "synthetic:3", "--every must be a positive integer"),
     (AnalyzeOptions(range="5:1"), "synthetic:3", "is empty"),
     (AnalyzeOptions(subspace_k=0), "synthetic:3", "--subspace-k must be a positive integer"),
+    (AnalyzeOptions(resamples=-1), "synthetic:3", "--resamples must be a whole number"),
     (AnalyzeOptions(normalize="sepia"), "synthetic:3", "sepia"),
     (AnalyzeOptions(device="tpu"), "synthetic:3", "unknown device"),
     (AnalyzeOptions(), "cifar10:5x", "cannot read probe spec"),
