@@ -7,14 +7,17 @@ With d_j the (centred) angle between the first kernel and checkpoint j's, the pl
 the first checkpoint b (``min_before`` steps after the first, ``min_after`` checkpoints before the
 last) that is already on the plateau and from which the kernel stays there:
 
-    d_b, d_b+1 >= fraction · L_b   and   #{j > b + 1 : d_j < fraction · L_b} <= tolerance · #{j > b + 1},
+    d_b, d_b+1 >= fraction · L_b,   #{j > b + 1 : d_j < fraction · L_b} <= tolerance · #{j > b + 1},
+    d_b >= REACH · M_b,
 
-with L_b the median of d over the checkpoints after b (the plateau's level as the rest of the run
-sees it). The median and the tolerance make it robust to a few later checkpoints that dip back
-(SGD or a high learning rate swing the kernel by tens of degrees a step) and to a Phase II that
-drifts slowly outwards (its level rises, ``fraction`` leaves room below it); asking the boundary
-and the checkpoint after it to be on the plateau keeps a single far-out checkpoint of Phase I (a
-transient) from ending it early.
+with L_b the median of d over the ``window`` checkpoints after b (the level the kernel holds next)
+and M_b the median over all of them. The first line says the kernel has stopped rising (it is
+at the level of what follows) and does not fall back below it but for a few dips (SGD or a high
+learning rate swing the kernel by tens of degrees a step); the second that it has come most of the
+way (a run whose kernel has hardly started moving, as under a slow warm-up, is not on a plateau).
+A local level rather than the whole rest's lets a Phase II drift slowly outwards; asking the
+boundary and the checkpoint after it to be on the plateau keeps a single far-out checkpoint of
+Phase I (a transient) from ending it early.
 
 Why not a speed. The rule reads no time at all, only the order of the checkpoints and their
 angles from the first one, so neither the learning-rate schedule (a cosine or OneCycle run slows
@@ -31,6 +34,9 @@ from dataclasses import dataclass
 import numpy as np
 
 
+REACH = 0.75  # the boundary is at least this fraction of the way to the rest of the run's median level
+
+
 @dataclass(frozen=True)
 class PlateauBoundary:
     index: int | None  # the first checkpoint on the plateau; None: none qualifies
@@ -40,13 +46,13 @@ class PlateauBoundary:
 
 
 def plateau_boundary(angle: np.ndarray, fraction: float = 0.9, tolerance: float = 0.2, min_before: int = 2,
-                     min_after: int = 4) -> PlateauBoundary:
+                     min_after: int = 4, window: int | None = 5) -> PlateauBoundary:
     """The plateau boundary (module docstring) from the pairwise angles (T, T) in degrees."""
     d = np.asarray(angle, dtype=float)[0]  # (T,) the angle from the first kernel
     t = len(d)
     for b in range(max(min_before, 1), t - min_after):
-        level = float(np.nanmedian(d[b + 1 :]))  # the plateau's level as the rest of the run sees it
-        if not level > 0:
+        level = float(np.nanmedian(d[b + 1 : None if window is None else b + 1 + window]))  # the level that follows
+        if not level > 0 or not d[b] >= REACH * float(np.nanmedian(d[b + 1 :])):
             continue
         floor = fraction * level
         rest = d[b + 2 :]

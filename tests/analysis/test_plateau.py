@@ -30,14 +30,22 @@ def test_later_dips_within_the_tolerance_are_allowed_and_beyond_it_move_the_boun
     found = plateau_boundary(_line(d_one_dip))
     assert found.index == 3 and found.below_share == pytest.approx(1 / 14)
     d_many = list(d)
-    for i in (6, 8, 10):
-        d_many[i] = 30.0  # 3 of 14 (21%) dip after b = 3, 3 of 13 after b = 4; later b sit on or before a dip
-    assert plateau_boundary(_line(d_many)).index == 11
+    for i in (6, 10, 14):
+        d_many[i] = 30.0  # 3 of 14 (21%) dip after b + 1 = 4, 3 of 13 after 5; 5 and 6 sit before or on a dip
+    found = plateau_boundary(_line(d_many))
+    assert found.index == 7 and found.below_share == pytest.approx(2 / 10)  # 10 and 14 of the 10 after 8
 
 
 def test_a_single_far_out_checkpoint_before_the_plateau_does_not_end_phase_one() -> None:
     d = [0, 10, 58, 20, 30, 40, 50, 60, 60, 61, 59, 60, 60, 60]  # checkpoint 2 swings out to 58°
     assert plateau_boundary(_line(d)).index == 7
+
+
+def test_a_kernel_that_has_hardly_started_is_not_on_a_plateau() -> None:
+    # a slow start (a warm-up): flat at 1° for a while, then the rise; locally flat is not enough
+    d = [0, 1, 1, 1, 1, 1, 1, 1, 20, 40, 60, 60, 60, 60, 60, 60]
+    assert plateau_boundary(_line(d)).index == 10
+    assert plateau_boundary(_line(d), window=None).index == 10
 
 
 def test_times_play_no_part_and_no_plateau_gives_none() -> None:
