@@ -108,7 +108,7 @@ class PhaseThresholds:
     min_phase2_checkpoints: int = field(default=4, metadata={"help": "checkpoints after the boundary, at least"})
     lazy_max_angle_deg: float = field(default=5.0, metadata={"help": "trajectory diameter (degrees) below which the run is lazy"})
     plateau_fraction: float = field(default=0.9, metadata={"help": "Phase I ends where the angle from the first kernel stays at this fraction of its later median or above"})
-    plateau_tolerance: float = field(default=0.2, metadata={"help": "share of the later checkpoints that may dip below that"})
+    plateau_tolerance: float = field(default=0.1, metadata={"help": "share of the later checkpoints that may dip below that"})
     max_velocity_ratio: float = field(default=0.25, metadata={"help": "Phase II / Phase I rate away from init above which there is one phase"})
     frozen_diameter_fraction: float = field(default=0.045, metadata={"help": "Phase II diameter / Phase I travel below which Phase II is frozen"})
     cone_max_half_angle_fraction: float = field(default=0.5, metadata={"help": "Phase II cone's half-angle / angle from the first kernel to its axis at most, for a cone"})

@@ -45,7 +45,7 @@ class PlateauBoundary:
     below_share: float  # the share of checkpoints after b + 1 below fraction · L_b (NaN without one)
 
 
-def plateau_boundary(angle: np.ndarray, fraction: float = 0.9, tolerance: float = 0.2, min_before: int = 2,
+def plateau_boundary(angle: np.ndarray, fraction: float = 0.9, tolerance: float = 0.1, min_before: int = 2,
                      min_after: int = 4, window: int | None = 5) -> PlateauBoundary:
     """The plateau boundary (module docstring) from the pairwise angles (T, T) in degrees."""
     d = np.asarray(angle, dtype=float)[0]  # (T,) the angle from the first kernel
