@@ -40,7 +40,7 @@ REACH = 0.75  # the boundary is at least this fraction of the way to the rest of
 @dataclass(frozen=True)
 class PlateauBoundary:
     index: int | None  # the first checkpoint on the plateau; None: none qualifies
-    level_deg: float  # L_b at the boundary (NaN without one): the plateau's level, degrees from the first kernel
+    level_deg: float  # L_b at the boundary (NaN without one): d's median over the next ``window`` checkpoints, degrees
     reached_deg: float  # d_b at the boundary (NaN without one)
     below_share: float  # the share of checkpoints after b + 1 below fraction · L_b (NaN without one)
 

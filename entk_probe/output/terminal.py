@@ -188,7 +188,7 @@ def _boundary_rule(rule: str | None, phases: dict[str, Any], unit: str) -> str:
     share = ev.get("plateau_below_share")
     if rule == "plateau":
         return (f", where the angle from the first kernel reaches its plateau ({_num(ev.get('phase1_travel_deg'), '.3g')}°, "
-                f"its later median {_num(ev.get('plateau_level_deg'), '.3g')}°) and stays at "
+                f"its level over the next five checkpoints {_num(ev.get('plateau_level_deg'), '.3g')}°) and stays at "
                 f"{th.get('plateau_fraction')} of it or above ({_num(None if share is None else 100 * share, '.0f')}% "
                 "of the later checkpoints dip below)")
     if rule == "speed":

@@ -134,7 +134,8 @@ def test_the_legend_explains_only_the_columns_shown(report: dict) -> None:
 def test_the_boundary_says_which_rule_placed_it(report: dict) -> None:
     import copy
 
-    for rule, words in (("plateau", "the angle from the first kernel reaches its plateau (40°, its later median 42°) "
+    for rule, words in (("plateau", "the angle from the first kernel reaches its plateau (40°, its level over the next five "
+                                    "checkpoints 42°) "
                                     "and stays at 0.9 of it or above (10% of the later checkpoints dip below)"),
                         ("speed", "speed over windows of 2 step(s) falls from 30° to 5° a step and stays low"),
                         ("corner", "at the corner of the displacement from the first kernel")):
