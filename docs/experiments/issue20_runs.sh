@@ -26,5 +26,5 @@ run cnx_oc_s --arch test_convnext --optimizer adam --lr 0.002 --onecycle --warmu
 run ts_oc_s --arch test_resnet --lr 0.05 --onecycle --warmup 0.15 "${sparse[@]}" --epochs 20
 # held out: analysed only once the rule was fixed
 run r20drop_s "${r20[@]}" --lr 0.1 --drop 5:0.01 "${sparse[@]}" --epochs 20 --seed 2
-run ts_const_s --arch test_resnet --lr 0.05 "${sparse[@]}" --epochs 20 --seed 1
-run r20wc_even "${r20[@]}" --lr 0.1 --cosine --warmup 0.1 --crops --early 0 --every 16 --dense-until 15 --epochs 15 --seed 1
+run ts_const_s --arch test_resnet --lr 0.05 "${sparse[@]}" --epochs 12 --seed 1
+run r20wc_even "${r20[@]}" --lr 0.1 --cosine --warmup 0.1 --crops --early 0 --every 16 --dense-until 10 --epochs 10 --seed 1
