@@ -103,18 +103,13 @@ def make_trajectory(
     seed: int = 0,
 ) -> Trajectory:
     """A trajectory of ``phase1_steps + phase2_steps + 1`` kernels (module docstring)."""
-    if kind not in KINDS:
-        raise ValueError(f"kind must be one of {KINDS}, not {kind!r}")
-    if schedule not in SCHEDULES or spacing not in SPACINGS:
-        raise ValueError(f"schedule must be one of {SCHEDULES} and spacing one of {SPACINGS}")
+    if kind not in KINDS or schedule not in SCHEDULES or spacing not in SPACINGS:
+        raise ValueError(f"kind must be one of {KINDS}, schedule of {SCHEDULES} and spacing of {SPACINGS}, "
+                         f"not {kind!r}, {schedule!r}, {spacing!r}")
     gen = torch.Generator().manual_seed(seed)
     basis = _basis(n, 8, gen)
     e0, e1, e2, rest = basis[0], basis[1], basis[2], basis[3:]
-    if spacing == "dense":
-        times = [0.0] + [2.0 ** (k - phase1_steps) for k in range(phase1_steps)]  # ..., 1/4, 1/2, 1 epoch
-    else:
-        times = [float(k) for k in range(phase1_steps + 1)]
-    times += [times[-1] + j for j in range(1, phase2_steps + 1)]
+    times = _times(spacing, phase1_steps, phase2_steps)
     lr = [lr_factor(schedule, (times[k] + times[k + 1]) / 2 / times[-1]) for k in range(len(times) - 1)]  # mid-step
     # single and lazy move at one angular velocity (per unit time, times the learning rate) throughout
     rate = (lazy_deg if kind == "lazy" else phase1_step_deg * phase1_steps) / times[-1]
@@ -135,24 +130,31 @@ def make_trajectory(
         elif kind == "drift":
             points.append(_rotate(points[-1], e2, step))
         else:  # cone: a point of the cap, a random direction away from the centre
-            weights = torch.randn(len(rest), generator=gen, dtype=torch.float64)
-            direction = sum(w * e for w, e in zip(weights, rest))
+            direction = _random_direction(rest, gen)
             radius = cone_deg * (0.5 + 0.5 * float(torch.rand(1, generator=gen)))
             spread = min(1.0, decay**j * step / phase2_step_deg) if factor == 1.0 else max(0.5, factor) * decay**(2 * j)
             points.append(_rotate(centre, direction, radius * spread))
-    if transient_deg > 0 and kind not in ("single", "lazy"):
+    if transient_deg > 0 and kind not in ("single", "lazy"):  # one Phase I checkpoint swung out of the path
         if not 1 <= transient_at < phase1_steps:
             raise ValueError(f"transient_at must be 1 to {phase1_steps - 1} steps before the boundary, not {transient_at}")
         i = phase1_steps - transient_at
         points[i] = _rotate(points[i], rest[-1], transient_deg)
     if noise_deg > 0:
-        noisy = []
-        for p in points:
-            direction = sum(w * e for w, e in zip(torch.randn(len(basis), generator=gen, dtype=torch.float64), basis))
-            noisy.append(_rotate(p, direction, noise_deg))
-        points = noisy
+        points = [_rotate(p, _random_direction(basis, gen), noise_deg) for p in points]
+    steps = torch.tensor(lr, dtype=torch.float64) * torch.tensor(times, dtype=torch.float64).diff()  # lr·Δt a step
     boundary = None if kind in ("single", "lazy") else phase1_steps
-    flow = [0.0]
-    for k in range(len(times) - 1):
-        flow.append(flow[-1] + lr[k] * (times[k + 1] - times[k]))
-    return Trajectory([p.clone() for p in points], times, boundary, kind, flow)
+    return Trajectory([p.clone() for p in points], times, boundary, kind, [0.0, *torch.cumsum(steps, 0).tolist()])
+
+
+def _random_direction(basis: list[Tensor], gen: torch.Generator) -> Tensor:
+    """A random combination of ``basis`` (each (n, n)), Gaussian weights."""
+    return sum(w * e for w, e in zip(torch.randn(len(basis), generator=gen, dtype=torch.float64), basis))  # type: ignore[return-value]
+
+
+def _times(spacing: str, phase1_steps: int, phase2_steps: int) -> list[float]:
+    """Checkpoint times (epochs): Phase I dense (0, 1/2**k, ..., 1) or one an epoch, then one an epoch."""
+    if spacing == "dense":
+        times = [0.0] + [2.0 ** (k - phase1_steps) for k in range(phase1_steps)]  # ..., 1/4, 1/2, 1 epoch
+    else:
+        times = [float(k) for k in range(phase1_steps + 1)]
+    return times + [times[-1] + j for j in range(1, phase2_steps + 1)]

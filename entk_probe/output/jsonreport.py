@@ -23,6 +23,7 @@ import torch
 
 from .. import __version__
 from ..atomic import write_atomically
+from ..analysis.phases import SLOPE_AXES
 from ..analysis.regression import RIDGES
 from ..analysis.regression import RULE as REGRESSION_RULE
 from ..pipeline.job import Analysis
@@ -113,18 +114,30 @@ def _starts_at_init(analysis: Analysis) -> bool | None:
     return None if analysis.time_unit == "index" else analysis.runs[0].time == 0
 
 
-def to_json(analysis: Analysis) -> dict[str, Any]:
-    """The report as a JSON-ready dict (schema_version ``SCHEMA_VERSION``)."""
-    spec, probe, summary, opts = analysis.model, analysis.probe, analysis.summary, analysis.options
-    phases, cone = summary.phases, summary.cone
-    included, count = analysis.included, len(analysis.runs)
-    rows = dict(zip(included, summary.checkpoints))
+def _phases(analysis: Analysis) -> dict[str, Any]:
+    """The report's ``phases``: verdict, boundary, thresholds, evidence, confidence, time axis."""
+    summary, included, count = analysis.summary, analysis.included, len(analysis.runs)
+    phases, rates = summary.phases, analysis.learning_rates
     boundary = None
     if phases.boundary is not None:
         b = included[phases.boundary]
         c = analysis.runs[b].checkpoint
         boundary = {"index": b, "step": c.step, "epoch": c.epoch, "time": analysis.runs[b].time, "checkpoint": c.name,
                     "rule": phases.boundary_rule}
+    return {"verdict": phases.verdict, "boundary": boundary, "thresholds": phases.thresholds.as_dict(),
+            "evidence": phases.evidence, "explanation": phases.explanation, "kernels": summary.drives_verdict,
+            "confidence": None if summary.confidence is None else summary.confidence.as_dict(),
+            "slopes_against": SLOPE_AXES[0] if rates is None else SLOPE_AXES[1],
+            "learning_rates": None if rates is None else {"source": rates.source,
+                                                          "values": _spread(rates.values, included, count)}}
+
+
+def to_json(analysis: Analysis) -> dict[str, Any]:
+    """The report as a JSON-ready dict (schema_version ``SCHEMA_VERSION``)."""
+    spec, probe, summary, opts = analysis.model, analysis.probe, analysis.summary, analysis.options
+    phases, cone = summary.phases, summary.cone
+    included, count = analysis.included, len(analysis.runs)
+    rows = dict(zip(included, summary.checkpoints))
     report = {
         "schema_version": SCHEMA_VERSION,
         "tool": {"name": "entk-probe", "version": __version__},
@@ -150,13 +163,7 @@ def to_json(analysis: Analysis) -> dict[str, Any]:
         "pairwise": {key: _spread(matrix, included, count) for key, matrix in (
             ("distance", summary.distance), ("distance_centered", summary.centered_distance),
             ("angle_deg", summary.angle), ("angle_centered_deg", summary.centered_angle))},
-        "phases": {"verdict": phases.verdict, "boundary": boundary, "thresholds": phases.thresholds.as_dict(),
-                   "evidence": phases.evidence, "explanation": phases.explanation, "kernels": summary.drives_verdict,
-                   "confidence": None if summary.confidence is None else summary.confidence.as_dict(),
-                   "slopes_against": "time" if analysis.learning_rates is None else "gradient-flow",
-                   "learning_rates": None if analysis.learning_rates is None else {
-                       "source": analysis.learning_rates.source,
-                       "values": _spread(analysis.learning_rates.values, included, count)}},
+        "phases": _phases(analysis),
         "cone": None if cone is None else {
             "k": cone.k, "statistic": cone.statistic, "width_deg": cone.width_deg,
             "per_checkpoint_deg": _spread(cone.per_checkpoint_deg, included, count),
