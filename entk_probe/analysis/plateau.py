@@ -7,13 +7,14 @@ With d_j the (centred) angle between the first kernel and checkpoint j's, the pl
 the first checkpoint b (``min_before`` steps after the first, ``min_after`` checkpoints before the
 last) that is already on the plateau and from which the kernel stays there:
 
-    d_b, d_b+1 >= fraction · L_b,   #{j > b + 1 : d_j < fraction · L_b} <= tolerance · #{j > b + 1},
+    d_b, d_b+1 >= fraction · L_b,   #{j > b + 1 : d_j < fraction · L_b} <= max(1, tolerance · #{j > b + 1}),
     d_b >= REACH · M_b,
 
 with L_b the median of d over the ``window`` checkpoints after b (the level the kernel holds next)
 and M_b the median over all of them. The first line says the kernel has stopped rising (it is
 at the level of what follows) and does not fall back below it but for a few dips (SGD or a high
-learning rate swing the kernel by tens of degrees a step); the second that it has come most of the
+learning rate swing the kernel by tens of degrees a step; one dip is always allowed, so that a
+run with few checkpoints left is not held to none); the second that it has come most of the
 way (a run whose kernel has hardly started moving, as under a slow warm-up, is not on a plateau).
 A local level rather than the whole rest's lets a Phase II drift slowly outwards; asking the
 boundary and the checkpoint after it to be on the plateau keeps a single far-out checkpoint of
@@ -57,6 +58,6 @@ def plateau_boundary(angle: np.ndarray, fraction: float = 0.9, tolerance: float 
         floor = fraction * level
         rest = d[b + 2 :]
         below = int(np.sum(~(rest >= floor)))  # NaN counts as below
-        if d[b] >= floor and d[b + 1] >= floor and below <= tolerance * len(rest):
+        if d[b] >= floor and d[b + 1] >= floor and below <= max(1.0, tolerance * len(rest)):
             return PlateauBoundary(b, level, float(d[b]), below / len(rest))
     return PlateauBoundary(None, math.nan, math.nan, math.nan)

@@ -128,11 +128,11 @@ def test_a_planted_transient_in_phase_one_does_not_move_the_boundary(kind: str, 
 
 
 def test_where_the_angle_never_settles_the_corner_places_the_boundary() -> None:
-    # d rises 10° a step to 40° at t=4, then creeps up 0.5° a step while every third checkpoint
-    # dips 30% back towards the first kernel: a third of the later checkpoints sit below 0.9 of the
-    # later median, so no checkpoint starts a plateau; the hinge's corner (t=4) places the boundary.
+    # d rises 10° a step to 40° at t=4, then keeps rising 2.2° a step: every checkpoint is below 0.9
+    # of the median of the five after it (d_b < 0.9 (d_b + 6.6) until 59°, never reached), so there
+    # is no plateau; the hinge's corner (t=4) places the boundary, and 2.2/10 < 0.25 keeps two phases.
     t = np.arange(12, dtype=float)
-    d = np.where(t <= 4, 10 * t, 40 + 0.5 * (t - 4)) * np.where((t > 4) & (t % 3 == 0), 0.7, 1.0)
+    d = np.where(t <= 4, 10 * t, 40 + 2.2 * (t - 4))
     angle = np.abs(np.subtract.outer(d, d))  # points on one great circle
     result = classify(angle, list(t))
     assert result.boundary_rule == "corner" and result.boundary == 4, (result.boundary, result.evidence)
