@@ -158,8 +158,9 @@ def classify(angle: np.ndarray, times: Sequence[float], thresholds: PhaseThresho
 
     ``flow`` (T,), when the learning rate is known: each checkpoint's gradient-flow time (the
     learning rate integrated over training, Σ lr·Δ, in any unit). The displacement's slopes (the
-    single-phase test, the Phase I and II rates) and the corner are then measured against it, so
-    that a kernel that slows down only because its learning rate anneals still counts as moving.
+    single-phase test, the Phase I and II rates) are then measured against it, so that a kernel
+    that slows down only because its learning rate anneals still counts as moving; the boundary
+    itself is not (the plateau reads no times; the corner is fitted against ``times``).
     """
     th = thresholds
     t = np.asarray(times, dtype=float)
@@ -177,8 +178,8 @@ def classify(angle: np.ndarray, times: Sequence[float], thresholds: PhaseThresho
                            f"(lazy below {th.lazy_max_angle_deg}°)")
     plateau = plateau_boundary(angle, th.plateau_fraction, th.plateau_tolerance, th.min_phase_steps,
                                th.min_phase2_checkpoints)
-    corner = find_boundary(angle[0], axis, th.min_phase_steps, th.min_phase2_checkpoints)
-    found = place_boundary(angle, axis, th, plateau, corner)
+    corner = find_boundary(angle[0], t, th.min_phase_steps, th.min_phase2_checkpoints)
+    found = place_boundary(angle, t, th, plateau, corner, axis)
     if found is None:
         return PhaseResult(INSUFFICIENT.id, None, th, evidence, "too few checkpoints with increasing times to place a boundary")
     b, s1, s2, rule = found
@@ -235,17 +236,25 @@ def _evidence(angle: np.ndarray, t: np.ndarray, b: int, s1: float, s2: float, pl
 
 
 def place_boundary(angle: np.ndarray, t: np.ndarray, th: PhaseThresholds, plateau: PlateauBoundary,
-                   corner: tuple[int, float, float] | None) -> tuple[int, float, float, str] | None:
+                   corner: tuple[int, float, float] | None,
+                   axis: np.ndarray | None = None) -> tuple[int, float, float, str] | None:
     """Phase I's last checkpoint, the slopes of the displacement line before and after it, and the rule.
 
     The plateau boundary where the angle from the first kernel reaches its plateau and leaves room
-    for both phases; else the displacement corner. None when neither can be placed.
+    for both phases; else the displacement corner (fitted against time ``t``). None when neither
+    can be placed. The slopes are those of the two-piece line with its corner at the boundary,
+    against ``axis`` (gradient-flow time; default ``t``).
     """
+    axis = t if axis is None else axis
     b = plateau.index
     if b is not None and th.min_phase_steps <= b < len(t) - th.min_phase2_checkpoints and t[0] < t[b] < t[-1]:
-        _, s1, s2 = _hinge_fit(t, angle[0], float(t[b]))
-        return b, s1, s2, "plateau"
-    return (*corner, "corner") if corner is not None else None
+        rule = "plateau"
+    elif corner is not None:
+        b, rule = corner[0], "corner"
+    else:
+        return None
+    _, s1, s2 = _hinge_fit(axis, angle[0], float(axis[b]))
+    return b, s1, s2, rule
 
 
 def drift_ratio(angle: np.ndarray, start: int, stop: int) -> float:
