@@ -44,7 +44,7 @@ EVERY_OTHER = ("0,2,4,…", "0,1,3,5,…")  # the two checkpoint subsets, by nam
 class Test:
     """One threshold of ``classify``: ``numerator`` (/ ``denominator``) of the evidence against the
     ``PhaseThresholds`` field ``threshold``; ``below``: the verdicts decided with the quantity at most
-    the threshold, ``above``: those decided with it above; ``rule``: only for boundaries so placed."""
+    the threshold, ``above``: those decided with it above."""
 
     words: str
     numerator: str
@@ -52,7 +52,6 @@ class Test:
     threshold: str
     below: tuple[str, ...]
     above: tuple[str, ...]
-    rule: str | None = None
 
     @property
     def quantity(self) -> str:
@@ -71,9 +70,8 @@ class Test:
         return -1 if verdict in self.below else 1 if verdict in self.above else 0
 
     def applies(self, result: PhaseResult) -> bool:
-        """Whether ``result``'s decision went through this test (``rule``: only where the boundary was
-        placed by that rule; a verdict without a boundary has none and passes)."""
-        return self.side(result.verdict) != 0 and (self.rule is None or result.boundary_rule in (self.rule, ""))
+        """Whether ``result``'s decision went through this test."""
+        return self.side(result.verdict) != 0
 
     def holds(self, result: PhaseResult) -> bool:
         """Whether ``result``'s own quantity is on its own verdict's side of the threshold."""
@@ -85,7 +83,7 @@ class Test:
 
 _CONE, _NO_CONE, _FROZEN = TWO_PHASE_CONE.id, NO_CONE.id, TWO_PHASE_FROZEN.id
 _TWO_PHASE = (_FROZEN, _CONE, _NO_CONE)
-TESTS: tuple[Test, ...] = (  # classify's order; words, numerator, denominator, threshold, below, above[, rule]
+TESTS: tuple[Test, ...] = (  # classify's order; words, numerator, denominator, threshold, below, above
     Test("the trajectory's diameter", "diameter_deg", None, "lazy_max_angle_deg", (LAZY.id,), (SINGLE_PHASE.id, *_TWO_PHASE)),
     Test("Phase II's rate over Phase I's", "velocity_ratio", None, "max_velocity_ratio", _TWO_PHASE, (SINGLE_PHASE.id,)),
     Test("Phase II's diameter", "phase2_diameter_deg", "phase1_travel_deg", "frozen_diameter_fraction", (_FROZEN,), (_CONE, _NO_CONE)),

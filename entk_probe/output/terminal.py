@@ -196,7 +196,7 @@ def _boundary_rule(rule: str | None, phases: dict[str, Any], unit: str) -> str:
                 f"{_num(ev.get('speed_before_deg'), '.3g')}° to {_num(ev.get('speed_after_deg'), '.3g')}° a {unit} and stays low")
     if rule == "corner":
         return (", at the corner of the displacement from the first kernel (the angle from the first kernel never "
-                f"settles at {th.get('plateau_fraction')} of its later median)")
+                f"reaches a level it keeps: {th.get('plateau_fraction')} of its next five checkpoints' median)")
     return ""
 
 

@@ -309,7 +309,7 @@ def _analyze(
     except BaseException:  # an error or an interrupt: the kernels' temporary folder goes too
         done.kernels.close()
         raise
-    analysis.estimate, analysis.training_log = estimate, read_training_log(run_dir)
+    analysis.estimate = estimate
     return analysis
 
 
@@ -361,8 +361,8 @@ def _summarised(run_dir: Path, unit: str, options: AnalyzeOptions, spec: ModelSp
         reasons = "; ".join(f"{r.checkpoint.name}: {r.excluded}" for r in done.runs[:3])
         raise CheckpointError(f"every checkpoint was left out, none has finite weights, logits and kernel ({reasons})")
     times = [done.runs[i].time for i in done.included]
-    rates = (recorded_learning_rates([done.runs[i].checkpoint for i in done.included], read_training_log(run_dir))
-             if unit != "index" else None)
+    log = read_training_log(run_dir)
+    rates = recorded_learning_rates([done.runs[i].checkpoint for i in done.included], log) if unit != "index" else None
     num_classes = int(done.shape[-1]) if options.mode == "full" else int(done.logits[0].shape[1])
     label_classes = max(len(probe.classes), int(probe.labels.max()) + 1) if probe.labels is not None else None
     if label_classes is not None and label_classes != num_classes:
@@ -388,4 +388,5 @@ def _summarised(run_dir: Path, unit: str, options: AnalyzeOptions, spec: ModelSp
         options=options, device=source.device, param_names=source.param_names, time_unit=unit,
         runs=done.runs, summary=summary, included=done.included, buffer_share=shares, has_batchnorm=has_bn,
         seconds=time.perf_counter() - started, plan=source.plan, kernels=done.kernels, learning_rates=rates,
+        training_log=log,
     )

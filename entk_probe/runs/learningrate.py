@@ -52,11 +52,10 @@ def _from_metadata(checkpoints: Sequence[Checkpoint]) -> list[float] | None:
 def _from_log(checkpoints: Sequence[Checkpoint], log: Mapping[int, Mapping[str, float]]) -> list[float] | None:
     if not log or any(c.epoch is None for c in checkpoints):
         return None
-    first = log[min(log)].get("lr")
     rates = []
     for ckpt in checkpoints:
-        row = entry_for(dict(log), ckpt.epoch) if ckpt.epoch else None
-        rate = _rate(row.get("lr") if row is not None else first if ckpt.epoch == 0 else None)
+        row = log[min(log)] if ckpt.epoch == 0 else entry_for(log, ckpt.epoch)  # before any epoch: the first's rate
+        rate = _rate(row.get("lr")) if row is not None else None
         if rate is None:
             return None
         rates.append(rate)

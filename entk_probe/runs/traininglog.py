@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import math
+from collections.abc import Mapping
 from pathlib import Path
 
 from ..errors import CheckpointError
@@ -39,7 +40,7 @@ def read_training_log(run_dir: Path) -> dict[int, dict[str, float]]:
     return log
 
 
-def entry_for(log: dict[int, dict[str, float]], epoch: float | None) -> dict[str, float] | None:
+def entry_for(log: Mapping[int, Mapping[str, float]], epoch: float | None) -> Mapping[str, float] | None:
     """The log's row for a checkpoint taken after ``epoch`` epochs (a whole number), else None."""
     if epoch is None or not float(epoch).is_integer():
         return None
