@@ -4,6 +4,7 @@ thresholds and plugins, each declared once for every command that takes them."""
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -64,6 +65,40 @@ def data_options(command: Callable[..., None]) -> Callable[..., None]:
     ]):
         command = option(command)
     return command
+
+
+TEXT_FIELDS = ("tokenizer", "max_length", "base_model", "label_words", "prompt")
+
+
+def text_options(command: Callable[..., None]) -> Callable[..., None]:
+    """The options of language-model runs; the command receives them as one dict ``text`` of
+    AnalyzeOptions fields (``TEXT_FIELDS``)."""
+
+    @functools.wraps(command)
+    def wrapped(*args: Any, **kwargs: Any) -> None:
+        words = kwargs.get("label_words")
+        kwargs["label_words"] = None if words is None else tuple(w.strip() for w in words.split(","))
+        text = {name: kwargs.pop(name) for name in TEXT_FIELDS}
+        command(*args, text=text, **kwargs)
+
+    for option in reversed([
+        click.option("--tokenizer", type=click.Path(path_type=Path), metavar="DIR",
+                     help="Text probes: the tokenizer's folder (default: the one saved with the run's checkpoints)."),
+        click.option("--max-length", type=int, metavar="L",
+                     help="Text probes: tokens an example is padded or truncated to (default: the longest selected "
+                          "example, at most the model's positions)."),
+        click.option("--base-model", type=click.Path(path_type=Path), metavar="DIR",
+                     help="PEFT adapter runs: the base model's local folder (default: the adapter's "
+                          "base_model_name_or_path when that is a local folder)."),
+        click.option("--label-words", metavar="WORDS",
+                     help="Causal and masked LMs: one word a class, e.g. 'terrible,great'; the outputs are their "
+                          "logits at the prediction position."),
+        click.option("--prompt", metavar="TEMPLATE",
+                     help="Text probes: a template around each example, {text} (and {text_b}) for the example and "
+                          "{mask} for the prediction position, e.g. '{text} It was {mask} .'."),
+    ]):
+        wrapped = option(wrapped)
+    return wrapped
 
 
 def output_options(command: Callable[..., None]) -> Callable[..., None]:

@@ -64,6 +64,12 @@ class AnalyzeOptions:
     force: bool = False  # run even when the estimate says the run does not fit in memory
     init: str | None = None  # "seed": rebuild timm train.py's initial model from the recorded seed
     shard: str = "auto"  # under torchrun: one of SHARDS; a single process ignores it
+    # Language models (README: "A fine-tuning run from the Hugging Face Trainer").
+    tokenizer: Path | None = None  # --tokenizer: a tokenizer folder; default: the one saved with the run
+    max_length: int | None = None  # --max-length: tokens a text probe example is padded/truncated to
+    base_model: Path | None = None  # --base-model: the local folder a PEFT adapter's base model is in
+    label_words: tuple[str, ...] | None = None  # --label-words: a causal/masked LM's outputs, one word a class
+    prompt: str | None = None  # --prompt: template around each text, "{text} It was {mask} ."
 
     @property
     def products(self) -> torch.dtype:
@@ -97,5 +103,8 @@ class AnalyzeOptions:
             raise UsageError(f"unknown --init {self.init!r}: use one of {', '.join(i for i in INITS if i)}")
         if self.shard not in SHARDS:
             raise UsageError(f"unknown --shard {self.shard!r}: use one of {', '.join(SHARDS)}")
+        if self.max_length is not None and (isinstance(self.max_length, bool) or not isinstance(self.max_length, int)
+                                            or self.max_length < 2):
+            raise UsageError(f"--max-length must be an integer of at least 2, not {self.max_length!r}")
         if self.cone_statistic not in ANGLE_STATISTICS:
             raise UsageError(f"unknown cone statistic {self.cone_statistic!r}: use one of {', '.join(ANGLE_STATISTICS)}")

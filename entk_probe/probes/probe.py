@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from torch import Tensor
 
@@ -19,6 +20,18 @@ class Target:
     transform: Callable[[Tensor], Tensor] | None = None
     channels: int | None = None  # the model's input channels, where its size is not known
     size_source: str = "the model"  # where input_size came from, for messages
+    text: TextTarget | None = None  # a language model: its probe is text, tokenised so
+
+
+@dataclass(frozen=True)
+class TextTarget:
+    """What a language model expects of a text probe: its tokenizer, a length, a prompt."""
+
+    tokenizer_dir: Path | None  # the run's tokenizer folder (or --tokenizer); None: none known
+    max_length: int | None = None  # None: the longest selected text (capped at the model's maximum)
+    model_max_length: int | None = None  # positions the model has (config max_position_embeddings)
+    prompt: str | None = None  # template with {text} (and {text_b}) around each example, e.g. "{text} It was <mask> ."
+    source: str = "the run"  # where the tokenizer came from, for messages
 
 
 @dataclass(frozen=True)
@@ -29,7 +42,7 @@ class Probe:
     dataset: str
     split: str | None
     seed: int | None
-    inputs: Tensor  # (N, C, H, W) float32, as fed to the model
+    inputs: Tensor  # (N, C, H, W) float32 as fed to the model, or packed tokens (N, K, L) int64
     labels: Tensor | None  # (N,) int64; None for synthetic probes
     indices: Tensor  # (N,) int64, positions in the source split
     classes: tuple[str, ...]
@@ -38,6 +51,14 @@ class Probe:
     synthetic: bool = False
     transforms: tuple[str, ...] = ()  # what was done to the images besides normalisation
     sha256: str = field(default="")
+    # Text probes (probes.tokens): inputs are packed token tensors (N, K, L) int64 with these keys.
+    input_keys: tuple[str, ...] = ()
+    tokenizer: str = ""  # sha256 of the tokenizer's files
+    max_length: int | None = None  # L: every text padded (and truncated) to it
+
+    @property
+    def is_text(self) -> bool:
+        return bool(self.input_keys)
 
     @property
     def n(self) -> int:
