@@ -58,3 +58,23 @@ def kernels_from_jacobian(jac: Tensor) -> dict[str, Tensor]:
 def relative_error(actual: Tensor, expected: Tensor) -> float:
     """max |actual - expected| / max |expected|."""
     return float((actual - expected).abs().max() / expected.abs().max())
+
+
+def explicit_token_jacobian(
+    model: nn.Module, inputs: dict[str, Tensor], keep: Callable[[str], bool] | None = None
+) -> Tensor:
+    """``explicit_jacobian`` for a model called with token tensors (N, L) as keywords, one sample a
+    call (a batch of one: no padding of its own), returning logits or an object holding ``logits``."""
+
+    class Call(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.inner = model
+
+        def forward(self, i: Tensor) -> Tensor:
+            out = self.inner(**{k: v[i.reshape(-1)] for k, v in inputs.items()})
+            return getattr(out, "logits", out)
+
+    wrapped = Call()
+    positions = torch.arange(next(iter(inputs.values())).shape[0])
+    return explicit_jacobian(wrapped, positions, None if keep is None else (lambda name: keep(name[len("inner."):])))

@@ -38,6 +38,7 @@ class LayerShapes:
     in_shape: tuple[int, ...]
     out_shape: tuple[int, ...]
     activation_bytes: int  # outputs of the leaf modules inside the layer, one sample
+    in_dtype: torch.dtype = torch.float32  # of its input: token ids for an embedding, else the Jacobian dtype
 
 
 @dataclass
@@ -57,7 +58,13 @@ class _Call:
 
 
 def _logits(fn: ModelFunction, params: Mapping[str, Tensor], x: Tensor) -> Tensor:
-    return as_logits(functional_call(fn.module, (params, fn.buffers), (x,)), x.shape[0])  # (n, C)
+    return as_logits(fn.call(params, x), x.shape[0])  # (n, C)
+
+
+def differentiable(x: Tensor) -> Tensor:
+    """``x`` detached, requiring grad where it can (token ids are integers: they are not differentiated)."""
+    x = x.detach()
+    return x.requires_grad_(True) if x.is_floating_point() else x
 
 
 class BatchDependence(Exception):
@@ -67,16 +74,20 @@ class BatchDependence(Exception):
 def batch_independent(fn: ModelFunction, x: Tensor, logits: Tensor) -> None:
     """Raise ``BatchDependence`` unless ``logits`` (n, C) of the batch ``x`` equal the per-sample logits.
 
-    Per-sample logits come from vmap (each sample as a batch of one): capture needs what the
-    kernel's definition needs, a network applied to each input on its own.
+    Per-sample logits come from vmap (each sample as a batch of one), or, where vmap cannot trace
+    the model (Hugging Face attention masks branch on their values), from one forward pass a
+    sample; ``fn.traceable`` records which, and then every later chunk is checked sample by
+    sample (``_spot_check``). Capture needs what the kernel's definition needs, a network applied
+    to each input on its own.
     """
-    try:
-        with torch.no_grad():
+    with torch.no_grad():
+        try:
             alone = vmap(lambda xi: fn.logits({}, xi))(x)  # (n, C)
-    except (RuntimeError, NotImplementedError) as exc:
-        first = str(exc).strip().splitlines()[0][:120] if str(exc).strip() else type(exc).__name__
-        raise BatchDependence(f"vmap cannot trace the model, so its per-sample outputs cannot be checked ({first})") from None
-    tol = CHECK_TOLERANCE.get(x.dtype, 1e-3)
+            fn.traceable = True
+        except (RuntimeError, NotImplementedError):
+            fn.traceable = False
+            alone = torch.stack([fn.logits({}, xi) for xi in x])  # (n, C)
+    tol = CHECK_TOLERANCE.get(logits.dtype, 1e-3)
     if not float((alone - logits).abs().max()) <= tol * max(float(alone.abs().max()), 1e-30):
         raise BatchDependence("the model's output for one sample depends on the other samples of the batch")
 
@@ -85,18 +96,44 @@ def _spot_check(fn: ModelFunction, x: Tensor, logits: Tensor) -> None:
     """Raise ``BatchDependence`` unless the chunk's first sample alone has the logits it has in the chunk.
 
     ``check_layers`` compared two samples through vmap; this catches a model that depends on the
-    batch only for larger batches, at the cost of one sample's forward pass a chunk.
+    batch only for larger batches, at the cost of one sample's forward pass a chunk. A model vmap
+    cannot trace may branch on values anywhere, so each of its samples is checked alone.
     """
+    count = x.shape[0] if fn.traceable is False else 1
     with torch.no_grad():
-        alone = _logits(fn, fn.params, x[:1])  # (1, C)
-    tol = CHECK_TOLERANCE.get(x.dtype, 1e-3)
-    if not float((alone[0] - logits[0]).abs().max()) <= tol * max(float(alone.abs().max()), 1e-30):
+        alone = torch.cat([_logits(fn, fn.params, x[i : i + 1]) for i in range(count)])  # (count, C)
+    tol = CHECK_TOLERANCE.get(logits.dtype, 1e-3)
+    if not float((alone - logits[:count]).abs().max()) <= tol * max(float(alone.abs().max()), 1e-30):
         raise BatchDependence("the model's output for one sample depends on the other samples of the batch")
 
 
 @contextmanager
 def _hooks(modules: Mapping[nn.Module, Callable[..., object]], *, with_kwargs: bool = False):
     handles = [m.register_forward_hook(h, with_kwargs=with_kwargs) for m, h in modules.items()]
+    try:
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+@contextmanager
+def _batched_lookups(layers: Sequence[Layer], batch: int):
+    """Embedding lookups of one row of indices shared by the batch (position ids (1, L)) made per sample.
+
+    Language models look up position embeddings once and let the sum broadcast over the batch;
+    expanding the indices to (batch, L) gives every sample its own output, so the table's
+    cotangents are per sample, and changes no value. The capture check confirms it layer by layer.
+    """
+    from .embedding import EmbeddingLayer  # it builds on layers, which this module imports
+
+    def expand(_module: nn.Module, args: tuple) -> tuple | None:
+        ids = args[0] if len(args) == 1 else None
+        if isinstance(ids, Tensor) and ids.dim() >= 1 and ids.shape[0] == 1 and batch > 1:
+            return (ids.expand(batch, *ids.shape[1:]),)
+        return None
+
+    handles = [layer.module.register_forward_pre_hook(expand) for layer in layers if isinstance(layer, EmbeddingLayer)]
     try:
         yield
     finally:
@@ -160,7 +197,8 @@ def _record_calls(fn: ModelFunction, x: Tensor, params: Mapping[str, Tensor], la
         leaf_bytes[names[module]] = leaf_bytes.get(names[module], 0) + size // n
 
     leaves = {m: count for m in fn.module.modules() if next(m.children(), None) is None}
-    with _hooks(leaves), _hooks({layer.module: record(layer) for layer in layers}, with_kwargs=True):
+    with _batched_lookups(layers, n), _hooks(leaves), _hooks({layer.module: record(layer) for layer in layers},
+                                                              with_kwargs=True):
         logits = _logits(fn, params, x)  # (n, C)
     return logits, calls, leaf_bytes
 
@@ -171,7 +209,7 @@ def check_layers(fn: ModelFunction, x: Tensor, layers: Sequence[Layer]) -> Check
     Also measures each kept layer's shapes and activation memory, which the planner uses.
     """
     n = min(2, x.shape[0])
-    xb = x[:n].detach().requires_grad_(True)
+    xb = differentiable(x[:n])
     params = dict(fn.params)
     varied = {p: params[p].detach().requires_grad_(True) for layer in layers for p in layer.params}
     result = CheckResult([], {})
@@ -206,7 +244,7 @@ def check_layers(fn: ModelFunction, x: Tensor, layers: Sequence[Layer]) -> Check
             result.rejected[layer.name] = problem
             continue
         inner = sum(b for leaf, b in leaf_bytes.items() if leaf == layer.name or leaf.startswith(layer.name + "."))
-        result.shapes[layer.name] = LayerShapes(tuple(inp.shape[1:]), tuple(out.shape[1:]), inner)
+        result.shapes[layer.name] = LayerShapes(tuple(inp.shape[1:]), tuple(out.shape[1:]), inner, inp.dtype)
         result.layers.append(layer)
     return result
 
@@ -221,7 +259,7 @@ def _disagreement(layer: Layer, x: Tensor, cot: Tensor, expected: Mapping[str, T
         captured, wanted = _compare(layer, x, cot.unsqueeze(1), expected, params, buffers)
     except (RuntimeError, NotImplementedError, ValueError) as exc:
         return f"its per-sample gradients cannot be formed ({str(exc).splitlines()[0][:120]})"
-    tol = CHECK_TOLERANCE.get(x.dtype, 1e-3)
+    tol = CHECK_TOLERANCE.get(cot.dtype, 1e-3)
     scale = max(float(wanted.abs().max()), float(captured[0].abs().max()), 1e-30)
     others_zero = x.shape[0] == 1 or float(captured[1:].abs().max()) <= tol * scale
     if not (others_zero and float((captured[0] - wanted).abs().max()) <= tol * scale):
@@ -257,12 +295,14 @@ def capture(fn: ModelFunction, x: Tensor, layers: Sequence[Layer], *, summed: bo
                 inputs[name].copy_(args[0].detach())  # as it was when the layer read it
             else:
                 inputs[name] = args[0].detach().clone()
+            if not output.requires_grad:  # nothing before it is differentiated (an embedding of token ids)
+                output = output.detach().requires_grad_(True)
             outputs[name] = output
             return output.clone()  # later in-place ops (ReLU(inplace=True)) change the clone, not this
 
-        xs = x[i0:i1].detach().requires_grad_(True)
+        xs = differentiable(x[i0:i1])
         with torch.enable_grad():
-            with _hooks({m: hook for m in by_module}):
+            with _batched_lookups(layers, i1 - i0), _hooks({m: hook for m in by_module}):
                 logits = _logits(fn, fn.params, xs)  # (b, C)
             targets = [logits.sum()] if summed else [logits[:, r].sum() for r in range(logits.shape[1])]
             names = list(outputs)

@@ -31,13 +31,18 @@ class EngineContext:
     """What every contribution needs: the model function, the probe and the kernel's layout."""
 
     fn: ModelFunction
-    inputs: Tensor  # (N, ...) on the engine's device, in the Jacobian dtype
+    inputs: Tensor  # (N, ...) on the engine's device, in the Jacobian dtype (integer inputs as they are)
     mode: KernelMode
     num_classes: int
     progress: Progress | None = None
     products: torch.dtype = torch.float64  # dtype of the Gram products (sums are float64)
+    dtype: torch.dtype | None = None  # the Jacobian dtype (cotangents, Jacobians, per-sample gradients); None: fn's
     total_units: int = 0
     done_units: int = 0
+
+    def __post_init__(self) -> None:
+        if self.dtype is None:
+            self.dtype = self.fn.dtype
 
     def advance(self, units: int) -> None:
         """Report that ``units`` more units of work are done."""
@@ -91,7 +96,7 @@ class JacobianContribution(Contribution):
 
     def add_to(self, gram: Tensor, ctx: EngineContext) -> None:
         n, r, chunk = ctx.num_samples, ctx.jacobian_rows, self.group.chunk_size
-        store = torch.empty(n, r, self.group.size, dtype=ctx.inputs.dtype, device=ctx.inputs.device)  # (N, R, P_g)
+        store = torch.empty(n, r, self.group.size, dtype=ctx.dtype, device=ctx.inputs.device)  # (N, R, P_g)
         for i0 in range(0, n, chunk):
             i1 = min(i0 + chunk, n)
             jacobian_rows(ctx.fn, ctx.inputs[i0:i1], self.pieces, ctx.mode.summed_logits, store[i0:i1])

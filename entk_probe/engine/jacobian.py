@@ -45,23 +45,41 @@ class ModelFunction:
     params: dict[str, Tensor]
     buffers: dict[str, Tensor]
     vmap_works: bool | None = field(default=None)  # None: not tried yet
+    traceable: bool | None = field(default=None)  # whether vmap traced the capture check's forward; None: not tried
+    dtype: torch.dtype = torch.float32  # the Jacobian dtype
+    keys: tuple[str, ...] = ()  # token inputs: x is packed (n, K, L) and the model called with these keywords
 
     @classmethod
-    def build(cls, module: nn.Module, device: torch.device, dtype: torch.dtype) -> ModelFunction:
+    def build(cls, module: nn.Module, device: torch.device, dtype: torch.dtype,
+              keys: tuple[str, ...] = ()) -> ModelFunction:
         def cast(t: Tensor) -> Tensor:
             return t.detach().to(device=device, dtype=dtype if t.is_floating_point() else t.dtype)
 
         params = {name: cast(p) for name, p in module.named_parameters()}
         buffers = {name: cast(b) for name, b in module.named_buffers()}
-        return cls(module, params, buffers)
+        return cls(module, params, buffers, dtype=dtype, keys=tuple(keys))
+
+    @property
+    def itemsize(self) -> int:
+        """Bytes of one element in the Jacobian dtype."""
+        return torch.empty((), dtype=self.dtype).element_size()
+
+    def call(self, params: Mapping[str, Tensor], x: Tensor) -> object:
+        """The model's output on the batch ``x`` (n, ...) with ``params`` (and the buffers)."""
+        if self.keys:  # packed token inputs (probes.tokens): one keyword a plane
+            kwargs = {k: x[:, i] for i, k in enumerate(self.keys)}
+            return functional_call(self.module, (params, self.buffers), (), kwargs)
+        return functional_call(self.module, (params, self.buffers), (x,))
 
     def logits(self, varied: Mapping[str, Tensor], x: Tensor) -> Tensor:
         """Logits of one sample ``x`` (no batch dimension), shape (C,), with ``varied`` params."""
-        out = functional_call(self.module, ({**self.params, **varied}, self.buffers), (x.unsqueeze(0),))
-        return _require_tensor(out).reshape(-1)  # (C,)
+        return as_logits(self.call({**self.params, **varied}, x.unsqueeze(0)), 1).reshape(-1)  # (C,)
 
 
 def _require_tensor(out: object) -> Tensor:
+    logits = getattr(out, "logits", None)  # a Hugging Face ModelOutput
+    if not isinstance(out, Tensor) and isinstance(logits, Tensor):
+        return logits
     if not isinstance(out, Tensor):
         raise ModelError(
             f"the model returned {type(out).__name__}, not a tensor of logits: wrap it so that "
@@ -100,7 +118,7 @@ def probe_model(fn: ModelFunction, x0: Tensor) -> tuple[int, int]:
     handles = [m.register_forward_hook(count) for m in leaves]
     try:
         with torch.no_grad():
-            out = functional_call(fn.module, (fn.params, fn.buffers), (x0.unsqueeze(0),))
+            out = fn.call(fn.params, x0.unsqueeze(0))
     finally:
         for handle in handles:
             handle.remove()

@@ -9,6 +9,7 @@ symmetric half, and reshapes to the mode's kernel (``modes``). Definitions are i
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 import torch
@@ -25,6 +26,7 @@ from .layers import Layer, find_layers
 from .memory import default_budget, is_out_of_memory, parse_bytes, release_host_memory
 from .modes import KernelMode, get_mode
 from .partial import Part, check_part, restrict
+from ..probes.tokens import pack
 from .parameters import ParamFilter, select_parameters
 from .planning import EntkPlan, make_plan
 from .structured import CaptureContribution
@@ -78,16 +80,25 @@ def check_dtypes(jacobian_dtype: torch.dtype, gram_dtype: torch.dtype | None) ->
     return products
 
 
-def _check_inputs(inputs: object) -> Tensor:
+def _check_inputs(inputs: object) -> tuple[Tensor, tuple[str, ...]]:
+    """The probe as one tensor (N, ...) and, for token inputs given as a mapping, their keys (packed (N, K, L))."""
+    keys: tuple[str, ...] = ()
+    if isinstance(inputs, Mapping):
+        inputs, keys = pack(inputs)
     if not isinstance(inputs, Tensor):
-        raise UsageError(f"inputs must be a tensor of shape (N, ...), not {type(inputs).__name__}")
+        raise UsageError(f"inputs must be a tensor of shape (N, ...) or a mapping of token tensors, not {type(inputs).__name__}")
     if inputs.dim() < 1 or inputs.shape[0] < 1:
         raise UsageError(f"inputs must hold at least one sample along dim 0, got shape {tuple(inputs.shape)}")
-    if not inputs.is_floating_point():
-        raise UsageError(f"inputs must be floating point (as fed to the model), got {inputs.dtype}")
-    if not torch.isfinite(inputs).all():
+    if inputs.is_complex() or inputs.dtype == torch.bool:
+        raise UsageError(f"inputs must be floating point, or integers such as token ids, not {inputs.dtype}")
+    if inputs.is_floating_point() and not torch.isfinite(inputs).all():
         raise UsageError("inputs contain NaN or infinite values")
-    return inputs
+    return inputs, keys
+
+
+def _on_device(inputs: Tensor, device: torch.device, dtype: torch.dtype) -> Tensor:
+    """Inputs on the engine's device; floating-point ones in the Jacobian dtype, integers as they are."""
+    return inputs.to(device=device, dtype=dtype if inputs.is_floating_point() else inputs.dtype)
 
 
 def _plan(
@@ -109,7 +120,7 @@ def _plan(
     check = None if paths == "jacobian" else check_layers(fn, x, candidates)
     layer_plans, capture_groups = plan_layers(
         candidates, check, excluded, dict(sizes), num_samples=n, rows=rows, full=kmode.rows_are_logits,
-        itemsize=x.element_size(), budget=budget, activation_bytes=activation_bytes, paths=paths,
+        itemsize=fn.itemsize, budget=budget, activation_bytes=activation_bytes, paths=paths,
         product_bytes=torch.empty((), dtype=products).element_size(),
     )
     if chunk_size is not None:
@@ -122,7 +133,7 @@ def _plan(
         num_classes=num_classes,
         jacobian_rows=rows,
         gram_rows=n * kmode.gram_rows_per_sample(num_classes),
-        itemsize=x.element_size(),
+        itemsize=fn.itemsize,
         activation_bytes=activation_bytes,
         budget=budget,
         chunk_size=chunk_size,
@@ -142,7 +153,7 @@ def _run(plan: EntkPlan, layers: dict[str, tuple[Layer, LayerShapes]], fn: Model
         for group in plan.capture_groups
     ]
     contributions += [JacobianContribution(g) for g in plan.groups]
-    ctx = EngineContext(fn, x, kmode, plan.num_classes, progress, products)
+    ctx = EngineContext(fn, x, kmode, plan.num_classes, progress, products, dtype=fn.dtype)
     ctx.total_units = sum(c.work_units(ctx) for c in contributions)
     gram = torch.zeros(plan.gram_rows, plan.gram_rows, dtype=torch.float64, device=x.device)  # (M, M)
     try:
@@ -167,6 +178,7 @@ class _Settings:
     kmode: KernelMode
     device: torch.device
     inputs: Tensor
+    keys: tuple[str, ...]  # token inputs: the keywords of the packed planes
     gram_dtype: torch.dtype
     budget: int
     sizes: list[tuple[str, int]]
@@ -177,18 +189,18 @@ def _settings(model: nn.Module, inputs: Tensor, mode: str, device: str | torch.d
               gram_dtype: torch.dtype | None) -> _Settings:
     kmode = get_mode(mode)
     dev = resolve_device(device)
-    inputs = _check_inputs(inputs)
+    inputs, keys = _check_inputs(inputs)
     products = check_dtypes(jacobian_dtype, gram_dtype)
     if chunk_size is not None and (isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1):
         raise UsageError(f"chunk_size must be a positive integer, got {chunk_size!r}")
     budget = parse_bytes(max_memory) if max_memory is not None else default_budget(dev)
     check_paths(paths)
-    return _Settings(kmode, dev, inputs, products, budget, select_parameters(model, params))
+    return _Settings(kmode, dev, inputs, keys, products, budget, select_parameters(model, params))
 
 
 def plan_entk(
     model: nn.Module,
-    inputs: Tensor,
+    inputs: Tensor | Mapping[str, Tensor],
     *,
     mode: str = "trace",
     device: str | torch.device = "auto",
@@ -205,14 +217,14 @@ def plan_entk(
     """
     s = _settings(model, inputs, mode, device, params, jacobian_dtype, max_memory, chunk_size, paths, gram_dtype)
     with eval_mode(model), exact_float32():
-        fn = ModelFunction.build(model, s.device, jacobian_dtype)
-        x = s.inputs.to(device=s.device, dtype=jacobian_dtype)  # (N, ...)
+        fn = ModelFunction.build(model, s.device, jacobian_dtype, s.keys)
+        x = _on_device(s.inputs, s.device, jacobian_dtype)  # (N, ...)
         return _plan(model, fn, x, s.sizes, s.kmode, s.budget, chunk_size, paths, s.gram_dtype)[0]
 
 
 def compute_entk_result(
     model: nn.Module,
-    inputs: Tensor,
+    inputs: Tensor | Mapping[str, Tensor],
     *,
     mode: str = "trace",
     device: str | torch.device = "auto",
@@ -238,8 +250,8 @@ def compute_entk_result(
     part = None if part is None else check_part(part)
     kmode, dev, inputs, gram_dtype, budget, sizes = s.kmode, s.device, s.inputs, s.gram_dtype, s.budget, s.sizes
     with eval_mode(model), exact_float32():
-        fn = ModelFunction.build(model, dev, jacobian_dtype)
-        x = inputs.to(device=dev, dtype=jacobian_dtype)  # (N, ...)
+        fn = ModelFunction.build(model, dev, jacobian_dtype, s.keys)
+        x = _on_device(inputs, dev, jacobian_dtype)  # (N, ...)
         plan, layers = _plan(model, fn, x, sizes, kmode, budget, chunk_size, paths, gram_dtype)
         try:
             gram = _run(plan if part is None else restrict(plan, part), layers, fn, x, kmode, dict(sizes), progress,
@@ -274,7 +286,7 @@ def compute_entk_result(
 
 def compute_entk(
     model: nn.Module,
-    inputs: Tensor,
+    inputs: Tensor | Mapping[str, Tensor],
     *,
     mode: str = "trace",
     device: str | torch.device = "auto",
@@ -287,6 +299,9 @@ def compute_entk(
     gram_dtype: torch.dtype | None = None,
 ) -> Tensor:
     """The empirical NTK of ``model`` on ``inputs`` (N, ...), as a float64 tensor on the CPU.
+
+    ``inputs``: a tensor, floating point or integer (token ids, not differentiated), or a mapping
+    of token tensors (N, L) passed as keywords; the model returns logits or an object holding them.
 
     - ``mode="trace"`` (default): (N, N), Θ_tr[n, m] = Σ_c ⟨∂f_c(x_n)/∂θ, ∂f_c(x_m)/∂θ⟩.
     - ``mode="full"``: (N, N, C, C), Θ[n, m, c, d] = ⟨∂f_c(x_n)/∂θ, ∂f_d(x_m)/∂θ⟩.

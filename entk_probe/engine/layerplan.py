@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass
 from .capture import CheckResult
 from .costmodel import PathCost, capture_bytes, module_cost, per_sample_cost, structured_cost, upper_share
 from ..errors import UsageError
+from .embedding import EmbeddingLayer
 from .layers import AffineLayer, Layer
 
 # The engine's choices of path: "auto" lets the cost model pick per layer; the others force one
@@ -86,7 +87,8 @@ def _choose(layer: Layer, costs: dict[str, PathCost | None], paths: str) -> tupl
         return feasible[paths], f"{paths} path asked for"
     best = min(feasible.values(), key=lambda c: c.weight)
     if len(costs) == 1:
-        return best, "per-sample gradients by vjp of the module alone"
+        return best, ("token-pair sums of cotangent products (no per-sample table gradient)"
+                      if best.path == "structured" else "per-sample gradients by vjp of the module alone")
     others = ", ".join(f"{c.path} {c.weight / 1e9:.3g}" for c in feasible.values() if c is not best)
     return best, f"cheapest: {best.path} {best.weight / 1e9:.3g} GFLOP" + (f" against {others}" if others else "")
 
@@ -157,7 +159,10 @@ def _plan_layer(layer: Layer, size: int, check: CheckResult | None, problem: _Pr
     if stored > p.budget * CAPTURE_SHARE:
         return p.jacobian(layer, size, f"its captured inputs and cotangents exceed {CAPTURE_SHARE:.0%} of the memory budget"), None
     working = int(p.budget * (1 - CAPTURE_SHARE))
-    if isinstance(layer, AffineLayer):
+    if isinstance(layer, EmbeddingLayer):
+        layer.set_shapes(shapes.in_shape, shapes.out_shape)
+        costs = {"structured": structured_cost(layer.geometry, p.n, p.r, p.full, p.itemsize, working, p.product_bytes)}
+    elif isinstance(layer, AffineLayer):
         geo = layer.geometry
         costs = {"structured": structured_cost(geo, p.n, p.r, p.full, p.itemsize, working, p.product_bytes),
                  "per-sample": per_sample_cost(geo, p.n, p.r, p.full, p.itemsize, working, p.product_bytes)}

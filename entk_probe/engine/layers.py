@@ -244,11 +244,21 @@ class ModuleLayer(Layer):
         return torch.cat([grads[name].reshape(n, r, -1) for name in self.local_names], dim=2)  # (n, R, P)
 
 
+def _layer_type(module: nn.Module, local_params: Sequence[str]) -> type[Layer]:
+    """The most specific layer type that computes ``module``'s share: affine, embedding, else any module."""
+    from .embedding import EmbeddingLayer  # it builds on this module
+
+    for layer_type in (AffineLayer, EmbeddingLayer):
+        if layer_type.accepts(module, local_params):
+            return layer_type
+    return ModuleLayer
+
+
 def find_layers(model: nn.Module, selected: Sequence[str]) -> tuple[list[Layer], dict[str, str]]:
     """The candidate layers for the selected parameters, and why the others cannot be captured.
 
-    Returns the layers (affine where the module is a plain Linear/Conv1d/Conv2d, else a module
-    layer), in model order, and {parameter name: reason} for selected parameters that stay on
+    Returns the layers (affine where the module is a plain Linear/Conv1d/Conv2d, an embedding
+    layer for a plain Embedding, else a module layer), in model order, and {parameter name: reason} for selected parameters that stay on
     the Jacobian path: those of the root module (its forward is the whole model) and those
     shared by several modules (tied weights).
     """
@@ -274,6 +284,5 @@ def find_layers(model: nn.Module, selected: Sequence[str]) -> tuple[list[Layer],
         if not mine:
             continue
         local = [p[len(prefix):] for p in mine]
-        layer_type = AffineLayer if AffineLayer.accepts(module, local) else ModuleLayer
-        layers.append(layer_type(mod_name, module, mine))
+        layers.append(_layer_type(module, local)(mod_name, module, mine))
     return layers, excluded

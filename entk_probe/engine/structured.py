@@ -26,6 +26,7 @@ from torch import Tensor
 
 from .capture import LayerShapes, capture
 from .contributions import Contribution, EngineContext
+from .embedding import EmbeddingLayer, add_embedding
 from .gram import accumulate_upper, slab_columns
 from .jacobian import Piece
 from .layers import AffineLayer, Layer
@@ -142,10 +143,11 @@ class CaptureContribution(Contribution):
         kept: dict[str, tuple[Tensor, Tensor]] = {}  # (N, *in) inputs and (N, R, *out) cotangents
         for layer in self.layers:
             if self.plans[layer.name].keeps == "gradients":
-                grads[layer.name] = x.new_empty(n, r, sum(self.param_sizes[p] for p in layer.params))
+                grads[layer.name] = x.new_empty(n, r, sum(self.param_sizes[p] for p in layer.params), dtype=ctx.dtype)
             else:
                 shapes = self.shapes[layer.name]
-                kept[layer.name] = (x.new_empty(n, *shapes.in_shape), x.new_empty(n, r, *shapes.out_shape))
+                kept[layer.name] = (x.new_empty(n, *shapes.in_shape, dtype=shapes.in_dtype),
+                                    x.new_empty(n, r, *shapes.out_shape, dtype=ctx.dtype))
 
         def consume(i0: int, i1: int, tensors: Mapping[str, tuple[Tensor, Tensor]]) -> None:
             for name in grads:
@@ -166,6 +168,9 @@ class CaptureContribution(Contribution):
             plan = self.plans[layer.name]
             if layer.name in grads:
                 add_gram(gram, grads.pop(layer.name), ctx)
+            elif plan.path == "structured" and isinstance(layer, EmbeddingLayer):
+                add_embedding(gram, layer, *kept.pop(layer.name), full=ctx.mode.rows_are_logits, block=plan.block,
+                              products=ctx.products)
             elif plan.path == "structured":
                 assert isinstance(layer, AffineLayer)
                 add_structured(gram, layer, *kept.pop(layer.name), full=ctx.mode.rows_are_logits, block=plan.block,
