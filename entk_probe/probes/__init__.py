@@ -3,7 +3,9 @@
 ``make_probe(spec, target)`` builds one from a spec (``spec``: grammar and options) out of a source
 (``sources``: built-in datasets read by ``datasets``/``download``, or a plugin's
 ``register_probe``), selected class-balanced (``selection``), shaped and normalised for the model
-(``preprocess``), as a ``Probe`` (``probe``); ``files`` saves and reads probe files.
+(``preprocess``), as a ``Probe`` (``probe``); ``files`` saves and reads probe files. Text probes
+for language models (``sst2``, ``glue:TASK``, ``textfile:PATH``) are read by ``text_datasets``,
+tokenised by ``tokenization`` and packed as ``tokens`` says (``text_build``).
 """
 
 from .build import make_probe

@@ -3,7 +3,8 @@
 A spec names one (grammar in ``SPEC_GRAMMAR``): ``cifar10:500``, ``cifar10:500,split=train,seed=1``,
 ``cifar100:200``, ``mnist:300``, ``fashion-mnist:300``, ``imagefolder:PATH:200``,
 ``file:probe.safetensors``, ``synthetic:64`` (Gaussian inputs, smoke tests only), or a name a
-plugin registered with ``register_probe``.
+plugin registered with ``register_probe``; for language models the text probes ``sst2:500``,
+``glue:RTE:200``, ``textfile:PATH:100`` (``text_build``).
 
 ``make_probe`` reads the source (``sources``), selects class-balanced samples (``selection``),
 converts channels and size only where the model demands it, normalises, and records the final
@@ -15,7 +16,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from ..errors import ProbeError, UsageError, warn
@@ -23,9 +23,10 @@ from .datasets import check_split
 from .files import load_probe
 from .preprocess import Normalization, convert_channels, normalize, parse_normalize, resize, to_tensor
 from .probe import Probe, Target, tensor_sha256
-from .selection import balanced_indices
+from .selection import balanced_indices, default_count
 from .sources import is_built_in, load_split
-from .spec import DEFAULT_DATASET_N, DEFAULT_N, ProbeSpec, check_options, int_option, parse_spec
+from .spec import DEFAULT_N, ProbeSpec, check_options, int_option, parse_spec
+from .text_build import check_kind, is_text_spec, make_text_probe
 
 # The standard normalisation of each built-in dataset (a preset of --normalize), used when the run
 # records none: a plain training loop on CIFAR-10 normalises with CIFAR-10's statistics or not at
@@ -82,17 +83,6 @@ def _synthetic(spec: ProbeSpec, target: Target | None) -> Probe:
     )
 
 
-def _default_count(data: object, spec: ProbeSpec) -> int:
-    """The default N, capped at the largest class-balanced selection the source holds (with a notice)."""
-    labels, classes = data.labels, data.classes  # type: ignore[attr-defined]
-    held = len(classes) * int(np.bincount(labels, minlength=len(classes)).min()) if len(classes) else 0
-    if held >= DEFAULT_DATASET_N:
-        return DEFAULT_DATASET_N
-    warn(f"probe {spec.text}: the source holds {len(labels)} images, room for a class-balanced probe of {held}, fewer "
-         f"than the default N={DEFAULT_DATASET_N}: N={held} is used (give N in the spec to choose)", code="probe-count")
-    return max(held, 1)
-
-
 def make_probe(
     spec_text: str,
     target: Target | None = None,
@@ -104,9 +94,15 @@ def make_probe(
     """Build the probe ``spec_text`` names, as inputs for a model that expects ``target``.
 
     Channels are converted and images resized only where the model demands it, each with a
-    warning; ``normalize_override`` (``--normalize``) replaces the model's normalisation.
+    warning; ``normalize_override`` (``--normalize``) replaces the model's normalisation. Text
+    specs (sst2, glue, textfile) go to ``text_build.make_text_probe`` and need a target with
+    ``text`` (a language model); an image spec for a language model is a UsageError.
     """
     spec = parse_spec(spec_text)
+    if is_text_spec(spec):
+        return make_text_probe(spec, target, data_root=data_root, normalize_override=normalize_override,
+                               download=download)
+    check_kind(spec, target)
     if spec.name == "synthetic":
         return _synthetic(spec, target)
     if spec.name == "file":
@@ -120,7 +116,7 @@ def make_probe(
     split = "all" if spec.name == "imagefolder" else check_split(spec.options.get("split", "test"))
     seed = int_option(spec, "seed", 0)
     data = load_split(spec, split, data_root, download)
-    n = spec.n if spec.n is not None else _default_count(data, spec)
+    n = spec.n if spec.n is not None else default_count(data.labels, data.classes, spec.text)
     positions = balanced_indices(data.labels, n, seed, dataset=data.dataset, split=data.split, classes=data.classes)
     images, notes = _shaped(to_tensor(data.load(positions)), target)  # N x (C, H, W) in [0, 1]
     sizes = {tuple(im.shape) for im in images}

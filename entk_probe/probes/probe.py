@@ -66,5 +66,6 @@ class Probe:
 
 
 def tensor_sha256(inputs: Tensor) -> str:
-    """sha256 of a tensor's bytes (float32, C order, little-endian)."""
+    """sha256 of a tensor's bytes in its own dtype, C order, native (little-endian) byte order: the
+    float32 bytes of an image probe (N, C, H, W), the int64 bytes of packed tokens (N, K, L)."""
     return hashlib.sha256(inputs.detach().cpu().contiguous().numpy().tobytes()).hexdigest()

@@ -12,7 +12,8 @@ import hashlib
 
 import numpy as np
 
-from ..errors import ProbeError
+from ..errors import ProbeError, warn
+from .spec import DEFAULT_DATASET_N
 
 def _sample_key(seed: int, dataset: str, split: str, position: int) -> bytes:
     return hashlib.sha256(f"{seed}:{dataset}:{split}:{position}".encode()).digest()
@@ -39,3 +40,14 @@ def balanced_indices(labels: np.ndarray, n: int, seed: int, *, dataset: str, spl
         ranked = sorted(pool.tolist(), key=lambda pos: _sample_key(seed, dataset, split, pos))
         chosen.extend(sorted(ranked[:want]))
     return np.asarray(chosen, dtype=np.int64)
+
+
+def default_count(labels: np.ndarray, classes: tuple[str, ...], spec_text: str, noun: str = "images") -> int:
+    """The default N for labels (M,): DEFAULT_DATASET_N, capped at the largest class-balanced selection
+    the source holds (with a notice naming ``noun``, what the records are)."""
+    held = len(classes) * int(np.bincount(labels, minlength=len(classes)).min()) if len(classes) else 0
+    if held >= DEFAULT_DATASET_N:
+        return DEFAULT_DATASET_N
+    warn(f"probe {spec_text}: the source holds {len(labels)} {noun}, room for a class-balanced probe of {held}, fewer "
+         f"than the default N={DEFAULT_DATASET_N}: N={held} is used (give N in the spec to choose)", code="probe-count")
+    return max(held, 1)

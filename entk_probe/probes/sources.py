@@ -1,4 +1,4 @@
-"""Where probe images come from: the built-in datasets and the sources plugins register.
+"""Where probe images and texts come from: the built-in datasets and the sources plugins register.
 
 Built-in sources and plugin sources share one registry (``runs.registry.Registry``), so a plugin
 that claims a built-in name, or a name another plugin took, is an error naming both.
@@ -15,6 +15,7 @@ from ..runs.registry import REGISTRY, Registry
 from .datasets import Split, default_roots, read_cifar, read_idx, read_image_folder
 from .download import download_cifar
 from .spec import SPEC_GRAMMAR, ProbeSpec
+from .text_datasets import TextSplit, read_glue, read_sst2, read_text_file
 
 ProbeFactory = Callable[[str, Mapping[str, str]], Split]
 
@@ -28,8 +29,9 @@ class ProbeSource:
 
 
 BUILT_IN_ORIGIN = "entk-probe (built in)"
+TEXT_SOURCES = ("sst2", "glue", "textfile")  # text probes, for language models (probes.text_build)
 SOURCES: Registry[ProbeSource] = Registry("probe")
-for _name in ("cifar10", "cifar100", "mnist", "fashion-mnist", "imagefolder", "file", "synthetic"):
+for _name in ("cifar10", "cifar100", "mnist", "fashion-mnist", "imagefolder", "file", "synthetic", *TEXT_SOURCES):
     SOURCES.register(_name, ProbeSource(_name, None), BUILT_IN_ORIGIN)
 
 
@@ -88,3 +90,16 @@ def load_split(spec: ProbeSpec, split: str, data_root: Path | None, download: bo
         raise ProbeError(f"probe {spec.name!r} ({SOURCES.origin_of(spec.name)}) returned {type(split_data).__name__}, "
                          "not a datasets.Split")
     return split_data
+
+
+def load_text_split(spec: ProbeSpec, data_root: Path | None) -> TextSplit:
+    """The records a text spec (``sst2``, ``glue:TASK``, ``textfile:PATH``) names; split validation by default."""
+    if spec.name == "textfile":
+        assert spec.path is not None
+        o = spec.options
+        return read_text_file(spec.path, o.get("text"), o.get("text_b"), o.get("label"))
+    split = spec.options.get("split", "validation")
+    if spec.name == "glue":
+        assert spec.task is not None
+        return read_glue(spec.task, split, default_roots(data_root))
+    return read_sst2(split, default_roots(data_root))

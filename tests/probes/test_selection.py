@@ -7,8 +7,8 @@ import hashlib
 import numpy as np
 import pytest
 
-from entk_probe.errors import ProbeError
-from entk_probe.probes.selection import balanced_indices
+from entk_probe.errors import EntkProbeWarning, ProbeError
+from entk_probe.probes.selection import balanced_indices, default_count
 
 
 def test_balanced_selection_counts_and_stability() -> None:
@@ -32,3 +32,9 @@ def test_selection_errors() -> None:
         balanced_indices(labels, 1, 0, dataset="d", split="test", classes=("a", "b"))
     with pytest.raises(ProbeError, match="class 'a' has 5 records .*choose N <= 10"):
         balanced_indices(labels, 20, 0, dataset="d", split="test", classes=("a", "b"))
+
+
+def test_the_default_count_is_500_or_what_the_classes_hold() -> None:
+    assert default_count(np.arange(2000) % 2, ("a", "b"), "s") == 500
+    with pytest.warns(EntkProbeWarning, match="the source holds 13 texts, room for a class-balanced probe of 6, fewer"):
+        assert default_count(np.array([0] * 10 + [1] * 3), ("a", "b"), "s", "texts") == 6

@@ -24,3 +24,10 @@ def test_plugins_register_probes() -> None:
     assert ("stripes_for_test", f"module {__name__}") in available_probes()
     with pytest.raises(PluginError, match="'cifar10' is claimed twice: by entk-probe"):
         register_probe("cifar10")(stripes)
+    with pytest.raises(PluginError, match="'sst2' is claimed twice: by entk-probe"):
+        register_probe("sst2")(stripes)
+
+
+def test_text_sources_are_built_in() -> None:
+    names = dict(available_probes())
+    assert all(names[n] == "entk-probe (built in)" for n in ("sst2", "glue", "textfile"))

@@ -22,6 +22,26 @@ def test_spec_grammar() -> None:
     assert parse_spec("synthetic").n is None
 
 
+def test_text_spec_grammar() -> None:
+    spec = parse_spec("glue:RTE:200,split=train,seed=2")
+    assert (spec.name, spec.task, spec.n, spec.options, spec.path) == ("glue", "RTE", 200, {"split": "train", "seed": "2"}, None)
+    assert (parse_spec("glue:SST-2").task, parse_spec("glue:SST-2").n) == ("SST-2", None)
+    spec = parse_spec("textfile:data/reviews.jsonl:100,text=review,label=y")
+    assert (spec.name, spec.path, spec.n, spec.task) == ("textfile", Path("data/reviews.jsonl"), 100, None)
+    assert spec.options == {"text": "review", "label": "y"}
+    assert (parse_spec("sst2:300,split=validation").n, parse_spec("sst2").n) == (300, None)
+    assert "sst2[:N]" in SPEC_GRAMMAR and "glue:TASK[:N]" in SPEC_GRAMMAR and "textfile:PATH" in SPEC_GRAMMAR
+
+
+@pytest.mark.parametrize("text, why", [("glue", "glue needs a task"), ("glue:200", "glue needs a task"),
+                                       ("glue:RTE:x", "N must be a positive integer"), ("textfile:", "textfile needs a path"),
+                                       ("glue:a/b", "glue needs a task"), ("sst2:0", "N must be a positive integer")])
+def test_malformed_text_specs_say_why(text: str, why: str) -> None:
+    with pytest.raises(UsageError, match=why) as info:
+        parse_spec(text)
+    assert SPEC_GRAMMAR in str(info.value)
+
+
 @pytest.mark.parametrize("text", ["", ":500", "cifar10:5x", "cifar10:500,split", "file:", "file:p.safetensors:3", "10:cifar",
                                   "cifar10:0", "imagefolder:pets:0"])
 def test_malformed_specs_are_usage_errors_showing_the_grammar(text: str) -> None:
