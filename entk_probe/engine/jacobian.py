@@ -157,9 +157,9 @@ def _rows_loop(fn: ModelFunction, x: Tensor, pieces: tuple[Piece, ...], summed: 
         targets = [logits.sum()] if summed else list(logits)
         rows: dict[str, list[Tensor]] = {name: [] for name in names}
         for r, target in enumerate(targets):
-            grads = torch.autograd.grad(
+            grads = torch.autograd.grad(  # no graph: the outputs do not use these parameters (PEFT's original heads)
                 target, [varied[n] for n in names], retain_graph=r + 1 < len(targets), allow_unused=True
-            )
+            ) if target.requires_grad else [None] * len(names)
             for name, g in zip(names, grads):
                 rows[name].append(torch.zeros_like(varied[name]) if g is None else g)
         jac = {name: torch.stack(rs).unsqueeze(0) for name, rs in rows.items()}  # (1, R, *shape)

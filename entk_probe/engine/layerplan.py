@@ -161,7 +161,10 @@ def _plan_layer(layer: Layer, size: int, check: CheckResult | None, problem: _Pr
     working = int(p.budget * (1 - CAPTURE_SHARE))
     if isinstance(layer, EmbeddingLayer):
         layer.set_shapes(shapes.in_shape, shapes.out_shape)
-        costs = {"structured": structured_cost(layer.geometry, p.n, p.r, p.full, p.itemsize, working, p.product_bytes)}
+        # A small table (positions, token types) is cheaper as per-sample gradients scattered into it.
+        costs = {"structured": structured_cost(layer.geometry, p.n, p.r, p.full, p.itemsize, working, p.product_bytes),
+                 "per-sample": module_cost(size, shapes.activation_bytes, p.n, p.r, p.full, p.itemsize, working,
+                                           p.product_bytes)}
     elif isinstance(layer, AffineLayer):
         geo = layer.geometry
         costs = {"structured": structured_cost(geo, p.n, p.r, p.full, p.itemsize, working, p.product_bytes),

@@ -52,3 +52,14 @@ def select_parameters(model: nn.Module, params: ParamFilter = None) -> list[tupl
     if not chosen:
         raise UsageError(f"{what} select no parameter of the model")
     return chosen
+
+
+def describe_selection(model: nn.Module, params: str | None) -> str:
+    """Which of ``model``'s parameters ``params`` (as ``select_parameters`` takes it) selects, in words."""
+    if params:
+        return f"the parameters {params} names"
+    frozen = sum(p.numel() for p in model.parameters() if not p.requires_grad)
+    if not frozen:
+        return "every parameter"
+    trained = "the adapters and modules_to_save" if hasattr(model, "peft_config") else "those that require grad"
+    return f"the trained parameters: {trained} ({frozen:,} frozen left out; --params widens)"

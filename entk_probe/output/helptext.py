@@ -15,8 +15,8 @@ import click
 
 # Groups of ``analyze``'s options (click parameter names; patterns allowed), in the order shown.
 ANALYZE_GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("Probe", ("probe_spec", "input_size", "normalize", "data_root", "download")),
-    ("Model", ("arch", "plugins", "model_kwargs", "weights", "trust_checkpoints")),
+    ("Probe", ("probe_spec", "input_size", "normalize", "data_root", "download", "tokenizer", "max_length", "prompt")),
+    ("Model", ("arch", "plugins", "model_kwargs", "weights", "trust_checkpoints", "base_model", "label_words")),
     ("Checkpoints", ("glob", "every", "range_", "max_checkpoints", "init")),
     ("Kernel", ("mode", "params", "device", "max_memory", "jacobian_dtype", "gram_dtype", "paths", "no_cache", "force",
                 "shard", "dist_timeout")),

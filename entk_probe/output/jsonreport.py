@@ -33,7 +33,7 @@ from ..engine.planning import EntkPlan
 from ..errors import ReportError, UsageError
 
 
-SCHEMA_VERSION = "1.5"  # 1.1: kernel.gram_dtype, kernel.paths, kernel.plan; 1.2: checkpoints[].excluded; 1.3: estimate, run.first_is_initialisation, checkpoints[].training_log, checkpoints[].rebuilt, kernel_regression, cone.init_to_axis_deg; 1.4: phases.boundary.rule, evidence corner_boundary_time, speed_fall_ratio, phase2_half_angle_deg, init_to_axis_deg, thresholds speed_fall_ratio and cone_max_half_angle_fraction (cone_max_diameter_fraction removed); 1.5: phases.confidence, verdict uncertain, boundary rule plateau (speed removed: thresholds plateau_fraction and plateau_tolerance replace speed_fall_ratio; evidence plateau_boundary_time, plateau_level_deg, plateau_below_share replace speed_*), phases.slopes_against and phases.learning_rates
+SCHEMA_VERSION = "1.6"  # 1.6: probe.text (token probes), model.total_params, kernel.scope; 1.1: kernel.gram_dtype, kernel.paths, kernel.plan; 1.2: checkpoints[].excluded; 1.3: estimate, run.first_is_initialisation, checkpoints[].training_log, checkpoints[].rebuilt, kernel_regression, cone.init_to_axis_deg; 1.4: phases.boundary.rule, evidence corner_boundary_time, speed_fall_ratio, phase2_half_angle_deg, init_to_axis_deg, thresholds speed_fall_ratio and cone_max_half_angle_fraction (cone_max_diameter_fraction removed); 1.5: phases.confidence, verdict uncertain, boundary rule plateau (speed removed: thresholds plateau_fraction and plateau_tolerance replace speed_fall_ratio; evidence plateau_boundary_time, plateau_level_deg, plateau_below_share replace speed_*), phases.slopes_against and phases.learning_rates
 
 
 def finite(value: Any) -> Any:
@@ -146,18 +146,21 @@ def to_json(analysis: Analysis) -> dict[str, Any]:
         "model": {"arch": spec.arch, "source": spec.arch_source, "origin": spec.origin, "num_params": analysis.num_params,
                   "kwargs": {k: repr(v) if not isinstance(v, (int, float, str, bool, type(None))) else v for k, v in spec.kwargs.items()},
                   "settings_from": spec.sources, "input_size": list(spec.input_size) if spec.input_size else None,
-                  "has_batchnorm": analysis.has_batchnorm},
+                  "has_batchnorm": analysis.has_batchnorm, "total_params": analysis.model_params},
         "probe": {"spec": probe.spec, "n": probe.n, "dataset": probe.dataset, "split": probe.split, "seed": probe.seed,
                   "indices": probe.indices.tolist(), "labels": probe.labels.tolist() if probe.labels is not None else None,
                   "classes": list(probe.classes), "sha256": probe.sha256, "synthetic": probe.synthetic,
                   "normalization": {"mean": probe.normalization.mean, "std": probe.normalization.std,
                                     "source": probe.normalization.source},
-                  "transforms": list(probe.transforms), "source": probe.source, "input_shape": list(probe.inputs.shape[1:])},
+                  "transforms": list(probe.transforms), "source": probe.source, "input_shape": list(probe.inputs.shape[1:]),
+                  "text": {"keys": list(probe.input_keys), "max_length": int(probe.max_length or probe.inputs.shape[-1]),
+                           "tokenizer": probe.tokenizer, "prompt": spec.text.prompt if spec.text else None}
+                  if probe.is_text else None},
         "kernel": {"mode": opts.mode, "jacobian_dtype": str(opts.jacobian_dtype).removeprefix("torch."),
                    "gram_dtype": str(products_dtype(opts.jacobian_dtype, opts.gram_dtype)).removeprefix("torch."),
                    "device": analysis.device, "params": opts.params, "param_names": list(analysis.param_names),
                    "num_params": analysis.num_params, "num_classes": analysis.num_classes,
-                   "paths": opts.paths, "plan": _plan(analysis.plan)},
+                   "paths": opts.paths, "plan": _plan(analysis.plan), "scope": analysis.kernel_scope},
         "time_unit": analysis.time_unit,
         "checkpoints": [_checkpoint(analysis, i, rows) for i in range(count)],
         "pairwise": {key: _spread(matrix, included, count) for key, matrix in (

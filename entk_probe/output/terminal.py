@@ -69,6 +69,11 @@ def _weights(r: dict[str, Any]) -> str:
 def _geometry(r: dict[str, Any]) -> str:
     """The input size fed to the model, where it came from, and what was done to the probe to get it."""
     model, probe = r["model"], r["probe"]
+    text = probe.get("text")
+    if text:
+        line = (f"input tokens: {', '.join(text['keys'])} of length {text['max_length']}, tokenizer sha256 "
+                f"{text['tokenizer'][:12]} ({model['settings_from'].get('tokenizer', 'the run')})")
+        return line + ("; probe " + ", ".join(probe["transforms"]) if probe["transforms"] else "")
     shape = "x".join(str(v) for v in probe["input_shape"])
     where = model["settings_from"].get("input_size") if model["input_size"] else None
     line = f"input {shape}: " + (where or "the probe's own size, as the run records none (--input-size sets one)")
@@ -77,13 +82,21 @@ def _geometry(r: dict[str, Any]) -> str:
     return line
 
 
+def _parameters(r: dict[str, Any]) -> str:
+    """How many parameters the kernel covers, and of how many, where it is not all of them."""
+    kernel, total = r["kernel"], r["model"].get("total_params")
+    if total is None or total == kernel["num_params"]:
+        return f"{kernel['num_params']:,} parameters"
+    return f"kernel over {kernel['num_params']:,} of {total:,} parameters ({kernel.get('scope', '')})"
+
+
 def _header(r: dict[str, Any]) -> list[str]:
     model, probe, kernel = r["model"], r["probe"], r["kernel"]
     norm = probe["normalization"]
     normalization = "none" if norm["mean"] is None else f"mean {norm['mean']} std {norm['std']}"
     lines = [
         f"entk-probe {r['tool']['version']} · run {r['run']['path']}",
-        f"model {model['arch']} ({model['origin']}), {model['num_params']:,} parameters, {_weights(r)}",
+        f"model {model['arch']} ({model['origin']}), {_parameters(r)}, {_weights(r)}",
         f"probe {probe['spec']}: N={probe['n']}"
         + (" synthetic Gaussian inputs (smoke test only)" if probe["synthetic"] else
            f" from {probe['dataset']} {probe['split'] or ''}, seed {probe['seed']}, sha256 {probe['sha256'][:12]}")
@@ -148,7 +161,7 @@ def _columns(r: dict[str, Any]) -> list[tuple[str, str, str]]:
         ("sub°", "right", "mean principal angle to the next checkpoint's top-k eigenspace"),
         ("acc", "right", "probe accuracy"),
         ("krr", "right", "accuracy of kernel regression with the checkpoint's kernel on half the probe (JSON: how)"),
-        ("val%", "right", "the run's validation top-1 (summary.csv)"), ("vloss", "right", "the run's validation loss"),
+        ("val%", "right", "the run's validation top-1 (summary.csv, or trainer_state.json's eval_accuracy)"), ("vloss", "right", "the run's validation loss"),
         ("ph", "left", "phase (x: left out)"),
     ]
 

@@ -103,7 +103,8 @@ def forecast(source: KernelSource, chosen: Sequence[Checkpoint]) -> RunEstimate:
     plan = source.expected_plan()
     if todo:
         resident = sum(p.numel() * p.element_size() for p in source.model.parameters()) + x.numel() * o.jacobian_dtype.itemsize
-        kernel = estimate_kernel(plan, pass_flops(source.model, x[0].to(o.jacobian_dtype)),
+        sample = x[0].to(o.jacobian_dtype) if x.is_floating_point() else x[0]  # token ids stay integers
+        kernel = estimate_kernel(plan, pass_flops(source.model, sample),
                                  gemm_rate(source.device, source.gram_dtype), gemm_rate(source.device, o.jacobian_dtype),
                                  resident)
     kernel_bytes = plan.gram_rows**2 * 8

@@ -43,8 +43,10 @@ from .forecast import RunEstimate, check_fits, forecast
 from .kernels import KernelSource
 from .kernelstore import DiskKernels, KernelStore, MemoryKernels, analysis_budget
 from .weights import weight_problem
+from ..engine.parameters import describe_selection
 from .options import AnalyzeOptions
 from .runprobe import resolve_run_probe
+from .textrun import prepare_text
 
 
 @dataclass
@@ -83,6 +85,9 @@ class Analysis:
     kernels: KernelStore = field(default_factory=MemoryKernels)  # float64, one per included checkpoint, in analysis
     # order, on disk, loaded when indexed (kernelstore.py); --no-cache: a temporary folder that kernels.close() removes
     warnings: list[dict[str, str]] = field(default_factory=list)  # {code, message[, checkpoint]}
+    model_params: int = 0  # every parameter of the model; num_params: those the kernel covers
+    kernel_scope: str = ""  # which parameters the kernel covers, in words
+
 
 
 def load_plugins(paths: Sequence[Path]) -> list[str]:
@@ -157,7 +162,9 @@ def read_state(ckpt: Checkpoint, options: AnalyzeOptions) -> tuple[dict[str, Ten
 
 def prepare(arch: str, arch_source: str, ckpt: Checkpoint, state: Mapping[str, Tensor], probe_spec: str,
             options: AnalyzeOptions, run_dir: Path) -> tuple[ModelSpec, nn.Module, Probe]:
-    """The model spec, a fresh model, and the probe shaped for it."""
+    """The model spec, a fresh model, and the probe shaped for it (a language model's: ``textrun``)."""
+    if (text := prepare_text(ckpt, run_dir, probe_spec, options)) is not None:
+        return text
     spec = _spec(arch, arch_source, ckpt, state, options, run_dir)
     model = build_model(spec)
     probe = make_probe(probe_spec, spec.target(), normalize_override=options.normalize,
@@ -188,7 +195,7 @@ def checkpoint_kernel(path: Path, probe_spec: str, options: AnalyzeOptions = Ana
     run_dir = ckpt.path.parents[ckpt.name.count("/")]  # the name is relative to the run directory
     probe_spec, options = resolve_run_probe(probe_spec, run_dir, options)
     options.validate(probe_spec)
-    arch, arch_source = resolve_arch(options.arch, [ckpt], run_dir)
+    arch, arch_source = resolve_arch(options.arch, [ckpt], run_dir, base_model=options.base_model)
     state, _ = read_state(ckpt, options)
     spec, model, probe = prepare(arch, arch_source, ckpt, state, probe_spec, options, run_dir)
     source = KernelSource(model, probe, spec, options, on_chunk)
@@ -270,7 +277,7 @@ def select_run(run_dir: Path, probe_spec: str | None, options: AnalyzeOptions) -
     load_plugins(options.plugins)
     found = discover(run_dir, glob=options.glob, trust=options.trust_checkpoints)
     chosen = select(found, every=options.every, range_=options.range, max_checkpoints=options.max_checkpoints)
-    arch, arch_source = resolve_arch(options.arch, chosen, run_dir)
+    arch, arch_source = resolve_arch(options.arch, chosen, run_dir, base_model=options.base_model)
     chosen = _with_init(chosen, arch, arch_source, options, run_dir)
     return RunSelection(probe_spec, options, chosen, arch, arch_source)
 
@@ -388,5 +395,6 @@ def _summarised(run_dir: Path, unit: str, options: AnalyzeOptions, spec: ModelSp
         options=options, device=source.device, param_names=source.param_names, time_unit=unit,
         runs=done.runs, summary=summary, included=done.included, buffer_share=shares, has_batchnorm=has_bn,
         seconds=time.perf_counter() - started, plan=source.plan, kernels=done.kernels, learning_rates=rates,
-        training_log=log,
+        training_log=log, model_params=sum(p.numel() for p in model.parameters()),
+        kernel_scope=describe_selection(model, options.params),
     )

@@ -104,7 +104,7 @@ def run_switch(run_dir: Path, train_spec: str, eval_spec: str, at: str, epochs: 
     checkpoints = select(discover(run_dir, glob=options.glob, trust=options.trust_checkpoints),
                          every=options.every, range_=options.range, max_checkpoints=options.max_checkpoints)
     unit = time_unit(checkpoints) or "index"
-    arch, arch_source = resolve_arch(options.arch, checkpoints, run_dir)
+    arch, arch_source = resolve_arch(options.arch, checkpoints, run_dir, base_model=options.base_model)
     state, _ = read_state(checkpoints[0], options)
     spec, model, train_probe = prepare(arch, arch_source, checkpoints[0], state, train_spec, options, run_dir)
     eval_probe = make_probe(eval_spec, spec.target(), normalize_override=options.normalize,

@@ -1,11 +1,14 @@
 """Checkpoints of a run: discovery, training order, duplicates and selection.
 
 A run directory holds checkpoint files (``*.safetensors``, ``*.pt``, ``*.pth``, ``*.pth.tar``,
-``*.bin``, Lightning ``*.ckpt``) and/or Hugging Face style folders ``checkpoint-<step>/`` holding
-``model.safetensors`` or ``pytorch_model.bin`` (with ``trainer_state.json``). Files with identical
-bytes count once (timm's train.py keeps ``last.pth.tar`` and ``model_best.pth.tar`` as hard links
-of numbered checkpoints). safetensors files that entk-probe wrote itself (``probe.safetensors``,
-saved kernels; metadata ``format`` "entk-probe-...") are not checkpoints.
+``*.bin``, Lightning ``*.ckpt``, sharded ``*.safetensors.index.json``) and/or Hugging Face style
+folders ``checkpoint-<step>/`` holding ``model.safetensors``, a sharded save, ``pytorch_model.bin``
+or a PEFT adapter (with ``trainer_state.json``; ``hflayout``); a ``save_pretrained`` folder given
+as the run directory is one checkpoint. Files with identical bytes count once (timm's train.py
+keeps ``last.pth.tar`` and ``model_best.pth.tar`` as hard links of numbered checkpoints).
+safetensors files that entk-probe wrote itself (``probe.safetensors``, saved kernels; metadata
+``format`` "entk-probe-...") are not checkpoints, nor the Trainer's ``training_args.bin``,
+optimizer, scheduler and RNG state files.
 
 Order: by the epoch every checkpoint records (then its step), else by the step every one
 records, else by the numbers in the file names, with a warning naming the files that forced it.
@@ -14,8 +17,6 @@ records, else by the numbers in the file names, with a warning naming the files 
 from __future__ import annotations
 
 import fnmatch
-import hashlib
-import json
 import math
 import re
 from collections.abc import Sequence
@@ -26,12 +27,13 @@ from typing import Any
 from ..errors import UsageError, warn
 from ..errors import CheckpointError
 from .formats import FORMATS, format_of
+from .hflayout import (HF_FOLDER, NOT_WEIGHTS, TRAINER_STATE, WEIGHT_FILES, adapter_config, checkpoint_files,
+                       files_sha256, folder_weights, hf_position, sharded_files)
 from .loading import arch_hints, read_content, train_args, training_position
 
-__all__ = ["Checkpoint", "discover", "parse_range", "read_checkpoint", "select", "sha256_of", "single"]
+__all__ = ["Checkpoint", "discover", "is_adapter", "parse_range", "read_checkpoint", "select", "sha256_of", "single"]
 
-HF_FOLDER = re.compile(r"^checkpoint-(\d+)$")
-HF_WEIGHTS = ("model.safetensors", "pytorch_model.bin")
+HF_WEIGHTS = WEIGHT_FILES  # the weights files of a checkpoint-<step>/ folder, preferred in this order
 OWN_FORMAT_PREFIX = "entk-probe-"  # metadata "format" of the files entk-probe writes (probes, kernels)
 
 
@@ -50,6 +52,7 @@ class Checkpoint:
     ordered_by: str = "metadata"  # "metadata" or "file name"
     unpickled: bool = False  # read with full unpickling (--trust-checkpoints)
     rebuilt: bool = False  # the initial model rebuilt from the run's seed (--init seed), not a file of the run
+    adapter_config: Path | None = None  # a PEFT adapter's adapter_config.json: the weights are the adapter's only
 
     def time(self, unit: str) -> float | None:
         """The checkpoint's time in ``unit`` ("epoch" or "step")."""
@@ -58,42 +61,38 @@ class Checkpoint:
 
 
 def sha256_of(path: Path) -> str:
-    """Hex sha256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    """Hex sha256 of a checkpoint's bytes: its file's, or a sharded save's index and every shard's."""
+    return files_sha256(checkpoint_files(path))
+
+
+def is_adapter(ckpt: Checkpoint) -> bool:
+    """Whether the checkpoint is a PEFT adapter (its weights are the adapter's; ``ckpt.adapter_config``
+    names the base model)."""
+    return ckpt.adapter_config is not None
 
 
 def _candidates(run_dir: Path) -> list[Path]:
-    files = [p for p in run_dir.iterdir() if p.is_file() and format_of(p) is not None]
+    """The run directory's checkpoint files (not the shards of a sharded save, nor the Trainer's
+    other files), and the weights of every checkpoint-<step>/ folder."""
+    shards = sharded_files(run_dir)
+    files = [p for p in run_dir.iterdir()
+             if p.is_file() and format_of(p) is not None and p not in shards and not NOT_WEIGHTS.match(p.name)]
     for folder in run_dir.iterdir():
         if folder.is_dir() and HF_FOLDER.match(folder.name):
-            weights = [folder / w for w in HF_WEIGHTS if (folder / w).is_file()]
-            if not weights:
-                raise CheckpointError(f"{folder}: a checkpoint folder without {' or '.join(HF_WEIGHTS)}")
-            files.append(weights[0])  # safetensors preferred when both exist
+            weights = folder_weights(folder)
+            if weights is None:
+                raise CheckpointError(f"{folder}: a checkpoint folder without model weights (looked for "
+                                      f"{', '.join(HF_WEIGHTS)})")
+            files.append(weights)
     return sorted(files)
 
 
-def _hf_position(path: Path) -> tuple[int | None, float | None]:
-    state = path.parent / "trainer_state.json"
-    step = int(HF_FOLDER.match(path.parent.name).group(1))  # type: ignore[union-attr]
-    if not state.is_file():
-        return step, None
-    try:
-        data = json.loads(state.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise CheckpointError(f"{state}: not readable JSON ({exc})") from None
-    if not isinstance(data, dict):
-        raise CheckpointError(f"{state}: holds a JSON {type(data).__name__}, not the object Hugging Face's Trainer writes")
-    global_step, epoch = data.get("global_step", step), data.get("epoch")
-    if isinstance(global_step, bool) or not isinstance(global_step, int) or global_step < 0:
-        raise CheckpointError(f"{state}: global_step is {global_step!r}, not a non-negative integer")
-    if epoch is not None and (isinstance(epoch, bool) or not isinstance(epoch, (int, float))):
-        raise CheckpointError(f"{state}: epoch is {epoch!r}, not a number")
-    return global_step, (None if epoch is None else float(epoch))
+def _hf_layout(path: Path, run_dir: Path) -> bool:
+    """Whether ``path`` is the weights of a checkpoint-<step>/ folder of the run, or the run
+    directory's own save_pretrained weights with a trainer_state.json beside them."""
+    if HF_FOLDER.match(path.parent.name) and path.parent.parent == run_dir:
+        return True
+    return path.parent == run_dir and path.name in HF_WEIGHTS and (run_dir / TRAINER_STATE).is_file()
 
 
 def read_checkpoint(path: Path, run_dir: Path, trust: bool = False) -> Checkpoint | None:
@@ -102,8 +101,8 @@ def read_checkpoint(path: Path, run_dir: Path, trust: bool = False) -> Checkpoin
     if content.format.name == "safetensors" and str(content.records.get("format", "")).startswith(OWN_FORMAT_PREFIX):
         return None
     step, epoch = training_position(content)
-    if HF_FOLDER.match(path.parent.name) and path.parent.parent == run_dir and step is None and epoch is None:
-        step, epoch = _hf_position(path)
+    if step is None and epoch is None and _hf_layout(path, run_dir):
+        step, epoch = hf_position(path.parent)
     return Checkpoint(
         path=path,
         name=str(path.relative_to(run_dir)),
@@ -113,6 +112,7 @@ def read_checkpoint(path: Path, run_dir: Path, trust: bool = False) -> Checkpoin
         arch_hints=tuple(arch_hints(content)),
         args=train_args(content),
         unpickled=content.unpickled,
+        adapter_config=adapter_config(path),
     )
 
 
@@ -189,7 +189,7 @@ def discover(run_dir: Path, *, glob: str | None = None, trust: bool = False) -> 
     if not paths:
         raise CheckpointError(
             f"{run_dir} holds no checkpoint: looked for {', '.join(f.describe() for f in FORMATS)} and checkpoint-<step>/ "
-            "folders with model.safetensors or pytorch_model.bin"
+            f"folders with {', '.join(HF_WEIGHTS)}"
         )
     found = [c for c in (read_checkpoint(p, run_dir, trust) for p in paths) if c is not None]
     if not found:
@@ -266,10 +266,10 @@ def single(path: Path, *, trust: bool = False) -> Checkpoint:
     """One checkpoint given by its file (or Hugging Face checkpoint folder), for `entk-probe kernel`."""
     path = Path(path)
     if path.is_dir():
-        weights = [path / w for w in HF_WEIGHTS if (path / w).is_file()]
-        if not weights:
-            raise UsageError(f"{path} is a folder without {' or '.join(HF_WEIGHTS)}; give a checkpoint file")
-        path = weights[0]
+        weights = folder_weights(path)
+        if weights is None:
+            raise UsageError(f"{path} is a folder without model weights ({', '.join(HF_WEIGHTS)}); give a checkpoint file")
+        path = weights
     if not path.is_file():
         raise UsageError(f"checkpoint {path} does not exist")
     run_dir = path.parent.parent if HF_FOLDER.match(path.parent.name) else path.parent

@@ -13,6 +13,10 @@ A new format is one more ``CheckpointFormat`` subclass in ``FORMATS``.
   and primitives; ``argparse.Namespace`` is admitted because timm's train.py stores its arguments
   so. Only a file that safe loading refused for the objects it holds is unpickled fully, only
   with ``trust=True`` (``--trust-checkpoints``), once, with a warning.
+- ``ShardedFormat``: a Hugging Face sharded save, ``*.safetensors.index.json`` (or older
+  transformers' ``*.bin.index.json``): the tensors of every shard its ``weight_map`` names
+  (``hflayout``), each read through its own format; what it records is the shards' records. A
+  missing shard, or a tensor the index places in a shard that lacks it, is an error.
 
 Every read error is one CheckpointError naming the file and the cause: cannot be read, empty,
 truncated or corrupt, or holding objects safe loading refuses.
@@ -35,6 +39,7 @@ from safetensors.torch import load_file
 from torch import Tensor
 
 from ..errors import CheckpointError, warn
+from .hflayout import SHARD_INDEX_SUFFIXES, read_shard_index, shard_paths
 
 SAFE_GLOBALS = [argparse.Namespace]
 
@@ -108,7 +113,35 @@ class TorchFormat(CheckpointFormat):
         return CheckpointContent(path, self, obj, records, unpickled=unpickled)
 
 
-FORMATS: tuple[CheckpointFormat, ...] = (SafetensorsFormat(), TorchFormat())
+class ShardedFormat(CheckpointFormat):
+    name = "sharded"
+    suffixes = SHARD_INDEX_SUFFIXES
+
+    def record_label(self, key: str) -> str:
+        return f"shard {key}"
+
+    def read(self, path: Path, *, trust: bool = False, tensors: bool = True) -> CheckpointContent:
+        weight_map = read_shard_index(path)
+        content: dict[str, Any] = {}
+        records: dict[str, Any] = {}
+        unpickled = False
+        for shard in shard_paths(path, weight_map):
+            fmt = format_of(shard)
+            if fmt is None or isinstance(fmt, ShardedFormat):
+                raise CheckpointError(f"{path}: names {shard.name}, which is not a safetensors or torch file")
+            part = fmt.read(shard, trust=trust, tensors=tensors)
+            if tensors:
+                content.update({k: v for k, v in part.content.items() if isinstance(v, Tensor)})
+            records = {**part.records, **records}  # the first shard's value where shards differ
+            unpickled = unpickled or part.unpickled
+        absent = [name for name in weight_map if name not in content] if tensors else []
+        if absent:
+            raise CheckpointError(f"{path}: {absent[0]} is not in {weight_map[absent[0]]}, the shard its index names"
+                                  + (f" ({len(absent) - 1} more tensors missing)" if len(absent) > 1 else ""))
+        return CheckpointContent(path, self, content, records, unpickled=unpickled)
+
+
+FORMATS: tuple[CheckpointFormat, ...] = (SafetensorsFormat(), TorchFormat(), ShardedFormat())
 
 
 def format_of(path: Path) -> CheckpointFormat | None:

@@ -5,7 +5,11 @@ Read from, in this order, the first source that has a rate for every checkpoint:
 - the checkpoint's own safetensors metadata, ``lr`` or ``learning_rate`` (the learning rate in
   force when it was saved; entk-probe's example training script writes it, any script can);
 - timm train.py's summary.csv, its ``lr`` column: the rate of the epoch a checkpoint ends (the
-  first row's for a checkpoint before any epoch ended).
+  first row's for a checkpoint before any epoch ended);
+- Hugging Face's trainer_state.json, its log_history's ``learning_rate`` (the rate of the step
+  logged): the one logged at the checkpoint's step, else the last logged before it (the first
+  logged for a checkpoint before any, such as the initial model's); found by the epochs that the
+  log and the checkpoints' trainer_state.json record (``hflog``).
 
 A torch file's ``args.lr`` is the base rate of a schedule, not the rate in force, and is not used.
 None where no source covers every checkpoint: the phase call then measures slopes against time.
@@ -49,7 +53,7 @@ def _from_metadata(checkpoints: Sequence[Checkpoint]) -> list[float] | None:
     return rates
 
 
-def _from_log(checkpoints: Sequence[Checkpoint], log: Mapping[int, Mapping[str, float]]) -> list[float] | None:
+def _from_log(checkpoints: Sequence[Checkpoint], log: Mapping[float, Mapping[str, float]]) -> list[float] | None:
     if not log or any(c.epoch is None for c in checkpoints):
         return None
     rates = []
@@ -62,12 +66,26 @@ def _from_log(checkpoints: Sequence[Checkpoint], log: Mapping[int, Mapping[str, 
     return rates
 
 
+def _from_step_log(checkpoints: Sequence[Checkpoint], log: Mapping[float, Mapping[str, float]]) -> list[float] | None:
+    """The rate logged at each checkpoint's epoch or last before it; the first logged before any."""
+    logged = sorted((epoch, rate) for epoch, row in log.items() if (rate := _rate(row.get("lr"))) is not None)
+    if not logged or any(c.epoch is None for c in checkpoints):
+        return None
+    return [next((rate for epoch, rate in reversed(logged) if epoch <= c.epoch), logged[0][1])  # type: ignore[operator]
+            for c in checkpoints]
+
+
 def recorded_learning_rates(checkpoints: Sequence[Checkpoint],
-                            training_log: Mapping[int, Mapping[str, float]]) -> LearningRates | None:
+                            training_log: Mapping[float, Mapping[str, float]]) -> LearningRates | None:
     """Each checkpoint's learning rate and where it was read (module docstring); None without."""
     rates = _from_metadata(checkpoints)
     if rates is not None:
         return LearningRates(rates, "the checkpoints' metadata (lr)")
+    if getattr(training_log, "per_step", False):  # trainer_state.json's log_history (traininglog.TrainingLog)
+        rates = _from_step_log(checkpoints, training_log)
+        source = getattr(training_log, "source", "trainer_state.json")
+        return None if rates is None else LearningRates(
+            rates, f"{source} log_history (learning_rate logged at each checkpoint's step or last before it)")
     rates = _from_log(checkpoints, training_log)
     if rates is not None:
         return LearningRates(rates, f"{SUMMARY_FILE} (lr of the epoch each checkpoint ends)")

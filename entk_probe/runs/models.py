@@ -26,9 +26,11 @@ from .checkpoints import Checkpoint
 from ..errors import ModelError, UsageError, warn
 from .loading import WRAPPER_PREFIXES, strip_prefixes
 from ..probes.preprocess import Normalization
-from ..probes.probe import Target
+from ..probes.probe import Target, TextTarget
 from .records import RUN_ARGS_FILE, Records, read_run_args
 from .registry import REGISTRY, ModelEntry, ModelRegistry
+from .hfweights import is_text_model, load_text_weights
+from .textmodels import text_run
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,7 @@ class ModelSpec:
     input_size: tuple[int, ...] | None = None  # (C, H, W) the model expects
     mean: tuple[float, ...] | None = None
     std: tuple[float, ...] | None = None
+    text: TextTarget | None = None  # a language model (runs.textmodels): its probe is text
 
     @property
     def origin(self) -> str:
@@ -50,6 +53,8 @@ class ModelSpec:
 
     def target(self) -> Target:
         """What the model expects of its probe inputs."""
+        if self.text is not None:
+            return Target(None, text=self.text, size_source="a language model")
         channels = self.input_size[0] if self.input_size else self.kwargs.get("in_chans")
         channels = channels if isinstance(channels, int) else None
         where = self.sources.get("input_size", "the model")
@@ -104,9 +109,16 @@ def _run_dir_hints(run_dir: Path) -> list[tuple[str, str]]:
 
 
 def resolve_arch(
-    explicit: str | None, checkpoints: Sequence[Checkpoint], run_dir: Path, registry: ModelRegistry = REGISTRY
+    explicit: str | None, checkpoints: Sequence[Checkpoint], run_dir: Path, registry: ModelRegistry = REGISTRY,
+    base_model: Path | None = None,
 ) -> tuple[str, str]:
-    """(architecture name, where it came from); checkpoints that name different ones are an error."""
+    """(architecture name, where it came from); checkpoints that name different ones are an error.
+
+    A Hugging Face run's is its config.json's (``runs.textmodels``; ``base_model``: --base-model).
+    """
+    hf = text_run(checkpoints[0], run_dir, arch=explicit, base_model=base_model) if checkpoints else None
+    if hf is not None:
+        return hf.arch, hf.arch_source
     if explicit:
         return explicit, "--arch"
     named: dict[str, str] = {}
@@ -329,8 +341,12 @@ def build_model(spec: ModelSpec) -> nn.Module:
 def load_weights(model: nn.Module, state: Mapping[str, Tensor], *, arch: str, where: str) -> list[str]:
     """Load ``state`` into ``model`` exactly (every name and shape must fit); the prefixes removed.
 
-    ``where`` names the checkpoint in errors and warnings.
+    ``where`` names the checkpoint in errors and warnings. A language model of a Hugging Face run
+    takes its weights as save_pretrained or PEFT wrote them (``hfweights``).
     """
+    if is_text_model(model):
+        load_text_weights(model, state, where=where)
+        return []
     expected = model.state_dict()
     fitted, removed, dropped = strip_prefixes(state, expected.keys())
     missing = sorted(set(expected) - set(fitted))

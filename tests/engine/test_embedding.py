@@ -66,13 +66,15 @@ def test_kernels_of_small_language_models_equal_the_explicit_jacobian(build, pad
     inputs = _tokens(5, 9, 50, padded)
     jac = explicit_token_jacobian(model, inputs, keep=lambda name: dict(model.named_parameters())[name].requires_grad)
     expected = kernels_from_jacobian(jac)
-    for mode in MODES:
-        result = compute_entk_result(model, inputs, mode=mode, device="cpu", jacobian_dtype=torch.float64)
-        assert relative_error(result.kernel, expected[mode]) < 1e-10, mode
-    paths = {p.layer: p.path for p in result.plan.layers}
     embeddings = [name for name, m in model.named_modules() if isinstance(m, nn.Embedding)
                   and any(q.requires_grad for q in m.parameters())]
-    assert any(paths.get(name) == "structured" for name in embeddings) or not embeddings
+    for paths in ("auto", "structured"):  # auto takes per-sample gradients of these small tables
+        for mode in MODES:
+            result = compute_entk_result(model, inputs, mode=mode, device="cpu", jacobian_dtype=torch.float64,
+                                         paths=paths)
+            assert relative_error(result.kernel, expected[mode]) < 1e-10, (paths, mode)
+        chosen = {p.layer: p.path for p in result.plan.layers}
+        assert all(chosen[name] == ("structured" if paths == "structured" else "per-sample") for name in embeddings)
 
 
 @needs_text

@@ -62,7 +62,8 @@ def test_hugging_face_checkpoint_folders(tmp_path: Path) -> None:
                              "checkpoint-1000/model.safetensors", "checkpoint-2000/pytorch_model.bin"]
     assert [c.step for c in found] == [50, 500, 1000, 2000]
     (tmp_path / "checkpoint-3000").mkdir()
-    with pytest.raises(CheckpointError, match="checkpoint-3000.*without model.safetensors or pytorch_model.bin"):
+    with pytest.raises(CheckpointError, match=r"checkpoint-3000.*without model weights \(looked for model.safetensors, "
+                       r"model.safetensors.index.json, pytorch_model.bin"):
         discover(tmp_path)
 
 
@@ -222,3 +223,79 @@ def test_checkpoints_come_out_in_training_order_whatever_their_names_and_file_or
         keys = got
         assert all(c.ordered_by == "file name" for c in found)
     assert keys == sorted(keys)
+
+
+# Real Hugging Face Trainer runs (tests/textruns.py): checkpoint folders, adapters, sharded saves.
+
+import hashlib  # noqa: E402
+import shutil  # noqa: E402
+
+from safetensors.torch import load_file  # noqa: E402
+
+from entk_probe.runs.checkpoints import is_adapter, single  # noqa: E402
+from entk_probe.runs.loading import read_content, select_state_dict  # noqa: E402
+
+from ..textdata import needs_sst2, needs_text  # noqa: E402
+from ..textruns import SAVE_STEPS  # noqa: E402
+
+
+@needs_sst2
+@needs_text
+@pytest.mark.parametrize("run_fixture", ["bert_run", "gpt2_run"])
+def test_a_trainer_runs_checkpoints_in_training_order(run_fixture: str, request: pytest.FixtureRequest) -> None:
+    run = request.getfixturevalue(run_fixture)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", EntkProbeWarning)  # every checkpoint records its position: no warning
+        found = discover(run)
+    assert _names(found) == [f"checkpoint-{s}/model.safetensors" for s in SAVE_STEPS]  # by number, not as text
+    states = [json.loads((run / f"checkpoint-{s}" / "trainer_state.json").read_text()) for s in SAVE_STEPS]
+    assert [c.step for c in found] == [s["global_step"] for s in states] == list(SAVE_STEPS)
+    assert [c.epoch for c in found] == [s["epoch"] for s in states] and found[0].epoch == 0.0 < found[1].epoch
+    assert all(c.ordered_by == "metadata" and not is_adapter(c) and c.adapter_config is None for c in found)
+    assert found[5].sha256 == hashlib.sha256(found[5].path.read_bytes()).hexdigest()
+    assert single(run / "checkpoint-8") == found[4]  # `entk-probe kernel` given the folder
+
+
+@needs_sst2
+@needs_text
+def test_peft_adapter_checkpoints_are_found_and_read_as_saved(lora_run: Path) -> None:
+    found = discover(lora_run)
+    assert _names(found) == [f"checkpoint-{s}/adapter_model.safetensors" for s in SAVE_STEPS]
+    assert [c.step for c in found] == list(SAVE_STEPS)
+    assert all(is_adapter(c) and c.adapter_config == c.path.parent / "adapter_config.json" for c in found)
+    first, last = (select_state_dict(read_content(c.path)) for c in (found[0], found[-1]))
+    saved = load_file(str(found[-1].path))
+    assert last[1] == "(file)" and set(last[0]) == set(saved) and all(torch.equal(last[0][k], v) for k, v in saved.items())
+    lora_b = [k for k in saved if "lora_B" in k]
+    assert len(lora_b) == 4 and any(k.endswith("classifier.weight") for k in saved)
+    assert not any("embeddings" in k or "intermediate" in k for k in saved)  # the adapter's tensors only
+    assert all(not first[0][k].any() for k in lora_b) and all(last[0][k].any() for k in lora_b)  # LoRA starts at B = 0
+
+
+@needs_sst2
+@needs_text
+def test_the_trainers_final_save_in_the_run_directory(bert_run: Path, tmp_path: Path) -> None:
+    """Trainer.save_model() and save_state() at the end put the last weights, training_args.bin and
+    trainer_state.json in the run directory itself: the same checkpoint, not a failure."""
+    run = tmp_path / "run"
+    for step in (32, 40):
+        shutil.copytree(bert_run / f"checkpoint-{step}", run / f"checkpoint-{step}")
+    for name in ("model.safetensors", "config.json", "training_args.bin", "trainer_state.json"):
+        shutil.copy(bert_run / "checkpoint-40" / name, run / name)
+    with pytest.raises(CheckpointError, match="safe loading refuses"):
+        read_content(run / "training_args.bin")  # the TrainingArguments object: it would stop discovery
+    found = discover(run)
+    assert _names(found) == ["checkpoint-32/model.safetensors", "checkpoint-40/model.safetensors"]
+    assert found[-1].aliases == ("model.safetensors",)
+
+
+@needs_sst2
+@needs_text
+def test_sharded_checkpoints_and_a_sharded_save_given_as_the_run_directory(sharded_run: Path) -> None:
+    found = discover(sharded_run)
+    assert _names(found) == ["checkpoint-32/model.safetensors.index.json", "checkpoint-40/model.safetensors.index.json"]
+    assert [c.step for c in found] == [32, 40]
+    alone = discover(sharded_run / "checkpoint-40")  # a save_pretrained folder: its shards are one checkpoint
+    assert _names(alone) == ["model.safetensors.index.json"]
+    assert (alone[0].step, alone[0].epoch, alone[0].sha256) == (40, found[1].epoch, found[1].sha256)
+    assert single(sharded_run / "checkpoint-40").sha256 == found[1].sha256

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import json
 import os
 import warnings
 from pathlib import Path
@@ -21,15 +22,18 @@ from entk_probe.runs.formats import CheckpointContent, CheckpointFormat, format_
 
 @pytest.mark.parametrize(("name", "kind"), [("a.safetensors", "safetensors"), ("checkpoint-3.pth.tar", "torch"),
                                             ("m.pt", "torch"), ("m.pth", "torch"), ("pytorch_model.bin", "torch"),
-                                            ("epoch=3.ckpt", "torch"), ("notes.txt", None), ("a.safetensors.bak", None)])
+                                            ("epoch=3.ckpt", "torch"), ("notes.txt", None), ("a.safetensors.bak", None),
+                                            ("model.safetensors.index.json", "sharded"),
+                                            ("pytorch_model.bin.index.json", "sharded"), ("config.json", None)])
 def test_each_file_has_its_format(name: str, kind: str | None) -> None:
     found = format_of(Path(name))
     assert (found.name if found else None) == kind
 
 
 def test_short_names_drop_the_formats_suffix() -> None:
-    assert [short_name(n) for n in ("checkpoint-3.pth.tar", "a.safetensors", "x.pt", "other.txt")] == [
-        "checkpoint-3", "a", "x", "other.txt"]
+    assert [short_name(n) for n in ("checkpoint-3.pth.tar", "a.safetensors", "x.pt", "other.txt",
+                                    "checkpoint-9/model.safetensors.index.json")] == [
+        "checkpoint-3", "a", "x", "other.txt", "checkpoint-9/model"]
 
 
 def test_what_each_format_records(tmp_path: Path) -> None:
@@ -200,3 +204,46 @@ def test_a_silent_bit_flip_in_safetensors_data_changes_the_recorded_sha256(tmp_p
     a, b = (read_checkpoint(p, p.parent) for p in (original, flipped))
     assert a is not None and b is not None and a.epoch == b.epoch == 3.0  # both read without complaint
     assert a.sha256 == sha256_of(original) != b.sha256 == sha256_of(flipped)  # the report's sha256 tells them apart
+
+
+# Hugging Face sharded saves: one checkpoint read from every shard.
+
+from safetensors.torch import load_file  # noqa: E402
+
+from entk_probe.runs.hflayout import shard_paths  # noqa: E402
+
+from ..textdata import needs_sst2, needs_text  # noqa: E402
+
+
+@needs_sst2
+@needs_text
+def test_a_sharded_save_reads_as_the_unsharded_file(sharded_run: Path, bert_run: Path) -> None:
+    index = sharded_run / "checkpoint-40" / "model.safetensors.index.json"
+    reference = load_file(str(bert_run / "checkpoint-40" / "model.safetensors"))
+    content = format_of(index).read(index)  # type: ignore[union-attr]
+    assert len(shard_paths(index)) > 2 and content.format.name == "sharded"
+    assert set(content.content) == set(reference) and all(torch.equal(content.content[k], v) for k, v in reference.items())
+    assert content.records == {"format": "pt"}  # what save_pretrained writes in every shard's metadata
+    assert format_of(index).read(index, tensors=False).content == {}  # type: ignore[union-attr]
+
+
+def _torch_shards(folder: Path, weights: dict[str, torch.Tensor], weight_map: dict[str, str]) -> Path:
+    folder.mkdir(parents=True)
+    for shard in set(weight_map.values()):
+        torch.save({k: v for k, v in weights.items() if weight_map[k] == shard}, folder / shard)
+    index = folder / "pytorch_model.bin.index.json"
+    index.write_text(json.dumps({"metadata": {"total_size": 0}, "weight_map": weight_map}))
+    return index
+
+
+def test_older_transformers_sharded_torch_files_and_a_tensor_missing_from_its_shard(tmp_path: Path) -> None:
+    weights = {"a": torch.randn(3), "b": torch.randn(2, 2), "c": torch.randn(4)}
+    first, second = "pytorch_model-00001-of-00002.bin", "pytorch_model-00002-of-00002.bin"
+    index = _torch_shards(tmp_path / "checkpoint-7", weights, {"a": first, "b": first, "c": second})
+    found = discover(tmp_path)  # the shards are parts of one checkpoint, not checkpoints
+    assert [(c.name, c.step) for c in found] == [("checkpoint-7/pytorch_model.bin.index.json", 7)]
+    content = read_content(index)
+    assert set(content.content) == set(weights) and all(torch.equal(content.content[k], v) for k, v in weights.items())
+    index.write_text(json.dumps({"weight_map": {"a": first, "b": first, "c": second, "d": second, "e": first}}))
+    with pytest.raises(CheckpointError, match=f"d is not in {second}, the shard its index names \\(1 more tensors"):
+        read_content(index)

@@ -31,3 +31,44 @@ def test_a_file_that_is_not_timms_log_is_one_line(tmp_path: Path) -> None:
     with pytest.raises(CheckpointError, match="line 2 has no numeric epoch") as err:
         read_training_log(tmp_path)
     assert str(tmp_path / "summary.csv") in str(err.value)
+
+
+# Hugging Face's trainer_state.json, read where no summary.csv is (hflog).
+
+import json  # noqa: E402
+import shutil  # noqa: E402
+
+from entk_probe.runs.checkpoints import discover  # noqa: E402
+
+from ..textdata import needs_sst2, needs_text  # noqa: E402
+
+
+def _expected(entries: list[dict]) -> dict[str, float] | None:
+    """A checkpoint's row from its step's log_history entries, mapped by hand."""
+    row: dict[str, float] = {}
+    for e in entries:
+        row.update({"train_loss": e["loss"], "lr": e["learning_rate"]} if "loss" in e else {})
+        row.update({"eval_loss": e["eval_loss"], "eval_top1": 100 * e["eval_accuracy"]} if "eval_loss" in e else {})
+    return row or None
+
+
+@needs_sst2
+@needs_text
+def test_a_trainer_runs_log_gives_each_checkpoint_its_steps_row(bert_run: Path) -> None:
+    log = read_training_log(bert_run)
+    assert log.per_step and log.source == "checkpoint-40/trainer_state.json"
+    history = json.loads((bert_run / log.source).read_text())["log_history"]
+    rows = [entry_for(log, c.epoch) for c in discover(bert_run)]
+    assert rows == [_expected([e for e in history if e["step"] == c.step]) for c in discover(bert_run)]
+    assert set(rows[0]) == {"eval_loss", "eval_top1"} and set(rows[-1]) == {"eval_loss", "eval_top1", "train_loss", "lr"}
+    assert set(rows[1]) == {"train_loss", "lr"}  # step 2: logged, not evaluated
+
+
+@needs_sst2
+@needs_text
+def test_summary_csv_comes_first(bert_run: Path, tmp_path: Path) -> None:
+    shutil.copytree(bert_run / "checkpoint-40", tmp_path / "checkpoint-40")
+    assert read_training_log(tmp_path).per_step
+    (tmp_path / "summary.csv").write_text(SUMMARY)
+    log = read_training_log(tmp_path)
+    assert not log.per_step and log.source == "summary.csv" and sorted(log) == [1, 2, 3]

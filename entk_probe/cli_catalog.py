@@ -1,0 +1,103 @@
+"""The catalogue commands: `probe export`, `probes` and `models` (what entk-probe can build, and a probe to keep)."""
+
+from __future__ import annotations
+
+import fnmatch
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.table import Table
+
+from .cli_options import data_options, plugins_option, text_options
+from .cli_shell import handles_errors
+from .output.terminal import report_console
+from .pipeline import load_plugins
+from .probes import SPEC_GRAMMAR, Target, available_probes, make_probe, save_probe
+from .probes.probe import TextTarget
+from .runs.models import make_spec, parse_input_size, parse_model_kwargs
+from .runs.registry import REGISTRY
+
+
+@click.group("probe")
+def probe_group() -> None:
+    """Probe sets: export one to a file that travels with a run."""
+
+
+@probe_group.command("export")
+@click.argument("spec")
+@click.option("-o", "--output", type=click.Path(path_type=Path), required=True, help="The .safetensors file to write.")
+@click.option("--arch", help="Shape and normalise the probe for this architecture (timm or plugin name).")
+@plugins_option
+@click.option("--model-kwargs", "model_kwargs", multiple=True, metavar="KEY=VALUE",
+              help="Factory arguments that change the model's input (e.g. img_size=32).")
+@data_options
+@text_options
+@handles_errors
+def probe_export_command(spec: str, output: Path, arch: str | None, plugins: tuple[Path, ...],
+                         model_kwargs: tuple[str, ...], input_size: str | None, normalize: str | None,
+                         data_root: Path | None, download: bool, text: dict[str, Any]) -> None:
+    """Build the probe SPEC and save it (inputs, labels, indices, provenance) to OUTPUT.
+
+    \b
+    Without --arch the images keep their own size and channels; a text probe is tokenised with
+    --tokenizer DIR (the run's tokenizer folder). Examples:
+      entk-probe probe export cifar10:500 --arch resnet20_cifar --plugins plugins/ -o probe.safetensors
+      entk-probe probe export sst2:500 --tokenizer runs/sst2/checkpoint-40 --max-length 64 -o probe.safetensors
+    """
+    target = None
+    if text["tokenizer"] is not None:
+        target = Target(None, text=TextTarget(text["tokenizer"], text["max_length"], None, text["prompt"], "--tokenizer"))
+    elif arch:
+        load_plugins(plugins)
+        target = make_spec(arch, "--arch", {}, user_kwargs=parse_model_kwargs(model_kwargs),
+                           input_size=parse_input_size(input_size) if input_size else None).target()
+    elif input_size:
+        c, h, w = parse_input_size(input_size)
+        target = Target((c, h, w), size_source="--input-size")
+    probe = make_probe(spec, target, normalize_override=normalize, data_root=data_root, download=download)
+    save_probe(probe, output)
+    what = (f"tokens of length {probe.max_length}, tokenizer {probe.tokenizer[:12]}" if probe.is_text
+            else f"normalisation {probe.normalization.describe()}")
+    click.echo(f"wrote {output}: {probe.n} inputs of shape {tuple(probe.inputs.shape[1:])} from {probe.source}; "
+               f"{what}; sha256 {probe.sha256}", err=True)
+
+
+@click.command("probes")
+@plugins_option
+@handles_errors
+def probes_command(plugins: tuple[Path, ...]) -> None:
+    """List the probe sets entk-probe can build and where each comes from.
+
+    Example: entk-probe probes --plugins my_plugins/
+    """
+    load_plugins(plugins)
+    table = Table("probe", "from", show_edge=False)
+    for name, origin in available_probes():
+        table.add_row(name, origin)
+    report_console().print(table)
+    report_console().print(f"Spec grammar: {SPEC_GRAMMAR}")
+
+
+@click.command("models")
+@plugins_option
+@click.option("--filter", "pattern", metavar="GLOB", help="Only names matching, e.g. 'resnet*'.")
+@click.option("--timm/--no-timm", "with_timm", default=False, show_default=True,
+              help="List timm's architectures too (over a thousand), not only their count.")
+@handles_errors
+def models_command(plugins: tuple[Path, ...], pattern: str | None, with_timm: bool) -> None:
+    """List the architectures entk-probe can build and where each comes from.
+
+    Example: entk-probe models --plugins plugins/ --filter 'resnet*'
+    """
+    load_plugins(plugins)
+    rows = [(n, o) for n, o in REGISTRY.available() if pattern is None or fnmatch.fnmatch(n, pattern)]
+    own = [(n, o) for n, o in rows if o != "timm"]
+    timm_names = [n for n, o in rows if o == "timm"]
+    table = Table("model", "from", show_edge=False)
+    for name, origin in own + ([(n, "timm") for n in timm_names] if with_timm else []):
+        table.add_row(name, origin)
+    console = report_console()
+    console.print(table)
+    if not with_timm:
+        console.print(f"and {len(timm_names)} timm architectures (--timm lists them)")
