@@ -5,7 +5,7 @@ checkpoints (``runs``), builds the probe (``probes``), gets each checkpoint's ke
 engine or the kernel cache (``kernels``, ``cache``), optionally the buffers' share of each step
 (``buffers``), and measures the trajectory (``analysis``). ``options`` holds what it can be told,
 checked before anything is read; ``checkpoint_kernel`` is the one-checkpoint job of
-``entk-probe kernel``.
+``entk-probe kernel``; ``textrun`` builds a Hugging Face run's model, spec and text probe.
 """
 
 from .job import Analysis, CheckpointKernel, CheckpointRun, analyze, checkpoint_kernel, load_plugins

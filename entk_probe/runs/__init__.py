@@ -6,5 +6,8 @@ what the file records; ``models`` resolves the architecture, its factory argumen
 geometry, builds it and loads weights; ``registry`` holds the architectures (plugins, installed
 packages, timm) and the ``Registry`` mechanism probe sources share; ``records`` what the run
 recorded about its training (checkpoint args, args.yaml, metadata); ``traininglog`` timm's
-summary.csv; ``schedule`` when a training loop should save checkpoints.
+summary.csv (or ``hflog``: trainer_state.json's log_history); ``schedule`` when a training loop
+should save checkpoints. Hugging Face runs: ``hflayout`` (checkpoint-<step>/ folders, sharded
+saves, PEFT adapters), ``textmodels`` (the model from config.json, offline), ``hfweights``
+(loading their weights), ``textcall`` (packed tokens in, class or label-word logits out).
 """
