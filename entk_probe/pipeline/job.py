@@ -29,7 +29,7 @@ from ..analysis.summary import RunSummary, buffer_shares, summarize
 from ..engine.planning import EntkPlan
 from ..errors import CheckpointError, EntkProbeWarning, UsageError, warn
 from ..probes import Probe, make_probe
-from ..runs.checkpoints import Checkpoint, check_run_dir, discover, select, single, time_unit
+from ..runs.checkpoints import Checkpoint, check_run_dir, discover, run_dir_of, select, single, time_unit
 from ..runs.loading import read_content, select_state_dict
 from ..runs.initial import initial_checkpoint
 from ..runs.records import read_run_args, records_of
@@ -192,7 +192,7 @@ def checkpoint_kernel(path: Path, probe_spec: str, options: AnalyzeOptions = Ana
     options.validate(None if probe_spec.strip().lower().startswith("run:") else probe_spec)
     load_plugins(options.plugins)
     ckpt = single(path, trust=options.trust_checkpoints)
-    run_dir = ckpt.path.parents[ckpt.name.count("/")]  # the name is relative to the run directory
+    run_dir = run_dir_of(ckpt.path)
     probe_spec, options = resolve_run_probe(probe_spec, run_dir, options)
     options.validate(probe_spec)
     arch, arch_source = resolve_arch(options.arch, [ckpt], run_dir, base_model=options.base_model)

@@ -103,9 +103,10 @@ def read_checkpoint(path: Path, run_dir: Path, trust: bool = False) -> Checkpoin
     step, epoch = training_position(content)
     if step is None and epoch is None and _hf_layout(path, run_dir):
         step, epoch = hf_position(path.parent)
+    folder = HF_FOLDER.match(path.parent.name) and path.parent.parent == run_dir
     return Checkpoint(
         path=path,
-        name=str(path.relative_to(run_dir)),
+        name=str((path.parent if folder else path).relative_to(run_dir)),  # a Trainer checkpoint: its folder
         sha256=sha256_of(path),
         step=step,
         epoch=epoch,
@@ -262,6 +263,11 @@ def select(
     return chosen
 
 
+def run_dir_of(path: Path) -> Path:
+    """The run directory of a checkpoint file: the folder above its checkpoint-<step>/ folder, else its own."""
+    return path.parent.parent if HF_FOLDER.match(path.parent.name) else path.parent
+
+
 def single(path: Path, *, trust: bool = False) -> Checkpoint:
     """One checkpoint given by its file (or Hugging Face checkpoint folder), for `entk-probe kernel`."""
     path = Path(path)
@@ -272,8 +278,7 @@ def single(path: Path, *, trust: bool = False) -> Checkpoint:
         path = weights
     if not path.is_file():
         raise UsageError(f"checkpoint {path} does not exist")
-    run_dir = path.parent.parent if HF_FOLDER.match(path.parent.name) else path.parent
-    found = read_checkpoint(path, run_dir, trust)
+    found = read_checkpoint(path, run_dir_of(path), trust)
     if found is None:
         raise UsageError(f"{path} is a file entk-probe wrote (a probe or a kernel), not a checkpoint")
     return found

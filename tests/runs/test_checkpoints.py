@@ -58,8 +58,8 @@ def test_hugging_face_checkpoint_folders(tmp_path: Path) -> None:
     bin_only.mkdir()
     torch.save(_weights(7), bin_only / "pytorch_model.bin")  # no trainer_state.json: step from the name
     found = discover(tmp_path)
-    assert _names(found) == ["checkpoint-50/model.safetensors", "checkpoint-500/model.safetensors",
-                             "checkpoint-1000/model.safetensors", "checkpoint-2000/pytorch_model.bin"]
+    assert _names(found) == ["checkpoint-50", "checkpoint-500",
+                             "checkpoint-1000", "checkpoint-2000"]
     assert [c.step for c in found] == [50, 500, 1000, 2000]
     (tmp_path / "checkpoint-3000").mkdir()
     with pytest.raises(CheckpointError, match=r"checkpoint-3000.*without model weights \(looked for model.safetensors, "
@@ -247,7 +247,7 @@ def test_a_trainer_runs_checkpoints_in_training_order(run_fixture: str, request:
     with warnings.catch_warnings():
         warnings.simplefilter("error", EntkProbeWarning)  # every checkpoint records its position: no warning
         found = discover(run)
-    assert _names(found) == [f"checkpoint-{s}/model.safetensors" for s in SAVE_STEPS]  # by number, not as text
+    assert _names(found) == [f"checkpoint-{s}" for s in SAVE_STEPS]  # by number, not as text
     states = [json.loads((run / f"checkpoint-{s}" / "trainer_state.json").read_text()) for s in SAVE_STEPS]
     assert [c.step for c in found] == [s["global_step"] for s in states] == list(SAVE_STEPS)
     assert [c.epoch for c in found] == [s["epoch"] for s in states] and found[0].epoch == 0.0 < found[1].epoch
@@ -260,7 +260,7 @@ def test_a_trainer_runs_checkpoints_in_training_order(run_fixture: str, request:
 @needs_text
 def test_peft_adapter_checkpoints_are_found_and_read_as_saved(lora_run: Path) -> None:
     found = discover(lora_run)
-    assert _names(found) == [f"checkpoint-{s}/adapter_model.safetensors" for s in SAVE_STEPS]
+    assert _names(found) == [f"checkpoint-{s}" for s in SAVE_STEPS]  # the folder names the checkpoint
     assert [c.step for c in found] == list(SAVE_STEPS)
     assert all(is_adapter(c) and c.adapter_config == c.path.parent / "adapter_config.json" for c in found)
     first, last = (select_state_dict(read_content(c.path)) for c in (found[0], found[-1]))
@@ -285,7 +285,7 @@ def test_the_trainers_final_save_in_the_run_directory(bert_run: Path, tmp_path: 
     with pytest.raises(CheckpointError, match="safe loading refuses"):
         read_content(run / "training_args.bin")  # the TrainingArguments object: it would stop discovery
     found = discover(run)
-    assert _names(found) == ["checkpoint-32/model.safetensors", "checkpoint-40/model.safetensors"]
+    assert _names(found) == ["checkpoint-32", "checkpoint-40"]
     assert found[-1].aliases == ("model.safetensors",)
 
 
@@ -293,7 +293,7 @@ def test_the_trainers_final_save_in_the_run_directory(bert_run: Path, tmp_path: 
 @needs_text
 def test_sharded_checkpoints_and_a_sharded_save_given_as_the_run_directory(sharded_run: Path) -> None:
     found = discover(sharded_run)
-    assert _names(found) == ["checkpoint-32/model.safetensors.index.json", "checkpoint-40/model.safetensors.index.json"]
+    assert _names(found) == ["checkpoint-32", "checkpoint-40"]
     assert [c.step for c in found] == [32, 40]
     alone = discover(sharded_run / "checkpoint-40")  # a save_pretrained folder: its shards are one checkpoint
     assert _names(alone) == ["model.safetensors.index.json"]

@@ -241,7 +241,7 @@ def test_older_transformers_sharded_torch_files_and_a_tensor_missing_from_its_sh
     first, second = "pytorch_model-00001-of-00002.bin", "pytorch_model-00002-of-00002.bin"
     index = _torch_shards(tmp_path / "checkpoint-7", weights, {"a": first, "b": first, "c": second})
     found = discover(tmp_path)  # the shards are parts of one checkpoint, not checkpoints
-    assert [(c.name, c.step) for c in found] == [("checkpoint-7/pytorch_model.bin.index.json", 7)]
+    assert [(c.name, c.step) for c in found] == [("checkpoint-7", 7)]
     content = read_content(index)
     assert set(content.content) == set(weights) and all(torch.equal(content.content[k], v) for k, v in weights.items())
     index.write_text(json.dumps({"weight_map": {"a": first, "b": first, "c": second, "d": second, "e": first}}))
