@@ -9,9 +9,15 @@ eval-mode function, the one whose kernel entk-probe measures.
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 from torch import Tensor, nn
 from torch.func import functional_call, jvp
+
+# torch registers its forward-mode decompositions through torch.jit.script on the first jvp of
+# some ops (layer norm, softmax) and warns that jit is deprecated: torch's own notice, not the user's.
+warnings.filterwarnings("ignore", message="`torch.jit.script` is deprecated", category=FutureWarning)
 
 
 class LinearizedModel(nn.Module):

@@ -62,4 +62,4 @@ def describe_selection(model: nn.Module, params: str | None) -> str:
     if not frozen:
         return "every parameter"
     trained = "the adapters and modules_to_save" if hasattr(model, "peft_config") else "those that require grad"
-    return f"the trained parameters: {trained} ({frozen:,} frozen left out; --params widens)"
+    return f"the trained parameters ({trained}; {frozen:,} frozen left out, --params widens)"

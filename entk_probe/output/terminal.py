@@ -87,7 +87,7 @@ def _parameters(r: dict[str, Any]) -> str:
     kernel, total = r["kernel"], r["model"].get("total_params")
     if total is None or total == kernel["num_params"]:
         return f"{kernel['num_params']:,} parameters"
-    return f"kernel over {kernel['num_params']:,} of {total:,} parameters ({kernel.get('scope', '')})"
+    return f"kernel over {kernel['num_params']:,} of {total:,} parameters: {kernel.get('scope', '')}"
 
 
 def _header(r: dict[str, Any]) -> list[str]:
