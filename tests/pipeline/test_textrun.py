@@ -119,3 +119,29 @@ def test_the_command_line_reports_a_trainer_run_and_exports_its_text_probe(bert_
                                              "--max-checkpoints", "3", "--resamples", "0", "--json", "-", "--quiet"])
     assert again.exit_code == 0, again.output
     assert json.loads(again.stdout)["probe"]["sha256"] == report["probe"]["sha256"]
+
+
+def test_switch_trains_a_text_run_and_its_linearisation_from_a_checkpoint(bert_run: Path, tmp_path: Path) -> None:
+    from entk_probe.pipeline.switch import run_switch
+    from entk_probe.pipeline.training import Optimiser
+
+    options = AnalyzeOptions(data_root=SHARED, cache_dir=tmp_path / "cache", max_length=LENGTH)
+    opt = Optimiser(lr=0.5, momentum=0.0, weight_decay=0.0, batch_size=8)
+    report = run_switch(bert_run, "sst2:16,split=train", "sst2:12", "0", 1.0, opt, options)
+    by_kind = {r.kind: r for r in report.results}
+    assert {r.checkpoint for r in report.results} == {"checkpoint-0"} and set(by_kind) == {"standard", "linearized"}
+    standard, linearised = by_kind["standard"], by_kind["linearized"]
+    # Two SGD steps at lr 0.5 move both networks off the initial loss, and they are different models.
+    assert standard.loss != linearised.loss and abs(standard.loss - 0.6931) > 1e-4
+
+
+def test_kernel_writes_one_trainer_checkpoints_kernel(bert_run: Path, tmp_path: Path) -> None:
+    from entk_probe.output.kernelfile import load_kernel
+
+    env = {"ENTK_PROBE_CACHE": str(tmp_path / "cache"), "ENTK_PROBE_DATA": str(SHARED)}
+    out = tmp_path / "k.safetensors"
+    result = CliRunner(env=env).invoke(main, ["kernel", str(bert_run / "checkpoint-40"), "--probe", PROBE,
+                                              "--max-length", str(LENGTH), "--jacobian-dtype", "float64", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    analysed = analyze(bert_run, PROBE, _options(tmp_path, glob="checkpoint-40/*"))
+    assert relative_error(load_kernel(out)[0], analysed.kernels[0]) < 1e-12
