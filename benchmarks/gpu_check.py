@@ -15,7 +15,9 @@ the time of an epoch of each kind. Last, the engine's side of ``--shard paramete
 kernel computed in two parameter parts on the GPU sums to the whole. With two GPUs or more, the
 sample run under torchrun with two nccl ranks, ``--shard checkpoints`` and ``--shard
 parameters``, against one process: same verdict and boundary, centred angles within 1e-6°
-(skipped, and said, on one GPU).
+(skipped, and said, on one GPU). Issue 21's text cases: a 6-layer, 256-wide BERT classifier on
+token inputs (random ids and lengths, L=64) at N=64 against the CPU and at N=500 in full mode, and
+a bert-base-sized one (random weights from a config, L=128) at N=256 in trace mode.
 
     python benchmarks/gpu_check.py            # exits 1 on a mismatch, 2 when there is no GPU
 
@@ -223,6 +225,47 @@ def run_torchrun_cases() -> bool:
     return ok
 
 
+# Issue 21: BERT-style classifiers on token inputs (random ids, a random length each, padded to L).
+# (name, BertConfig arguments, N, mode, N of the CPU reference or 0 for none)
+BERT_6x256 = dict(hidden_size=256, num_hidden_layers=6, num_attention_heads=4, intermediate_size=1024)
+BERT_BASE = dict(hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072)
+TEXT_CASES = [
+    ("BERT 6x256, L=64", BERT_6x256, 64, "full", 64),
+    ("BERT 6x256, L=64", BERT_6x256, 500, "full", 0),
+    ("bert-base size, L=128", BERT_BASE, 256, "trace", 32),
+]
+
+
+def run_text_case(name: str, config: dict, n: int, mode: str, reference_n: int, length: int = 64) -> bool:
+    """A BERT classifier with random weights (built from a config: no download) on token inputs."""
+    from transformers import BertConfig, BertForSequenceClassification
+
+    length = 128 if "128" in name else length
+    torch.manual_seed(0)
+    cfg = BertConfig(vocab_size=30522, max_position_embeddings=512, num_labels=2, **config)
+    cfg._attn_implementation = "eager"
+    model = BertForSequenceClassification(cfg).eval()
+    ids = torch.randint(1000, 30522, (n, length))
+    mask = (torch.arange(length)[None, :] < torch.randint(8, length + 1, (n, 1))).long()
+    tokens = {"input_ids": ids * mask, "attention_mask": mask}  # (N, L) each; padding id 0
+    compute_entk_result(model, {k: v[:2] for k, v in tokens.items()}, mode=mode, device="cuda")  # warm-up
+    torch.cuda.synchronize()
+    torch.cuda.reset_peak_memory_stats()
+    gpu = compute_entk_result(model, tokens, mode=mode, device="cuda")
+    peak = torch.cuda.max_memory_allocated()
+    error, ok = float("nan"), True
+    if reference_n:
+        part = {k: v[:reference_n] for k, v in tokens.items()}
+        cpu = compute_entk_result(model, part, mode=mode, device="cpu")
+        error = _relative(compute_entk_result(model, part, mode=mode, device="cuda").kernel, cpu.kernel)
+        ok = error < TOLERANCE
+    flops = sum(layer.flops for layer in gpu.plan.layers)
+    print(f"| {name} | {gpu.plan.num_params:,} | {n} | {mode} | {gpu.plan.path_counts()} | {error:.2e} (N={reference_n}) "
+          f"| {'ok' if ok else 'MISMATCH'} | {gpu.seconds:.2f} | {flops / gpu.seconds / 1e12:.2f} | {peak / 2**20:,.0f} |",
+          flush=True)
+    return ok
+
+
 def main() -> int:
     if not torch.cuda.is_available():
         print("gpu_check: no CUDA device here; nothing was checked", file=sys.stderr)
@@ -237,6 +280,10 @@ def main() -> int:
           "| linearised GPU s/epoch | CPU s | loss rel. diff | check |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
     results += [run_switch_case(*case) for case in SWITCH_CASES]
+    print("\n| text case | params | N | mode | layers by path | rel. diff GPU/CPU | check | GPU s | plan TFLOP/s "
+          "| GPU peak MiB |")
+    print("| --- | ---: | ---: | --- | --- | ---: | --- | ---: | ---: | ---: |")
+    results += [run_text_case(*case) for case in TEXT_CASES]
     results.append(run_parts_case())
     results.append(run_torchrun_cases())
     return 0 if all(results) else 1
