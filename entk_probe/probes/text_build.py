@@ -74,7 +74,8 @@ def make_text_probe(spec: ProbeSpec, target: Target | None, *, data_root: Path |
     if text.prompt is not None:
         texts, texts_b = apply_prompt(text.prompt, texts, texts_b, tokenizer.mask_token), None
         transforms.append(f"prompt {text.prompt!r}")
-    encoded = encode(tokenizer, texts, texts_b, max_length=text.max_length, model_max_length=text.model_max_length)
+    encoded = encode(tokenizer, texts, texts_b, max_length=text.max_length, model_max_length=text.model_max_length,
+                     prompted=text.prompt is not None)
     source = f"{data.source}; tokenizer {text.tokenizer_dir} ({text.source}), sha256 {digest[:12]}"
     return Probe(
         spec=spec.text, dataset=data.dataset, split=data.split, seed=seed, inputs=encoded.inputs,

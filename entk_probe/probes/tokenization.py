@@ -147,17 +147,23 @@ def _call(tokenizer: Any, texts: list[str], texts_b: list[str] | None, **kwargs:
 
 
 def encode(tokenizer: Any, texts: Sequence[str], texts_b: Sequence[str] | None, *,
-           max_length: int | None = None, model_max_length: int | None = None) -> Encoded:
-    """N texts (or pairs) as packed tokens (N, K, L) int64, right-padded with ``attention_mask``."""
+           max_length: int | None = None, model_max_length: int | None = None, prompted: bool = False) -> Encoded:
+    """N texts (or pairs) as packed tokens (N, K, L) int64, right-padded with ``attention_mask``.
+
+    A long example is cut on the right, or, when ``prompted`` (a template put the prediction
+    position at its end: the mask token, or "It was" before a causal LM's next token), on the
+    left, so that the template's end survives; special tokens are added after the cut either way.
+    """
     notes = [n for n in [ensure_pad_token(tokenizer)] if n]
     tokenizer.padding_side = "right"
-    tokenizer.truncation_side = "right"
+    tokenizer.truncation_side = "left" if prompted else "right"
     first, second = list(texts), (list(texts_b) if texts_b is not None else None)
     lengths = [len(ids) for ids in _call(tokenizer, first, second)["input_ids"]]
     length = choose_length(lengths, tokenizer, max_length, model_max_length)
     cut = sum(n > length for n in lengths)
     if cut:
-        note = f"{cut} of {len(lengths)} examples truncated to {length} tokens (the longest has {max(lengths)})"
+        side = "their start cut, keeping the prompt's end" if prompted else "their end cut"
+        note = f"{cut} of {len(lengths)} examples truncated to {length} tokens ({side}; the longest has {max(lengths)})"
         warn(f"text probe: {note}; --max-length sets the length", code="probe-truncated")
         notes.append(note)
     encoded = _call(tokenizer, first, second, padding="max_length", truncation=True, max_length=length)

@@ -145,3 +145,55 @@ def test_kernel_writes_one_trainer_checkpoints_kernel(bert_run: Path, tmp_path: 
     assert result.exit_code == 0, result.output
     analysed = analyze(bert_run, PROBE, _options(tmp_path, glob="checkpoint-40/*"))
     assert relative_error(load_kernel(out)[0], analysed.kernels[0]) < 1e-12
+
+
+def test_a_masked_lm_gives_its_label_words_at_the_mask_token(bert_run: Path, tmp_path: Path) -> None:
+    from transformers import AutoTokenizer, BertConfig, BertForMaskedLM
+
+    tokenizer = AutoTokenizer.from_pretrained(str(bert_run / "checkpoint-0"))
+    config = BertConfig.from_pretrained(str(bert_run / "checkpoint-0"))
+    config.architectures = ["BertForMaskedLM"]
+    run = tmp_path / "mlm"
+    for step, seed in ((0, 0), (5, 1)):
+        torch.manual_seed(seed)
+        folder = run / f"checkpoint-{step}"
+        BertForMaskedLM(config).save_pretrained(str(folder))
+        tokenizer.save_pretrained(str(folder))
+    result = analyze(run, PROBE, _options(tmp_path, label_words=("bad", "good")))
+    assert result.model.kwargs["prompt"] == "{text} It was {mask} ."
+    ids, keys = result.probe.inputs, result.probe.input_keys
+    mask_id = tokenizer.mask_token_id
+    assert bool(((ids[:, keys.index("input_ids")] == mask_id).sum(dim=1) == 1).all())
+    words = [tokenizer.convert_tokens_to_ids(w) for w in ("bad", "good")]
+    last = BertForMaskedLM.from_pretrained(str(run / "checkpoint-5")).double().eval()
+
+    class AtMask(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = last
+
+        def forward(self, i: torch.Tensor) -> torch.Tensor:
+            n = int(i.reshape(-1)[0])
+            row, kept = ids[n, keys.index("input_ids")], int(ids[n, keys.index("attention_mask")].sum())
+            position = int((row == mask_id).nonzero()[0, 0])
+            return self.model(input_ids=row[None, :kept]).logits[:, position, words]
+
+    jac = explicit_jacobian(AtMask(), torch.arange(ids.shape[0]).unsqueeze(1))
+    assert relative_error(result.kernels[-1], torch.einsum("ncp,mcp->nm", jac, jac)) < 1e-9
+
+
+def test_without_the_text_extra_the_core_imports_and_a_text_run_names_the_extra(bert_run: Path) -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys; sys.modules['transformers'] = None; sys.modules['peft'] = None\n"
+            "import entk_probe, entk_probe.cli\n"
+            "from entk_probe.errors import UsageError\n"
+            "from entk_probe.pipeline import AnalyzeOptions, analyze\n"
+            "try:\n"
+            f"    analyze(__import__('pathlib').Path({str(bert_run)!r}), 'sst2:12', AnalyzeOptions(cache=False))\n"
+            "except UsageError as exc:\n"
+            "    print(exc)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "pip install 'entk-probe[text]'" in out.stdout

@@ -92,18 +92,30 @@ def test_encoding_pads_right_with_the_mask_and_keeps_token_types(tokenizer) -> N
 
 @needs_text
 def test_truncation_warns_once_with_the_count_and_length(tokenizer) -> None:  # type: ignore[no-untyped-def]
-    with pytest.warns(EntkProbeWarning, match=r"2 of 3 examples truncated to 6 tokens \(the longest has \d+\)") as caught:
+    with pytest.warns(EntkProbeWarning, match=r"2 of 3 examples truncated to 6 tokens \(their end cut; the longest has \d+\)") as caught:
         encoded = encode(tokenizer, SENTENCES, None, max_length=6)
     assert len([w for w in caught if getattr(w.message, "code", "") == "probe-truncated"]) == 1
     assert encoded.inputs.shape[-1] == 6
     for i, sentence in enumerate(SENTENCES):  # cut on the right, the closing special token kept
         assert encoded.inputs[i, 0].tolist() == tokenizer(sentence, truncation=True, max_length=6, padding="max_length")["input_ids"]
     longest = max(len(tokenizer(s)["input_ids"]) for s in SENTENCES)
-    assert encoded.notes == (f"2 of 3 examples truncated to 6 tokens (the longest has {longest})",)
+    assert encoded.notes == (f"2 of 3 examples truncated to 6 tokens (their end cut; the longest has {longest})",)
     with pytest.warns(EntkProbeWarning, match="truncated to 8 tokens"):  # the model's positions cap the longest
         assert encode(tokenizer, SENTENCES, None, model_max_length=8).max_length == 8
     with pytest.raises(UsageError, match="--max-length 200 is more than the model's 128 positions"):
         encode(tokenizer, SENTENCES, None, max_length=200, model_max_length=128)
+
+
+@needs_text
+def test_a_prompted_example_is_cut_at_its_start_so_that_the_prompts_end_survives(tokenizer) -> None:  # type: ignore[no-untyped-def]
+    prompted = [f"{s} it was {tokenizer.mask_token} ." for s in SENTENCES]
+    with pytest.warns(EntkProbeWarning, match="their start cut, keeping the prompt's end"):
+        encoded = encode(tokenizer, prompted, None, max_length=8, prompted=True)
+    for i, text in enumerate(prompted):
+        full = tokenizer(text)["input_ids"]  # [CLS] ... [SEP]
+        kept = [t for t, m in zip(encoded.inputs[i, 0].tolist(), encoded.inputs[i, 1].tolist()) if m]
+        assert kept[0] == full[0] and kept[1:] == full[len(full) - len(kept) + 1 :]  # [CLS] + the last tokens
+        assert kept.count(tokenizer.mask_token_id) == 1
 
 
 @needs_text
