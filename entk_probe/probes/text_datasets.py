@@ -175,16 +175,18 @@ def _glue_split(folder: Path, dataset: str, split: str, known: tuple[str, ...] |
 def read_sst2(split: str, roots: Sequence[Path]) -> TextSplit:
     """SST-2 from GLUE's ``SST-2`` folder: ``<root>/sst2/SST-2``, ``<root>/SST-2`` or ``<root>/glue/SST-2``;
     dataset ``sst2`` (a probe of its own, not the same selection as ``glue:SST-2``)."""
+    split = check_text_split(split)  # a bad split is the user's to fix before any folder is looked for
     folder = find_task_folder("sst2", "SST-2", roots, ("sst2", "", "glue"))
-    return _glue_split(folder, "sst2", check_text_split(split), SST2_CLASSES)
+    return _glue_split(folder, "sst2", split, SST2_CLASSES)
 
 
 def read_glue(task: str, split: str, roots: Sequence[Path]) -> TextSplit:
     """A GLUE task's split from ``<root>/glue/<TASK>``, ``<root>/<TASK>`` or ``<root>/<task>/<TASK>``;
     dataset ``glue/<task>`` (the folder's name in lower case)."""
+    split = check_text_split(split)
     folder = find_task_folder(f"glue:{task}", task, roots, ("glue", "", task.lower().replace("-", "")))
     key = folder.name.lower()
-    return _glue_split(folder, f"glue/{key}", check_text_split(split), GLUE_CLASSES.get(key))
+    return _glue_split(folder, f"glue/{key}", split, GLUE_CLASSES.get(key))
 
 
 def read_text_file(path: Path, text: str | None = None, text_b: str | None = None,

@@ -75,7 +75,7 @@ def test_glue_errors_say_what_is_missing(tmp_path: Path) -> None:
     with pytest.raises(DatasetNotFound, match=r"glue:WNLI not found; looked in .*glue/WNLI.*--data-root"):
         read_glue("WNLI", "validation", [tmp_path])
     with pytest.raises(UsageError, match="split must be validation, train, test for a text probe, not 'dev'"):
-        read_sst2("dev", [SHARED])
+        read_sst2("dev", [tmp_path / "nowhere"])  # the split is checked before any folder is looked for
     write_tsv(tmp_path / "STS-B" / "dev.tsv", ["sentence1", "sentence2", "label"], [["a", "b", 3.8], ["c", "d", 1]])
     with pytest.raises(ProbeError, match="not all integers .*class labels"):
         read_glue("sts-b", "validation", [tmp_path])
