@@ -20,6 +20,7 @@ from .output.kernelfile import kernel_metadata, save_kernel
 from .runs.models import parse_input_size, parse_model_kwargs
 from .analysis.phases import CONE_STATISTIC, PhaseThresholds
 from .output.plots import check_plotting, plot_report
+from .output.tensorboard import check_tensorboard, write_tensorboard
 from .cli_catalog import models_command, probe_group, probes_command
 from .cli_options import (data_options, dist_timeout_option, kernel_options, kernel_settings, output_options, plugins_option,
                           resamples_option, shard_option, text_options, threshold_options)
@@ -71,6 +72,9 @@ def main() -> None:
 @click.option("--json", "json_path", metavar="PATH|-", help="Write the JSON report to PATH, or to stdout with -.")
 @click.option("--plot", "plot_path", type=click.Path(path_type=Path), help="Write a PNG of the dynamics (needs the plot extra).")
 @click.option("--save-kernels", type=click.Path(path_type=Path), metavar="DIR", help="Save every kernel to DIR as safetensors.")
+@click.option("--tensorboard", "tensorboard_dir", type=click.Path(path_type=Path), metavar="DIR",
+              help="Write the metrics (at each checkpoint's step), verdict and plot to DIR as TensorBoard events "
+                   "(needs the tensorboard extra).")
 @output_options
 @shard_option
 @dist_timeout_option
@@ -82,8 +86,8 @@ def analyze_command(run_dir: Path, probe_spec: str | None, arch: str | None, plu
                     paths: str, force: bool, input_size: str | None, normalize: str | None, data_root: Path | None,
                     download: bool, resamples: int, cone_statistic: str,
                     subspace_k: int | None, buffer_motion: bool, no_cache: bool, json_path: str | None,
-                    plot_path: Path | None, save_kernels: Path | None, quiet: bool, no_color: bool,
-                    shard: str, dist_timeout: float, text: dict[str, Any], **thresholds: Any) -> None:
+                    plot_path: Path | None, save_kernels: Path | None, tensorboard_dir: Path | None, quiet: bool,
+                    no_color: bool, shard: str, dist_timeout: float, text: dict[str, Any], **thresholds: Any) -> None:
     """Compute the eNTK of every checkpoint in RUN_DIR and show how it moved.
 
     \b
@@ -106,6 +110,8 @@ def analyze_command(run_dir: Path, probe_spec: str | None, arch: str | None, plu
     click.get_current_context().meta[NO_CACHE_KEY] = no_cache
     if plot_path is not None:
         check_plotting()  # before hours of kernels, not after
+    if tensorboard_dir is not None:
+        check_tensorboard()
     launch = launch_from_env()  # under torchrun: rank 0 reports, the other ranks only compute kernels
     with progress_bars(quiet or (launch is not None and launch.rank != 0)) as (on_checkpoint, on_chunk):
         if launch is None:
@@ -119,17 +125,21 @@ def analyze_command(run_dir: Path, probe_spec: str | None, arch: str | None, plu
     if result is None:
         return  # a rank other than 0: its kernels are in the cache, rank 0 reports
     with result.kernels:  # with --no-cache they wait in a temporary folder, removed when the outputs are written
-        _report(result, options, json_path, plot_path, save_kernels, jacobian_dtype, params, no_color)
+        _report(result, options, json_path, plot_path, save_kernels, jacobian_dtype, params, no_color, tensorboard_dir)
 
 
 def _report(result: Analysis, options: AnalyzeOptions, json_path: str | None, plot_path: Path | None,
-            save_kernels: Path | None, jacobian_dtype: str, params: str | None, no_color: bool) -> None:
-    """The outputs of a finished analysis: the plan (--debug), kernel files, plot, JSON, the terminal report."""
+            save_kernels: Path | None, jacobian_dtype: str, params: str | None, no_color: bool,
+            tensorboard_dir: Path | None = None) -> None:
+    """The outputs of a finished analysis: the plan (--debug), kernel files, plot, TensorBoard events, JSON,
+    the terminal report."""
     show_plan(result.plan)
     report = to_json(result)
     writes = [] if save_kernels is None else kernel_writes(result, save_kernels, jacobian_dtype, params)
     if plot_path is not None:
         writes.append(("plot", plot_path, lambda: plot_report(report, plot_path)))
+    if tensorboard_dir is not None:
+        writes.append(("TensorBoard events in", tensorboard_dir, lambda: write_tensorboard(report, tensorboard_dir)))
     if json_path not in (None, "-"):
         writes.append(("JSON report", Path(json_path), lambda: write_json(report, Path(json_path))))
     failures = write_all(writes)

@@ -9,7 +9,7 @@ import pytest
 from .helpers import REPO
 
 PACKAGE = REPO / "entk_probe"
-STAGES = ("runs", "probes", "engine", "analysis", "pipeline", "output")
+STAGES = ("runs", "probes", "engine", "analysis", "pipeline", "output", "integrations")
 MAX_MODULE_LINES = 400
 MAX_FUNCTION_LINES = 60
 

@@ -21,7 +21,7 @@ ANALYZE_GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Kernel", ("mode", "params", "device", "max_memory", "jacobian_dtype", "gram_dtype", "paths", "no_cache", "force",
                 "shard", "dist_timeout")),
     ("Phases", ("threshold_*", "resamples", "cone_statistic", "subspace_k", "buffer_motion")),
-    ("Output", ("json_path", "plot_path", "save_kernels", "quiet", "no_color", "debug", "help")),
+    ("Output", ("json_path", "plot_path", "tensorboard_dir", "save_kernels", "quiet", "no_color", "debug", "help")),
 )
 
 

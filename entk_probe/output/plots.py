@@ -163,6 +163,15 @@ def heatmap_ticks(report: dict[str, Any]) -> tuple[list[int], list[str]]:
 def plot_report(report: dict[str, Any], path: Path) -> None:
     """Write the six-panel figure of ``report`` to ``path`` (PNG)."""
     plt = pyplot()
+    fig = report_figure(report)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def report_figure(report: dict[str, Any]) -> Any:
+    """The six-panel matplotlib figure of ``report`` (what ``plot_report`` saves); the caller closes it."""
+    plt = pyplot()
     t = np.array([c["time"] for c in report["checkpoints"]], dtype=float)
     unit = report["time_unit"]
     boundary = report["phases"]["boundary"]
@@ -176,6 +185,4 @@ def plot_report(report: dict[str, Any], path: Path) -> None:
     _trajectory(fig, ax_m, report, t, boundary)
     _heatmap(fig, ax_h, report, boundary)
     fig.suptitle(f"{report['model']['arch']} · {report['run']['path']} · verdict: {report['phases']['verdict']}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    return fig

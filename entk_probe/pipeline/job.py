@@ -288,7 +288,7 @@ def source_for(run: RunSelection, first_state: Mapping[str, Tensor], run_dir: Pa
     """The model spec, model, probe and kernel source, built from the first checkpoint's state."""
     recorded = run.chosen[1] if run.options.init is not None else run.chosen[0]  # a rebuilt init records only its seed
     spec, model, probe = prepare(run.arch, run.arch_source, recorded, first_state, run.probe_spec, run.options, run_dir)
-    return spec, model, probe, KernelSource(model, probe, spec, run.options, on_chunk, elsewhere)
+    return spec, model, probe, KernelSource(model, probe, spec, run.options, on_chunk, elsewhere, run_dir)
 
 
 def _analyze(

@@ -16,6 +16,7 @@ from ..engine.planning import EntkPlan
 from ..probes import Probe
 from ..runs.models import ModelSpec
 from .cache import KernelCache, cache_key
+from .runkernels import run_parts, run_store, stored_kernel
 from .options import AnalyzeOptions
 
 
@@ -29,10 +30,12 @@ class KernelSource:
     """
 
     def __init__(self, model: nn.Module, probe: Probe, spec: ModelSpec, options: AnalyzeOptions,
-                 progress: Callable[[int, int], None] | None, elsewhere: Mapping[str, float] | None = None) -> None:
+                 progress: Callable[[int, int], None] | None, elsewhere: Mapping[str, float] | None = None,
+                 run_dir: Path | None = None) -> None:
         self.model, self.probe, self.spec, self.options, self.progress = model, probe, spec, options, progress
         self.elsewhere = dict(elsewhere or {})
         self.cache = KernelCache(options.cache_dir) if options.cache else None
+        self.runs = run_store(run_dir) if run_dir is not None else None  # kernels a training callback kept
         self.device = str(resolve_device(options.device))
         chosen = select_parameters(model, options.params)
         self.param_names = tuple(name for name, _ in chosen)
@@ -81,6 +84,13 @@ class KernelSource:
                 self.plan = self.plan or self.expected_plan()  # what the rank that computed it planned, on like hardware
                 return hit, seconds, False
             return hit, 0.0, True
+        o = self.options
+        kept = stored_kernel(self.runs, self.model, run_parts("", self.probe.sha256, o.mode, o.jacobian_dtype,
+                                                              self.gram_dtype, o.params), self.probe.n)
+        if kept is not None:  # computed during training (integrations.Watcher): into the cache too
+            if self.cache is not None:
+                self.cache.put(parts, kept, {"device": "training loop", "seconds": "0"})
+            return kept, 0.0, True
         result = self._compute(self._engine())
         self.plan = self.plan or result.plan
         self.put(identity, result.kernel, result.device, result.seconds)
