@@ -22,6 +22,7 @@ from .analysis.phases import CONE_STATISTIC, PhaseThresholds
 from .output.plots import check_plotting, plot_report
 from .output.tensorboard import check_tensorboard, write_tensorboard
 from .cli_catalog import models_command, probe_group, probes_command
+from .cli_watch import watch_command
 from .cli_options import (data_options, dist_timeout_option, kernel_options, kernel_settings, output_options, plugins_option,
                           resamples_option, shard_option, text_options, threshold_options)
 from .cli_shell import NO_CACHE_KEY, debug_on, handles_errors, kept, show_plan
@@ -260,7 +261,7 @@ def switch_command(run_dir: Path, train_spec: str, eval_spec: str, at: str, epoc
         raise OutputError("; ".join(failures))
 
 
-for _command in (probe_group, probes_command, models_command):
+for _command in (probe_group, probes_command, models_command, watch_command):
     main.add_command(_command)
 
 

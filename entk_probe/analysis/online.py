@@ -31,6 +31,7 @@ class OnlineCall:
     result: PhaseResult  # what the offline analysis of these checkpoints says
     boundary_time: float | None
     phase2: bool  # Phase II is called: a two-phase boundary, stable and followed by enough checkpoints
+    angle_from_first_deg: float = 0.0  # the newest kernel's centred angle from the first
 
     @property
     def verdict(self) -> str:
@@ -65,7 +66,7 @@ class OnlineCaller:
         enough = b is not None and len(self.kernels) - 1 - b >= self.thresholds.min_phase2_checkpoints
         plateau = result.boundary_rule == BOUNDARY_RULES[0]  # the plateau rule, not the corner fallback
         called = any(c.phase2 for c in self.calls) or (result.verdict in TWO_PHASE and plateau and stable and enough)
-        call = OnlineCall(len(self.kernels), result, None if b is None else self.times[b], called)
+        call = OnlineCall(len(self.kernels), result, None if b is None else self.times[b], called, float(angle[0, -1]))
         self.calls.append(call)
         return call
 
