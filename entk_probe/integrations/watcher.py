@@ -15,6 +15,7 @@ warning (code ``watch-failed``) and the next step is tried.
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -114,11 +115,21 @@ class Watcher:
         started = time.perf_counter()
         kernel = self._kernel()
         record.kernel_seconds = time.perf_counter() - started
+        if not any(r.kernel_seconds is not None for r in self.records):
+            self._state_cost(record.kernel_seconds)
         record.metrics = self._measure(record.step, kernel)
         record.call = self.caller.add(kernel, float(record.step))
         record.metrics[PREFIX + "phase"] = 2.0 if record.call.phase2 else 1.0
         if self.log is not None:
             self.log(record.metrics, record.step)
+
+    def _state_cost(self, seconds: float) -> None:
+        """Say on stderr, at the first kernel, what the schedule's kernels will cost."""
+        count = len(self.steps) if self.steps is not None else None
+        total = f"; {count} scheduled: about {count * seconds:.0f} s in all" if count else ""
+        bound = "no budget" if self.budget is None else f"at most {self.budget:.0%} of the training time (the budget)"
+        print(f"entk-probe watcher: the kernel on {self.probe.n} probe inputs took {seconds:.1f} s{total}; {bound}",
+              file=sys.stderr)
 
     def _over_budget(self) -> str | None:
         """Why the next kernel would exceed the budget, or None (the first kernel is always computed)."""

@@ -47,11 +47,13 @@ def _probe():  # type: ignore[no-untyped-def]
     return make_probe("synthetic:24", Target((1, 28, 28)))
 
 
-def test_a_watched_loop_is_analysed_without_computing_a_kernel_again(tmp_path: Path) -> None:
+def test_a_watched_loop_is_analysed_without_computing_a_kernel_again(tmp_path: Path,
+                                                                     capsys: pytest.CaptureFixture[str]) -> None:
     model, logged = _mlp(), []
     watcher = Watcher(model, _probe(), tmp_path / "run", steps=STEPS, arch="mlp_28", budget=None,
                       log=lambda m, s: logged.append((s, m)))
     _train(model, watcher)
+    assert "entk-probe watcher: the kernel on 24 probe inputs took" in capsys.readouterr().err  # the cost, up front
     assert [r.step for r in watcher.records] == STEPS and all(r.checkpoint and r.checkpoint.is_file() for r in watcher.records)
     assert [s for s, _ in logged] == STEPS and logged[0][1]["entk/centered_angle_from_first_deg"] == 0.0
     assert all("entk/angular_velocity_from_previous_deg" in m for _, m in logged[1:])
