@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor, nn
-from torch.func import functional_call, vmap
+from torch.func import vmap
 
 from .jacobian import ModelFunction, as_logits
 from .layers import AffineLayer, Layer

@@ -23,6 +23,8 @@ from ..probes import Probe
 from ..runs.schedule import checkpoint_steps
 from .watcher import Watcher
 
+__all__ = ["EntkProbeCallback"]
+
 
 class EntkProbeCallback(Callback):
     """The kernel of the network at the dense early schedule of a Lightning run (module docstring)."""

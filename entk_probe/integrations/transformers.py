@@ -26,6 +26,8 @@ from ..probes import Probe
 from ..runs.schedule import checkpoint_steps
 from .watcher import Watcher
 
+__all__ = ["EntkProbeCallback"]
+
 
 class EntkProbeCallback(TrainerCallback):
     """The kernel of a Trainer's model at the dense early schedule (module docstring)."""

@@ -18,7 +18,7 @@ from .kernels import KernelSource
 
 def fitted(model: nn.Module, state: Mapping[str, Tensor]) -> dict[str, Tensor]:
     """``state`` with the wrapper prefixes the model's own names do not have removed."""
-    return strip_prefixes(state, model.state_dict().keys())[0]
+    return strip_prefixes(state, model.state_dict())[0]  # names and shapes: two networks of one module may differ in width
 
 
 def mixed_kernel(model: nn.Module, source: KernelSource, arch: str, weights: str, ckpt: Checkpoint,

@@ -329,13 +329,13 @@ def _trajectory(done: _Trajectory, chosen: Sequence[Checkpoint], states: Iterato
         if on_checkpoint is not None:
             on_checkpoint(i, len(chosen), ckpt)
         moment = float(i) if unit == "index" else float(ckpt.time(unit))  # type: ignore[arg-type]
-        load_weights(model, state, arch=arch, where=str(ckpt.path))
+        prefix = "".join(load_weights(model, state, arch=arch, where=str(ckpt.path)))  # e.g. Lightning's "net."
         excluded, logits = weight_problem(model, probe.inputs)
         seconds, cached = 0.0, False
         if not excluded:
             kernel, seconds, cached = source.kernel({"checkpoint": ckpt.sha256, "weights": options.weights})
             excluded = None if bool(torch.isfinite(kernel).all()) else "NaN or infinite entries in its kernel"
-        done.runs.append(CheckpointRun(ckpt, key, seconds, cached, moment, excluded))
+        done.runs.append(CheckpointRun(ckpt, f"{key}, under {prefix}" if prefix else key, seconds, cached, moment, excluded))
         if excluded:
             warn(f"{ckpt.name} is left out of the dynamics and phases: {excluded} (a diverged checkpoint?)",
                  code="excluded", checkpoint=ckpt.name)

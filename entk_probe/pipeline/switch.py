@@ -53,14 +53,14 @@ class SwitchReport:
 
 
 def optimiser(run_dir: Path, given: dict[str, float | int | None]) -> Optimiser:
-    """SGD settings: the flags, else the run's args.yaml, else ``DEFAULTS``."""
+    """SGD settings: the flags, else the run's args.yaml (or Lightning's hparams.yaml), else ``DEFAULTS``."""
     recorded = read_run_args(run_dir)
     values, sources = {}, []
     for key, default in DEFAULTS.items():
         if given.get(key) is not None:
             values[key], where = given[key], "the flag"
         elif isinstance(recorded.get(key), (int, float)) and not isinstance(recorded.get(key), bool):
-            values[key], where = recorded[key], "args.yaml"  # timm's train.py uses these names too
+            values[key], where = recorded[key], getattr(recorded, "source", "args.yaml")  # timm's names; hparams.yaml mapped to them
         else:
             values[key], where = default, "the default"
         sources.append((key, where))

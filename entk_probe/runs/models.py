@@ -24,7 +24,7 @@ from torch import Tensor, nn
 
 from .checkpoints import Checkpoint
 from ..errors import ModelError, UsageError, warn
-from .loading import WRAPPER_PREFIXES, strip_prefixes
+from .loading import ambiguity, closest_note, fit_prefix, left_out_message, network_entries
 from ..probes.preprocess import Normalization
 from ..probes.probe import Target, TextTarget
 from .records import RUN_ARGS_FILE, Records, read_run_args
@@ -94,9 +94,10 @@ CONFIG_KEYS = ("architecture", "model", "arch")  # of a config.json beside the c
 def _run_dir_hints(run_dir: Path) -> list[tuple[str, str]]:
     """Architecture names in timm's args.yaml or a config.json of the run directory."""
     hints = []
-    model = read_run_args(run_dir).get("model")
+    args = read_run_args(run_dir)
+    model = args.get("model")
     if isinstance(model, str):
-        hints.append((model, f"{run_dir / RUN_ARGS_FILE} model"))
+        hints.append((model, f"{getattr(args, 'path', run_dir / RUN_ARGS_FILE)} model"))  # args.yaml or hparams.yaml
     path = run_dir / "config.json"
     if path.is_file():
         try:
@@ -154,36 +155,29 @@ def _accepts(factory: Any, name: str) -> bool:
     return any(p.name == name or p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
 
 
-def _unwrapped(state: Mapping[str, Tensor]) -> dict[str, Tensor]:
-    out = dict(state)
-    for prefix in WRAPPER_PREFIXES:
-        if out and all(k.startswith(prefix) for k in out):
-            out = {k[len(prefix):]: v for k, v in out.items()}
-    return out
-
-
 def _find(state: Mapping[str, Tensor], module: str | None) -> Tensor | None:
-    if module is None:
-        return None
-    for key in (f"{module}.weight", f"model.{module}.weight"):
-        if key in state:
-            return state[key]
-    return None
+    return state.get(f"{module}.weight") if module is not None else None
 
 
-def _in_module_order(entry: ModelEntry, state: Mapping[str, Tensor]) -> dict[str, Tensor]:
-    """``state`` in the order the architecture's modules define their weights.
-
-    A safetensors file sorts its keys alphabetically ("head.fc" before "stem"), so "the last
-    matrix" of a file is not the classifier. The order comes from the architecture built with its
-    default arguments on the meta device (no memory, no computation); names it does not have
-    keep their order after the others. Where it cannot be built so, the file's order is kept.
-    """
+def _default_names(entry: ModelEntry) -> list[str] | None:
+    """The names of the architecture built with its default arguments on the meta device (no
+    memory, no computation); None where it cannot be built so (a factory that needs arguments)."""
     try:
         with torch.device("meta"):
             model = entry.factory()
-        names = list(model.state_dict()) if isinstance(model, nn.Module) else []
-    except (Exception, SystemExit):  # a factory that needs arguments or real tensors: keep the file's order
+        return list(model.state_dict()) if isinstance(model, nn.Module) else None
+    except (Exception, SystemExit):
+        return None
+
+
+def _in_module_order(names: list[str] | None, state: Mapping[str, Tensor]) -> dict[str, Tensor]:
+    """``state`` in the order the architecture's modules define their weights (``names``).
+
+    A safetensors file sorts its keys alphabetically ("head.fc" before "stem"), so "the last
+    matrix" of a file is not the classifier. Names the architecture does not have keep their order
+    after the others; without ``names`` the file's order is kept.
+    """
+    if not names:
         return dict(state)
     rank = {name: i for i, name in enumerate(names)}
     keys = list(state)
@@ -192,18 +186,22 @@ def _in_module_order(entry: ModelEntry, state: Mapping[str, Tensor]) -> dict[str
 
 
 def _shape_hints(entry: ModelEntry, state: Mapping[str, Tensor]) -> dict[str, tuple[int, str]]:
-    """num_classes and in_chans read off the weights, with the tensor each came from."""
-    state = _unwrapped(state)
+    """num_classes and in_chans read off the weights, with the tensor each came from; the network's
+    own entries only, under whatever prefix a Lightning module or a wrapper gave them."""
     classifier, first_conv = entry.classifier, entry.first_conv
     cfg = get_pretrained_cfg(entry.name) if entry.origin == "timm" else None
     if cfg is not None:  # timm's config names the classifier and the first convolution
         head = cfg.classifier[0] if isinstance(cfg.classifier, (list, tuple)) else cfg.classifier
         classifier, first_conv = classifier or head, first_conv or cfg.first_conv
+    anchors = [f"{m}.weight" for m in (classifier, first_conv) if m]
+    state = network_entries(state, anchors)
     hints: dict[str, tuple[int, str]] = {}
     head = _find(state, classifier)
     conv = _find(state, first_conv)
     if head is None or conv is None:
-        state = _in_module_order(entry, state)
+        names = _default_names(entry)
+        state = _in_module_order(names, network_entries(state, anchors, names))
+        head, conv = _find(state, classifier), _find(state, first_conv)
     if head is None:  # the last matrix whose name ends in .weight
         matrices = [(k, v) for k, v in state.items() if k.endswith(".weight") and v.dim() == 2]
         if matrices:
@@ -338,26 +336,32 @@ def build_model(spec: ModelSpec) -> nn.Module:
     return model.eval()
 
 
-def load_weights(model: nn.Module, state: Mapping[str, Tensor], *, arch: str, where: str) -> list[str]:
-    """Load ``state`` into ``model`` exactly (every name and shape must fit); the prefixes removed.
+def load_weights(model: nn.Module, state: Mapping[str, Tensor], *, arch: str, where: str,
+                 prefix: str | None = None) -> list[str]:
+    """Load ``state`` into ``model`` exactly (every name and shape must fit); the prefix removed, as
+    its attributes (``"".join`` of them is the prefix: ``"model.backbone."``; [] for none).
 
-    ``where`` names the checkpoint in errors and warnings. A language model of a Hugging Face run
-    takes its weights as save_pretrained or PEFT wrote them (``hfweights``).
+    The model's weights are taken under the prefix where they fit (``loading.fit_prefix``: a
+    LightningModule's ``net.``, DataParallel's ``module.``...; ``prefix`` forces one); entries
+    outside it are left out with an ``ignored-entries`` warning naming the prefix. ``where`` names
+    the checkpoint in errors and warnings. A language model of a Hugging Face run takes its
+    weights as save_pretrained or PEFT wrote them (``hfweights``).
     """
     if is_text_model(model):
         load_text_weights(model, state, where=where)
         return []
     expected = model.state_dict()
-    fitted, removed, dropped = strip_prefixes(state, expected.keys())
+    fit = fit_prefix(state, expected, prefix=prefix)
+    if fit.rivals:
+        raise ambiguity(fit, where)
+    fitted = fit.state
     missing = sorted(set(expected) - set(fitted))
     unexpected = sorted(set(fitted) - set(expected))
     if missing or unexpected:
-        raise ModelError(
-            f"{where}: weights do not fit {arch!r}: "
-            + (f"missing {', '.join(missing[:4])}{' ...' if len(missing) > 4 else ''} " if missing else "")
-            + (f"unexpected {', '.join(unexpected[:4])}{' ...' if len(unexpected) > 4 else ''}" if unexpected else "")
-            + " (is --arch right?)"
-        )
+        names = [f"{what} {', '.join(keys[:4])}{' ...' if len(keys) > 4 else ''}"
+                 for what, keys in (("missing", missing), ("unexpected", unexpected)) if keys]
+        raise ModelError(f"{where}: weights do not fit {arch!r}{f' (under {fit.prefix!r})' if fit.prefix else ''}: "
+                         f"{' '.join(names)}{closest_note(fit)} (is --arch right?)")
     wrong = [(k, tuple(v.shape), tuple(expected[k].shape)) for k, v in fitted.items() if v.shape != expected[k].shape]
     if wrong:
         name, got, want = wrong[0]
@@ -366,8 +370,7 @@ def load_weights(model: nn.Module, state: Mapping[str, Tensor], *, arch: str, wh
             + (f" ({len(wrong) - 1} more mismatches)" if len(wrong) > 1 else "")
             + ": pass the factory arguments it was trained with, e.g. --model-kwargs img_size=32"
         )
-    if dropped:
-        warn(f"{where}: ignored {len(dropped)} entries outside Lightning's 'model.' prefix: {', '.join(dropped[:4])}",
-             code="ignored-entries")
+    if fit.left_out:
+        warn(left_out_message(fit, where), code="ignored-entries")
     model.load_state_dict(fitted, strict=True)
-    return removed
+    return fit.removed

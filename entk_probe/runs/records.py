@@ -1,10 +1,12 @@
 """What a run records about how it was trained, and where each value was found.
 
 Three layers, the first that holds a value wins: the checkpoint's own training arguments (timm
-train.py's ``args`` in a torch file), the run directory's ``args.yaml`` (timm train.py writes it
-beside the checkpoints, and it survives when checkpoints are cleaned to bare weights), and the
-checkpoint's safetensors metadata. A value of None (timm writes ``input_size: null`` when the
-option was not given) is no value.
+train.py's ``args`` in a torch file, or a Lightning checkpoint's ``hyper_parameters``), the run
+directory's ``args.yaml`` (timm train.py writes it beside the checkpoints, and it survives when
+checkpoints are cleaned to bare weights) or, where there is none, Lightning's ``hparams.yaml``
+(in the run directory or its parent: ``lightninghparams``), and the checkpoint's safetensors
+metadata. Each layer is named by where it was read. A value of None (timm writes
+``input_size: null`` when the option was not given) is no value.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import yaml
 
 from ..errors import CheckpointError
 from .checkpoints import Checkpoint
+from .lightninghparams import RunArgs, read_hparams
 
 # The keys of args.yaml entk-probe reads, with what each must be when it is set.
 RUN_ARGS = {
@@ -50,10 +53,12 @@ def _valid(key: str, v: Any) -> bool:
 
 
 def read_run_args(run_dir: Path) -> dict[str, Any]:
-    """The run directory's args.yaml ({} when there is none); a malformed value is an error naming it."""
+    """The run directory's args.yaml, else Lightning's hparams.yaml under timm's names ({} when there
+    is neither), as a ``RunArgs`` whose ``source`` and ``path`` say which; a malformed value is an
+    error naming it."""
     path = run_dir / RUN_ARGS_FILE
     if not path.is_file():
-        return {}
+        return read_hparams(run_dir)
     try:
         data = yaml.safe_load(path.read_text())
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
@@ -66,7 +71,7 @@ def read_run_args(run_dir: Path) -> dict[str, Any]:
     for key, what in RUN_ARGS.items():
         if data.get(key) is not None and not _valid(key, data[key]):
             raise CheckpointError(f"{path}: {key} must be {what}, not {data[key]!r}; fix it or move the file aside")
-    return dict(data)
+    return RunArgs(data, source=RUN_ARGS_FILE, path=path)
 
 
 @dataclass(frozen=True)
@@ -92,10 +97,11 @@ class Records:
 
 
 def records_of(ckpt: Checkpoint, run_args: Mapping[str, Any]) -> Records:
-    """``ckpt``'s record: its own args (torch files), then ``run_args`` (args.yaml), then its metadata."""
+    """``ckpt``'s record: its own args (torch files: timm's args or Lightning's hyper_parameters),
+    then ``run_args`` (args.yaml or hparams.yaml, as its ``source`` says), then its metadata."""
     own = CHECKPOINT_ARGS if ckpt.path.suffix != ".safetensors" else METADATA
-    layers = [(own, ckpt.args)] if own == CHECKPOINT_ARGS else []
-    layers.append((RUN_ARGS_FILE, run_args))
+    layers = [(getattr(ckpt.args, "source", CHECKPOINT_ARGS), ckpt.args)] if own == CHECKPOINT_ARGS else []
+    layers.append((getattr(run_args, "source", RUN_ARGS_FILE), run_args))
     if own == METADATA:
         layers.append((METADATA, ckpt.args))
     return Records(tuple((where, dict(values)) for where, values in layers if values))

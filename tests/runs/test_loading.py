@@ -11,10 +11,13 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from entk_probe.errors import EntkProbeWarning, UsageError
+from entk_probe.errors import EntkProbeWarning, ModelError, UsageError
 from entk_probe.runs.loading import (
     CheckpointError,
+    _ema_named,
     arch_hints,
+    closest_note,
+    fit_prefix,
     read_content,
     select_state_dict,
     strip_prefixes,
@@ -147,3 +150,51 @@ def test_wrapper_prefixes_are_removed_only_where_needed() -> None:
     own = {"model.fc.weight", "model.fc.bias"}  # a model whose own names start with model.
     fitted, removed, _ = strip_prefixes({f"model.{k}": v for k, v in WEIGHTS.items()}, own)
     assert set(fitted) == own and removed == []
+
+
+def test_the_prefix_is_wherever_the_names_fit() -> None:
+    extra = {"loss.pos_weight": torch.ones(1), "metrics.total": torch.zeros(())}
+    nested = {**{f"model.backbone.{k}": v for k, v in WEIGHTS.items()}, "model.aux.weight": torch.ones(1), **extra}
+    fit = fit_prefix(nested, WEIGHTS)
+    assert fit.prefix == "model.backbone." and fit.removed == ["model.", "backbone."] and fit.fits
+    assert fit.left_out == ("loss.pos_weight", "metrics.total", "model.aux.weight") and set(fit.state) == set(WEIGHTS)
+    fitted, removed, dropped = strip_prefixes({**{f"net.{k}": v for k, v in WEIGHTS.items()}, **extra}, WEIGHTS.keys())
+    assert set(fitted) == set(WEIGHTS) and removed == ["net."] and dropped == ["loss.pos_weight", "metrics.total"]
+
+
+def test_an_ema_copy_gives_way_and_shapes_tell_networks_apart() -> None:
+    both = {**{f"ema_model.{k}": v for k, v in WEIGHTS.items()}, **{f"model.{k}": v for k, v in WEIGHTS.items()}}
+    fit = fit_prefix(both, WEIGHTS)
+    assert fit.prefix == "model." and fit.passed_over == ("ema_model.",) and not fit.rivals
+    wider = {f"teacher.{k}": torch.ones(4, *v.shape[1:]) for k, v in WEIGHTS.items()}
+    fit = fit_prefix({**wider, **{f"student.{k}": v for k, v in WEIGHTS.items()}}, WEIGHTS)
+    assert fit.prefix == "student." and not fit.rivals  # the teacher's names fit, its shapes do not
+    twins = {**{f"teacher.{k}": v for k, v in WEIGHTS.items()}, **{f"student.{k}": v for k, v in WEIGHTS.items()}}
+    with pytest.raises(ModelError, match=r"^run\.ckpt: 2 networks fit the model: student\., teacher\.; .*prefix='student\.'"):
+        strip_prefixes(twins, WEIGHTS, where="run.ckpt")
+    assert strip_prefixes(twins, WEIGHTS, prefix="teacher.")[1] == ["teacher."]
+
+
+def test_where_nothing_fits_the_closest_prefixes_are_kept() -> None:
+    state = {"net.fc.weight": WEIGHTS["fc.weight"], "net.extra": torch.ones(1), "loss.w": torch.ones(1)}
+    fit = fit_prefix(state, WEIGHTS)
+    assert not fit.fits and fit.prefix == "net." and fit.closest == (("net.", 1, 1),)
+    assert "closest prefixes: 'net.' (1 missing, 1 unexpected)" in closest_note(fit)
+    assert closest_note(fit_prefix({"fc.weight": WEIGHTS["fc.weight"]}, WEIGHTS)) == ""  # no prefix: nothing to add
+
+
+@pytest.mark.parametrize("prefix, ema", [("ema_model.", True), ("model_ema.module.", True), ("ema.", True),
+                                         ("model.", False), ("schema.", False), ("ema_", False)])
+def test_ema_copies_are_named_so(prefix: str, ema: bool) -> None:
+    assert _ema_named(prefix) is ema
+
+
+def test_weights_ema_takes_the_entries_under_an_ema_attribute(tmp_path: Path) -> None:
+    path = tmp_path / "epoch=0-step=5.ckpt"
+    state = {"net.fc.weight": torch.ones(2, 3), "ema_net.module.fc.weight": torch.zeros(2, 3), "ema_net.n_averaged": torch.ones(())}
+    torch.save({"global_step": 5, "pytorch-lightning_version": "2.6.0", "state_dict": state}, path)
+    ema, key = select_state_dict(read_content(path), "ema")
+    assert set(ema) == {"ema_net.module.fc.weight", "ema_net.n_averaged"} and key == "state_dict, under ema_net."
+    torch.save({"state_dict": {"net.fc.weight": torch.ones(2, 3)}}, path)
+    with pytest.raises(CheckpointError, match="no EMA weights.*ema_model.*--weights raw"):
+        select_state_dict(read_content(path), "ema")

@@ -136,8 +136,8 @@ def test_weights_load_through_wrapper_prefixes() -> None:
     wrapped = {f"module.{k}": v for k, v in source.state_dict().items()}
     assert load_weights(model, wrapped, arch="test_resnet", where="w.pt") == ["module."]
     lightning = {**{f"model.{k}": v for k, v in source.state_dict().items()}, "criterion.weight": torch.ones(3)}
-    with pytest.warns(EntkProbeWarning, match="ignored 1 entries outside Lightning"):
-        load_weights(model, lightning, arch="test_resnet", where="l.ckpt")
+    with pytest.warns(EntkProbeWarning, match=r"l\.ckpt: the model's weights are under 'model\.'; ignored 1 entries outside it: criterion\.weight"):
+        assert load_weights(model, lightning, arch="test_resnet", where="l.ckpt") == ["model."]
 
 
 def test_weights_that_do_not_fit_are_clear_errors() -> None:
@@ -150,6 +150,16 @@ def test_weights_that_do_not_fit_are_clear_errors() -> None:
         state = dict(model.state_dict())
         state.pop("head.weight")
         load_weights(model, {**state, "extra.weight": torch.ones(1)}, arch="test_vit", where="x")
+
+
+def test_weights_under_no_prefix_that_fits_name_the_closest() -> None:
+    source = timm.create_model("test_resnet", num_classes=3)
+    model = build_model(make_spec("test_resnet", "--arch", source.state_dict()))
+    state = {f"net.{k}": v for k, v in source.state_dict().items() if k != "fc.bias"}
+    state.update({"loss.weight": torch.ones(3), "ema.fc.weight": source.state_dict()["fc.weight"]})
+    with pytest.raises(ModelError, match=r"^l\.ckpt: weights do not fit 'test_resnet' \(under 'net\.'\): missing fc\.bias; "
+                                         r"closest prefixes: 'net\.' \(1 missing, 0 unexpected\) \(is --arch right\?\)$"):
+        load_weights(model, state, arch="test_resnet", where="l.ckpt")
 
 
 def test_a_failing_factory_is_a_build_error() -> None:
