@@ -13,21 +13,12 @@ from .analysis.online import OnlineCall
 from .cli_options import data_options, kernel_options, kernel_settings, output_options, plugins_option, text_options
 from .cli_shell import handles_errors
 from .errors import warn
+from .output.liveview import LiveView
+from .output.terminal import report_console
 from .pipeline import AnalyzeOptions, analyze
 from .pipeline.watch import follow, parse_until
 from .runs.checkpoints import Checkpoint
 from .runs.models import parse_input_size
-
-
-def _line(ckpt: Checkpoint, call: OnlineCall | None) -> str:
-    """One line a checkpoint: what a plain log (no terminal) shows, and a terminal too."""
-    where = f"step {ckpt.step}" if ckpt.step is not None else f"epoch {ckpt.epoch}"
-    if call is None:
-        return f"{ckpt.name} ({where}): kernel computed; out of order, in the final report only"
-    boundary = "" if call.boundary is None else f", boundary at time {call.boundary_time:g}"
-    phase = "Phase II called" if call.phase2 else "provisional"
-    return (f"{ckpt.name} ({where}): centred angle from the first kernel {call.angle_from_first_deg:.1f}°; "
-            f"{phase}: {call.verdict}{boundary} ({call.checkpoints} checkpoints)")
 
 
 def _on_phase2(command: str | None):  # type: ignore[no-untyped-def]
@@ -81,8 +72,9 @@ def watch_command(run_dir: Path, probe_spec: str | None, arch: str | None, plugi
                                                                          jacobian_dtype, gram_dtype, paths, force),
                              normalize=normalize, input_size=parse_input_size(input_size) if input_size else None,
                              data_root=data_root, download=download, **text)
-    followed = follow(run_dir, probe_spec, options, until_step=step, idle=idle, poll=poll,
-                      on_checkpoint=lambda c, call: click.echo(_line(c, call), err=True), on_phase2=_on_phase2(on_phase2))
+    with LiveView(report_console(no_color, stderr=True)) as view:  # a redrawn table on a terminal, else lines
+        followed = follow(run_dir, probe_spec, options, until_step=step, idle=idle, poll=poll, on_checkpoint=view.add,
+                          on_phase2=_on_phase2(on_phase2))
     click.echo(f"entk-probe: watch ended: {followed.ended}; the final report of {len(followed.checkpoints)} "
                "checkpoints follows", err=True)
     if not followed.checkpoints:

@@ -43,7 +43,7 @@ def _duration(seconds: float | None) -> str:
     return f"{minutes}m{sec:02d}s" if minutes else f"{seconds:.1f}s"
 
 
-def _spark(values: list[float | None], log: bool = False) -> str:
+def spark(values: list[float | None], log: bool = False) -> str:
     """One character a value, heights scaled between the smallest and the largest."""
     xs = [None if v is None or (log and v <= 0) else (math.log10(v) if log else v) for v in values]
     known = [x for x in xs if x is not None]
@@ -189,8 +189,8 @@ def _chart(r: dict[str, Any]) -> list[str]:
     marks = "".join("┃" if c["phase"] == "II" and (i == 0 or r["checkpoints"][i - 1]["phase"] == "I") else " "
                     for i, c in enumerate(r["checkpoints"]))
     return [
-        f"∠ from init  {_spark([m.get('centered_angle_from_first_deg') for m in metrics])}",
-        f"velocity log {_spark([m.get('angular_velocity_deg') for m in metrics[:-1]] + [None], log=True)}",
+        f"∠ from init  {spark([m.get('centered_angle_from_first_deg') for m in metrics])}",
+        f"velocity log {spark([m.get('angular_velocity_deg') for m in metrics[:-1]] + [None], log=True)}",
         f"Phase II     {marks}",
     ]
 
