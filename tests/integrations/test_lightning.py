@@ -41,7 +41,8 @@ class _Module(lightning.LightningModule):
 
 
 def test_the_callback_logs_the_kernel_beside_the_loss_and_analyze_recomputes_nothing(tmp_path: Path) -> None:
-    from lightning.pytorch.loggers import CSVLogger
+    from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     from entk_probe.integrations.lightning import EntkProbeCallback
 
@@ -51,15 +52,20 @@ def test_the_callback_logs_the_kernel_beside_the_loss_and_analyze_recomputes_not
     probe = make_probe("synthetic:24", Target((1, 28, 28)))
     run = tmp_path / "entk"
     callback = EntkProbeCallback(probe, run, network="net", arch="mlp_28", budget=None)
-    trainer = lightning.Trainer(max_epochs=2, logger=CSVLogger(tmp_path / "logs"), callbacks=[callback],
+    loggers = [CSVLogger(tmp_path / "logs"), TensorBoardLogger(tmp_path / "tb")]
+    trainer = lightning.Trainer(max_epochs=2, logger=loggers, callbacks=[callback],
                                 enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
                                 accelerator="cpu", log_every_n_steps=1)
     trainer.fit(_Module(), loader)
     # checkpoint_steps(6, 2): 0..4, then 6 (the first epoch's end), then 12
     assert [r.step for r in callback.watcher.records] == [0, 1, 2, 3, 4, 6, 12]
-    with open(Path(trainer.logger.log_dir) / "metrics.csv") as fh:
+    with open(Path(loggers[0].log_dir) / "metrics.csv") as fh:
         rows = [r for r in csv.DictReader(fh) if r.get("entk/centered_angle_from_first_deg")]
     assert [int(r["step"]) for r in rows] == [0, 1, 2, 3, 4, 6, 12]
+    events = EventAccumulator(loggers[1].log_dir)  # every logger the Trainer has, TensorBoard's too
+    events.Reload()
+    assert [e.step for e in events.Scalars("entk/centered_angle_from_first_deg")] == [0, 1, 2, 3, 4, 6, 12]
+    assert [e.step for e in events.Scalars("entk/phase")] == [0, 1, 2, 3, 4, 6, 12]
     result = analyze(run, "synthetic:24", AnalyzeOptions(plugins=[PLUGIN], input_size=(1, 28, 28),
                                                          cache_dir=tmp_path / "cache", resamples=0))
     assert all(r.cached for r in result.runs) and len(result.runs) == 7

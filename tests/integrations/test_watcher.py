@@ -68,6 +68,23 @@ def test_a_watched_loop_is_analysed_without_computing_a_kernel_again(tmp_path: P
     assert (final.verdict, final.boundary) == (result.summary.phases.verdict, result.summary.phases.boundary)
 
 
+def test_a_plain_loop_logs_to_tensorboard_through_its_own_writer(tmp_path: Path) -> None:
+    pytest.importorskip("tensorboard", reason="the tensorboard extra is not installed")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from torch.utils.tensorboard import SummaryWriter
+
+    model = _mlp()
+    writer = SummaryWriter(str(tmp_path / "tb"))
+    watcher = Watcher(model, _probe(), tmp_path / "run", steps=STEPS, save=False, budget=None,
+                      log=lambda metrics, step: [writer.add_scalar(k, v, step) for k, v in metrics.items()])
+    _train(model, watcher)
+    writer.close()
+    events = EventAccumulator(str(tmp_path / "tb"))
+    events.Reload()
+    assert [e.step for e in events.Scalars("entk/centered_angle_from_first_deg")] == STEPS
+    assert not list((tmp_path / "run").glob("*.safetensors"))  # save=False: kernels only
+
+
 def test_the_budget_skips_kernels_and_errors_never_stop_the_loop(tmp_path: Path) -> None:
     model = _mlp()
     watcher = Watcher(model, _probe(), tmp_path / "run", steps=STEPS, save=False, budget=0.0)
