@@ -16,7 +16,7 @@ from ..engine.planning import EntkPlan
 from ..probes import Probe
 from ..runs.models import ModelSpec
 from .cache import KernelCache, cache_key
-from .runkernels import run_parts, run_store, stored_kernel
+from .runkernels import LOGITS, label_words_outputs, run_parts, run_store, stored_kernel
 from .options import AnalyzeOptions
 
 
@@ -84,9 +84,10 @@ class KernelSource:
                 self.plan = self.plan or self.expected_plan()  # what the rank that computed it planned, on like hardware
                 return hit, seconds, False
             return hit, 0.0, True
-        o = self.options
+        o, kw = self.options, self.spec.kwargs
+        outputs = label_words_outputs(kw["label_words"], kw["prompt"]) if kw.get("label_words") else LOGITS
         kept = stored_kernel(self.runs, self.model, run_parts("", self.probe.sha256, o.mode, o.jacobian_dtype,
-                                                              self.gram_dtype, o.params), self.probe.n)
+                                                              self.gram_dtype, o.params, outputs), self.probe.n)
         if kept is not None:  # computed during training (integrations.Watcher): into the cache too
             if self.cache is not None:
                 self.cache.put(parts, kept, {"device": "training loop", "seconds": "0"})

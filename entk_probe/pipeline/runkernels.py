@@ -32,10 +32,20 @@ def weights_sha256(model: nn.Module) -> str:
     return digest.hexdigest()
 
 
+# What a run kernel's outputs are: the model's own logits. A language model's label words read at a
+# prediction position are other outputs of the same weights, keyed apart (``label_words_outputs``).
+LOGITS = "logits"
+
+
+def label_words_outputs(words: str, prompt: str) -> str:
+    """The outputs key of a language model's label-word logits."""
+    return f"label words {words} under {prompt!r}"
+
+
 def run_parts(weights: str, probe_sha256: str, mode: str, jacobian_dtype: torch.dtype, gram_dtype: torch.dtype,
-              params: str | None) -> dict[str, Any]:
+              params: str | None, outputs: str = LOGITS) -> dict[str, Any]:
     """The key parts of a run kernel: the weights' hash and everything else the kernel depends on."""
-    return {"weights_sha256": weights, "probe": probe_sha256, "mode": mode,
+    return {"weights_sha256": weights, "probe": probe_sha256, "mode": mode, "outputs": outputs,
             "dtype": str(jacobian_dtype), "gram_dtype": str(gram_dtype), "params": params}
 
 
