@@ -32,7 +32,7 @@ from ..analysis.regression import kernel_regression
 from ..atomic import write_atomically
 from ..engine.kernel import compute_entk_result
 from ..errors import warn
-from ..pipeline.runkernels import run_parts, run_store, weights_sha256
+from ..pipeline.runkernels import LOGITS, run_parts, run_store, weights_sha256
 from ..probes import Probe, make_probe
 from ..probes.tokens import unpack
 
@@ -63,19 +63,23 @@ class Watcher:
     ``steps``: the global steps to act at (default: every call); ``total_steps``: the run's length,
     which lets the budget count the whole run's training time (without it, the time so far).
     ``arch``: the architecture name ``analyze`` builds (saved in each checkpoint's metadata).
-    ``budget``: the kernels' share of the training time at most (None: no bound).
+    ``budget``: the kernels' share of the training time at most (None: no bound). ``outputs``: a
+    module around ``model`` whose outputs the kernel is of (``runs.textcall.LabelWordLogits``), keyed
+    in the run's store as ``outputs_key`` (``runkernels.label_words_outputs``).
     """
 
     def __init__(self, model: nn.Module, probe: Probe | str, run_dir: Path, *, steps: Iterable[int] | None = None,
                  save: bool = True, kernels: bool = True, arch: str | None = None, mode: str = "trace",
                  device: str = "auto", params: str | None = None, budget: float | None = 0.1,
-                 total_steps: int | None = None,
-                 log: Log | None = None, thresholds: PhaseThresholds = PhaseThresholds()) -> None:
+                 total_steps: int | None = None, log: Log | None = None, thresholds: PhaseThresholds = PhaseThresholds(),
+                 outputs: nn.Module | None = None, outputs_key: str = LOGITS) -> None:
         self.model, self.probe, self.run_dir = model, _probe(probe), Path(run_dir)
         self.steps = None if steps is None else set(int(s) for s in steps)
         self.save, self.kernels, self.arch, self.mode, self.device, self.params = save, kernels, arch, mode, device, params
         self.budget, self.total_steps, self.log = budget, total_steps, log
         self.caller = OnlineCaller(thresholds)
+        # What the kernel is of: the model's logits, or a module around it (a language model's label words).
+        self.outputs, self.outputs_key = outputs if outputs is not None else model, outputs_key
         self.records: list[WatchRecord] = []
         self.spent = 0.0  # seconds the watcher took, training excluded
         self.started: float | None = None
@@ -157,11 +161,12 @@ class Watcher:
         return unpack(self.probe.inputs, self.probe.input_keys) if self.probe.is_text else self.probe.inputs
 
     def _kernel(self) -> Tensor:
-        result = compute_entk_result(self.model, self._inputs(), mode=self.mode, device=self.device, params=self.params)
+        result = compute_entk_result(self.outputs, self._inputs(), mode=self.mode, device=self.device,
+                                     params=self.params)
         store = run_store(self.run_dir, create=True)
         assert store is not None
         parts = run_parts(weights_sha256(self.model), self.probe.sha256, self.mode, torch.float32, torch.float32,
-                          self.params)
+                          self.params, self.outputs_key)
         store.put(parts, result.kernel, {"device": result.device, "seconds": f"{result.seconds:.3f}"})
         return result.kernel
 
@@ -173,7 +178,7 @@ class Watcher:
                 device = next(self.model.parameters()).device
                 inputs = self._inputs()
                 moved = {k: v.to(device) for k, v in inputs.items()} if isinstance(inputs, dict) else inputs.to(device)
-                out = self.model(**moved) if isinstance(moved, dict) else self.model(moved)
+                out = self.outputs(**moved) if isinstance(moved, dict) else self.outputs(moved)
         finally:
             self.model.train(was)
         return (out if isinstance(out, Tensor) else out.logits).detach().cpu()  # (N, C)

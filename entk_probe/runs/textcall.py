@@ -70,6 +70,28 @@ def label_word_ids(tokenizer: Any, words: Sequence[str]) -> tuple[int, ...]:
     return tuple(ids)
 
 
+def model_kind(arch: str) -> str:
+    """"classifier" (logits per class), "causal-lm" or "masked-lm" (label words' logits), from a class name."""
+    if arch.endswith("ForCausalLM") or arch.endswith("LMHeadModel"):
+        return "causal-lm"
+    return "masked-lm" if arch.endswith("ForMaskedLM") else "classifier"
+
+
+class LabelWordLogits(nn.Module):
+    """A language model's label-word logits at the prediction position, the model itself unchanged
+    (a training loop keeps calling it): ``forward(input_ids=..., attention_mask=...)`` gives (n, C)."""
+
+    def __init__(self, model: nn.Module, kind: str, words: Sequence[int], mask_id: int | None = None) -> None:
+        super().__init__()
+        self.model, self.kind, self.words, self.mask_id = model, kind, tuple(words), mask_id
+
+    def forward(self, input_ids: Tensor, attention_mask: Tensor, **rest: Tensor) -> Tensor:
+        logits = self.model(input_ids=input_ids, attention_mask=attention_mask, **rest).logits  # (n, L, V)
+        packed = torch.stack([input_ids, attention_mask], dim=1)  # (n, 2, L)
+        at = prediction_positions(packed, ("input_ids", "attention_mask"), self.kind, self.mask_id)
+        return logits[torch.arange(input_ids.shape[0], device=logits.device), at][:, list(self.words)]
+
+
 def as_text_classifier(model: nn.Module, keys: Sequence[str], kind: str, words: Sequence[int] = (),
                        mask_id: int | None = None) -> nn.Module:
     """``model`` (a transformers or PEFT model) made to take packed tokens and return (n, C) logits."""

@@ -25,6 +25,7 @@ from typing import Any
 from ..errors import ModelError, UsageError
 from .checkpoints import Checkpoint
 from .hflayout import adapter_config, json_object, read_adapter_config
+from .textcall import model_kind
 
 TEXT_EXTRA = "pip install 'entk-probe[text]'"
 CONFIG = "config.json"
@@ -58,11 +59,7 @@ class TextRun:
     @property
     def kind(self) -> str:
         """"classifier" (logits per class), "causal-lm" or "masked-lm" (label words' logits)."""
-        if self.arch.endswith("ForCausalLM") or self.arch.endswith("LMHeadModel"):
-            return "causal-lm"
-        if self.arch.endswith("ForMaskedLM"):
-            return "masked-lm"
-        return "classifier"
+        return model_kind(self.arch)
 
     @property
     def identity(self) -> str:
