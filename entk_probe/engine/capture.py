@@ -79,8 +79,8 @@ def batch_independent(fn: ModelFunction, x: Tensor, logits: Tensor) -> None:
 
     Per-sample logits come from vmap (each sample as a batch of one), or, where vmap cannot trace
     the model (Hugging Face attention masks branch on their values), from one forward pass a
-    sample; ``fn.traceable`` records which, and then every later chunk is checked sample by
-    sample (``_spot_check``). Capture needs what the kernel's definition needs, a network applied
+    sample; ``fn.traceable`` records which, and then ``UNTRACED_SPOT_CHECKS`` samples of every
+    chunk are run alone (``_spot_check``). Capture needs what the kernel's definition needs, a network applied
     to each input on its own.
     """
     with torch.no_grad():
