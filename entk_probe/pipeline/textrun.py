@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 from pathlib import Path
 
 from torch import nn
@@ -13,8 +12,8 @@ from ..probes.probe import TextTarget
 from ..probes.tokenization import load_tokenizer
 from ..runs.models import ModelSpec
 from ..runs.registry import ModelEntry
-from ..runs.textcall import as_text_classifier, label_word_ids
 from ..runs.checkpoints import Checkpoint
+from ..runs.textcall import as_text_classifier, label_word_ids
 from ..runs.textmodels import TextRun, build_text_model, import_transformers, text_run
 from .options import AnalyzeOptions
 
