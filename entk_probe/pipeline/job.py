@@ -29,7 +29,7 @@ from ..analysis.summary import RunSummary, buffer_shares, summarize
 from ..engine.planning import EntkPlan
 from ..errors import CheckpointError, EntkProbeWarning, UsageError, warn
 from ..probes import Probe, make_probe
-from ..runs.checkpoints import Checkpoint, check_run_dir, discover, run_dir_of, select, single, time_unit
+from ..runs.checkpoints import Checkpoint, check_run_dir, discover, select, time_unit
 from ..runs.loading import read_content, select_state_dict
 from ..runs.initial import initial_checkpoint
 from ..runs.records import read_run_args, records_of
@@ -172,39 +172,6 @@ def prepare(arch: str, arch_source: str, ckpt: Checkpoint, state: Mapping[str, T
     return spec, model, probe
 
 
-@dataclass
-class CheckpointKernel:
-    """One checkpoint's kernel, for `entk-probe kernel`."""
-
-    checkpoint: Checkpoint
-    model: ModelSpec
-    probe: Probe
-    kernel: Tensor
-    device: str
-    param_names: tuple[str, ...]
-    cached: bool
-    plan: EntkPlan | None = None  # None when the kernel came from the cache
-
-
-def checkpoint_kernel(path: Path, probe_spec: str, options: AnalyzeOptions = AnalyzeOptions(),
-                      on_chunk: Callable[[int, int], None] | None = None) -> CheckpointKernel:
-    """The eNTK of one checkpoint file on a probe (through the kernel cache)."""
-    options.validate(None if probe_spec.strip().lower().startswith("run:") else probe_spec)
-    load_plugins(options.plugins)
-    ckpt = single(path, trust=options.trust_checkpoints)
-    run_dir = run_dir_of(ckpt.path)
-    probe_spec, options = resolve_run_probe(probe_spec, run_dir, options)
-    options.validate(probe_spec)
-    arch, arch_source = resolve_arch(options.arch, [ckpt], run_dir, base_model=options.base_model)
-    state, _ = read_state(ckpt, options)
-    spec, model, probe = prepare(arch, arch_source, ckpt, state, probe_spec, options, run_dir)
-    source = KernelSource(model, probe, spec, options, on_chunk)
-    _estimated(source, [ckpt], None)
-    load_weights(model, state, arch=arch, where=str(ckpt.path))
-    kernel, _, cached = source.kernel({"checkpoint": ckpt.sha256, "weights": options.weights})
-    return CheckpointKernel(ckpt, spec, probe, kernel, source.device, source.param_names, cached, source.plan)
-
-
 def _states(chosen: Sequence[Checkpoint], options: AnalyzeOptions) -> Iterator[tuple[Checkpoint, dict[str, Tensor], str]]:
     """(checkpoint, state dict, its key) in order, the next one read from disk while the caller works."""
     prefetch = ThreadPoolExecutor(max_workers=1, thread_name_prefix="entk-probe-read")
@@ -307,7 +274,7 @@ def _analyze(
     states = _states(chosen, options)
     first = next(states)
     spec, model, probe, source = source_for(run, first[1], run_dir, on_chunk, elsewhere)
-    estimate = _estimated(source, chosen, on_estimate)
+    estimate = estimated(source, chosen, on_estimate)
     done = _Trajectory()
     try:
         _trajectory(done, chosen, itertools.chain([first], states), model, probe, source, unit, arch, options,
@@ -351,7 +318,7 @@ def _trajectory(done: _Trajectory, chosen: Sequence[Checkpoint], states: Iterato
         del kernel  # on disk now: not kept while the next one is computed
 
 
-def _estimated(source: KernelSource, chosen: Sequence[Checkpoint],
+def estimated(source: KernelSource, chosen: Sequence[Checkpoint],
                on_estimate: Callable[[RunEstimate], None] | None) -> RunEstimate:
     """The run's estimate, reported, and checked against the memory it may use."""
     estimate = forecast(source, chosen)
