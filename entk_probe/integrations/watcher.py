@@ -32,6 +32,7 @@ from ..analysis.regression import kernel_regression
 from ..atomic import write_atomically
 from ..engine.kernel import compute_entk_result
 from ..errors import warn
+from ..pipeline.keptrun import keep_entry
 from ..pipeline.runkernels import LOGITS, run_parts, run_store, weights_sha256
 from ..probes import Probe, make_probe
 from ..probes.tokens import unpack
@@ -117,11 +118,14 @@ class Watcher:
             warn(f"entk-probe watcher, step {record.step}: kernel skipped, {why}", code="watch-budget")
             return
         started = time.perf_counter()
-        kernel = self._kernel()
+        kernel, parts = self._kernel()
         record.kernel_seconds = time.perf_counter() - started
         if not any(r.kernel_seconds is not None for r in self.records):
             self._state_cost(record.kernel_seconds)
-        record.metrics = self._measure(record.step, kernel)
+        logits = self._logits()
+        keep_entry(self.run_dir, record.step, record.epoch, parts, self.probe, logits, arch=self.arch,
+                   num_params=sum(p.numel() for p in self.model.parameters()))
+        record.metrics = self._measure(record.step, kernel, logits)
         record.call = self.caller.add(kernel, float(record.step))
         record.metrics[PREFIX + "phase"] = 2.0 if record.call.phase2 else 1.0
         if self.log is not None:
@@ -160,7 +164,7 @@ class Watcher:
     def _inputs(self) -> Tensor | dict[str, Tensor]:
         return unpack(self.probe.inputs, self.probe.input_keys) if self.probe.is_text else self.probe.inputs
 
-    def _kernel(self) -> Tensor:
+    def _kernel(self) -> tuple[Tensor, dict]:
         result = compute_entk_result(self.outputs, self._inputs(), mode=self.mode, device=self.device,
                                      params=self.params)
         store = run_store(self.run_dir, create=True)
@@ -168,7 +172,7 @@ class Watcher:
         parts = run_parts(weights_sha256(self.model), self.probe.sha256, self.mode, torch.float32, torch.float32,
                           self.params, self.outputs_key)
         store.put(parts, result.kernel, {"device": result.device, "seconds": f"{result.seconds:.3f}"})
-        return result.kernel
+        return result.kernel, parts
 
     def _logits(self) -> Tensor:
         was = self.model.training
@@ -183,7 +187,7 @@ class Watcher:
             self.model.train(was)
         return (out if isinstance(out, Tensor) else out.logits).detach().cpu()  # (N, C)
 
-    def _measure(self, step: int, kernel: Tensor) -> dict[str, float]:
+    def _measure(self, step: int, kernel: Tensor, logits: Tensor) -> dict[str, float]:
         """The report's per-checkpoint numbers for this kernel, named ``entk/`` and the report's key
         (``analysis.summary.CheckpointMetrics``, as ``analyze --tensorboard`` names them); the velocity
         is to the previous checkpoint, per step."""
@@ -198,7 +202,6 @@ class Watcher:
             classes = max(len(self.probe.classes), int(labels.max()) + 1)
             metrics[PREFIX + "centered_alignment"] = alignment(c, labels, classes)
             metrics[PREFIX + "kernel_regression_accuracy"] = kernel_regression(kernel, labels, classes)[0]
-            logits = self._logits()
             if logits.shape[1] == classes:
                 metrics[PREFIX + "accuracy"] = accuracy(logits, labels)
         return metrics

@@ -175,6 +175,11 @@ def check_run_dir(run_dir: Path) -> None:
         raise UsageError(f"run directory {run_dir} does not exist or is not a directory")
 
 
+def has_checkpoint_files(run_dir: Path) -> bool:
+    """Whether ``run_dir`` holds any file or folder discovery would read as a checkpoint."""
+    return bool(_candidates(run_dir))
+
+
 def discover(run_dir: Path, *, glob: str | None = None, trust: bool = False) -> list[Checkpoint]:
     """The checkpoints of ``run_dir`` in training order, identical files counted once.
 
