@@ -71,3 +71,30 @@ def test_the_callback_logs_the_kernel_beside_the_loss_and_analyze_recomputes_not
     assert all(r.cached for r in result.runs) and len(result.runs) == 7
     for row, metrics in zip(rows, result.summary.checkpoints):
         assert abs(float(row["entk/centered_angle_from_first_deg"]) - metrics.centered_angle_from_first_deg) < 1e-4
+
+
+def test_the_callback_logs_to_weights_and_biases_offline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("wandb", reason="wandb is not installed (the dev extra installs it)")
+    import wandb
+    from lightning.pytorch.loggers import WandbLogger
+
+    from entk_probe.integrations.lightning import EntkProbeCallback
+
+    from ..wandbrecords import history
+
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    monkeypatch.setenv("WANDB_DIR", str(tmp_path))
+    g = torch.Generator().manual_seed(0)
+    data = torch.utils.data.TensorDataset(torch.randn(48, 1, 28, 28, generator=g), torch.randint(0, 10, (48,), generator=g))
+    callback = EntkProbeCallback(make_probe("synthetic:16", Target((1, 28, 28))), tmp_path / "entk", network="net",
+                                 arch="mlp_28", steps=[0, 1, 3], budget=None)
+    trainer = lightning.Trainer(max_epochs=1, logger=WandbLogger(project="entk", save_dir=str(tmp_path), offline=True),
+                                callbacks=[callback], enable_checkpointing=False, enable_progress_bar=False,
+                                enable_model_summary=False, accelerator="cpu", log_every_n_steps=1)
+    trainer.fit(_Module(), torch.utils.data.DataLoader(data, batch_size=16))
+    wandb.finish()
+    rows = [r for r in history(tmp_path) if "entk/centered_angle_from_first_deg" in r]
+    assert [r["trainer/global_step"] for r in rows] == [0, 1, 3]
+    logged = [r.metrics["entk/centered_angle_from_first_deg"] for r in callback.watcher.records]
+    assert [r["entk/centered_angle_from_first_deg"] for r in rows] == pytest.approx(logged)
