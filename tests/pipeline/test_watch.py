@@ -55,3 +55,18 @@ def test_a_run_written_file_by_file_is_followed_and_ends_at_the_offline_call(tmp
     assert len(called) == 1
     boundary_time = offline.runs[offline.included[offline.summary.phases.boundary]].checkpoint.step
     assert called[0][1].boundary_time >= boundary_time  # Phase II no earlier than the offline analysis places it
+
+
+def test_an_interrupt_ends_following_with_what_was_taken(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    shutil.copytree(SAMPLE, run)
+    polls = []
+
+    def interrupt_on_second_poll() -> None:
+        polls.append(1)
+        if len(polls) == 2:
+            raise KeyboardInterrupt
+
+    options = AnalyzeOptions(device="cpu", plugins=[PLUGIN], cache_dir=tmp_path / "cache", resamples=0)
+    followed = follow(run, None, options, poll=0.0, on_poll=interrupt_on_second_poll)
+    assert followed.ended == "interrupted" and len(followed.checkpoints) == len(discover(SAMPLE))
