@@ -17,7 +17,7 @@ from typing import Any
 
 from ..engine.kernel import resolve_device
 from ..errors import UsageError
-from ..probes import Probe, make_probe
+from ..probes import Probe, make_probe, parse_spec
 from ..runs.checkpoints import Checkpoint, discover, select, time_unit
 from ..runs.models import load_weights, resolve_arch
 from ..runs.records import read_run_args
@@ -89,6 +89,17 @@ def _chosen(checkpoints: list[Checkpoint], unit: str, at: str, boundary: dict[st
     return sorted(picks)
 
 
+def whole_split(spec_text: str) -> str:
+    """A training or evaluation set's spec: every record of the split, any class (``balance=no``), unless
+    the spec chooses (``balance=yes``): class balance is for probes, not for the data a network trains on."""
+    if spec_text.strip().lower().startswith("run:"):  # the run's own data: its options pass through
+        return spec_text if ",balance=" in spec_text else f"{spec_text.strip()},balance=no"
+    spec = parse_spec(spec_text)
+    if spec.name in ("file", "synthetic") or "balance" in spec.options:
+        return spec_text
+    return f"{spec_text.strip()},balance=no"
+
+
 def run_switch(run_dir: Path, train_spec: str, eval_spec: str, at: str, epochs: float, opt: Optimiser,
                options: AnalyzeOptions, probe_spec: str | None = None, seed: int = 0,
                on_result: Callable[[SwitchResult], None] | None = None) -> SwitchReport:
@@ -106,8 +117,9 @@ def run_switch(run_dir: Path, train_spec: str, eval_spec: str, at: str, epochs: 
     unit = time_unit(checkpoints) or "index"
     arch, arch_source = resolve_arch(options.arch, checkpoints, run_dir, base_model=options.base_model)
     state, _ = read_state(checkpoints[0], options)
-    spec, model, train_probe = prepare(arch, arch_source, checkpoints[0], state, train_spec, options, run_dir)
-    eval_probe = make_probe(eval_spec, spec.target(), normalize_override=options.normalize,
+    spec, model, train_probe = prepare(arch, arch_source, checkpoints[0], state, whole_split(train_spec), options,
+                                       run_dir)
+    eval_probe = make_probe(whole_split(eval_spec), spec.target(), normalize_override=options.normalize,
                             data_root=options.data_root, download=options.download)
     if train_probe.labels is None or eval_probe.labels is None:
         raise UsageError("switch needs labelled data for --train and --eval (a dataset or image folder, not synthetic)")

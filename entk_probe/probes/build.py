@@ -23,7 +23,7 @@ from .datasets import check_split
 from .files import load_probe
 from .preprocess import Normalization, convert_channels, normalize, parse_normalize, resize, to_tensor
 from .probe import Probe, Target, tensor_sha256
-from .selection import balanced_indices, default_count
+from .selection import select_positions
 from .sources import is_built_in, load_split
 from .spec import DEFAULT_N, ProbeSpec, check_options, int_option, parse_spec
 from .text_build import check_kind, is_text_spec, make_text_probe
@@ -109,15 +109,14 @@ def make_probe(
         check_options(spec, set())
         assert spec.path is not None
         return load_probe(spec.path, target)
-    allowed = {"split", "seed"} | ({"layout"} if spec.name.startswith("cifar") else set())
+    allowed = {"split", "seed", "balance"} | ({"layout"} if spec.name.startswith("cifar") else set())
     if not is_built_in(spec.name):
         allowed = set(spec.options)  # a plugin's own options pass through
     check_options(spec, allowed)
     split = "all" if spec.name == "imagefolder" else check_split(spec.options.get("split", "test"))
     seed = int_option(spec, "seed", 0)
     data = load_split(spec, split, data_root, download)
-    n = spec.n if spec.n is not None else default_count(data.labels, data.classes, spec.text)
-    positions = balanced_indices(data.labels, n, seed, dataset=data.dataset, split=data.split, classes=data.classes)
+    positions = select_positions(data.labels, data.classes, spec, seed, dataset=data.dataset, split=data.split)
     images, notes = _shaped(to_tensor(data.load(positions)), target)  # N x (C, H, W) in [0, 1]
     sizes = {tuple(im.shape) for im in images}
     if len(sizes) > 1:

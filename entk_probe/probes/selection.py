@@ -9,6 +9,7 @@ library version; the probe is ordered by class, then by position in the split.
 from __future__ import annotations
 
 import hashlib
+from typing import Any
 
 import numpy as np
 
@@ -51,3 +52,30 @@ def default_count(labels: np.ndarray, classes: tuple[str, ...], spec_text: str, 
     warn(f"probe {spec_text}: the source holds {len(labels)} {noun}, room for a class-balanced probe of {held}, fewer "
          f"than the default N={DEFAULT_DATASET_N}: N={held} is used (give N in the spec to choose)", code="probe-count")
     return max(held, 1)
+
+
+BALANCE = ("yes", "no")  # the spec option balance=: class-balanced (probes), or not (a training set)
+
+
+def sampled_indices(labels: np.ndarray, n: int | None, seed: int, *, dataset: str, split: str) -> np.ndarray:
+    """Positions of ``n`` records whatever their class (all of them when ``n`` is None), in split order:
+    those with the smallest sha256 key, the same rule as the balanced selection's within a class."""
+    if n is None or n == len(labels):
+        return np.arange(len(labels), dtype=np.int64)
+    if n > len(labels):
+        raise ProbeError(f"N={n} is more than the {len(labels)} records of {dataset} {split}")
+    ranked = sorted(range(len(labels)), key=lambda pos: _sample_key(seed, dataset, split, pos))
+    return np.asarray(sorted(ranked[:n]), dtype=np.int64)
+
+
+def select_positions(labels: np.ndarray, classes: tuple[str, ...], spec: Any, seed: int, *, dataset: str, split: str,
+                     noun: str = "images") -> np.ndarray:
+    """The records a spec selects: class-balanced (``balance=yes``, the default: N or the default N),
+    or any class (``balance=no``: N, else every record of the split)."""
+    balance = spec.options.get("balance", "yes")
+    if balance not in BALANCE:
+        raise ProbeError(f"probe option balance={balance!r}: use yes (class-balanced, the default) or no")
+    if balance == "no":
+        return sampled_indices(labels, spec.n, seed, dataset=dataset, split=split)
+    n = spec.n if spec.n is not None else default_count(labels, classes, spec.text, noun)
+    return balanced_indices(labels, n, seed, dataset=dataset, split=split, classes=classes)

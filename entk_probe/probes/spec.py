@@ -14,7 +14,8 @@ SPEC_GRAMMAR = (
     "imagefolder:PATH[:N][,seed=INT] (or the folder's path alone); file:PATH.safetensors; run:validation[:N] or "
     "run:train[:N] (the run's own data, from its args.yaml). Text, for language models: sst2[:N] or "
     "glue:TASK[:N] (keys: split=validation|train|test, seed=INT); textfile:PATH.tsv|.csv|.jsonl[:N] (keys: "
-    "text=COL, text_b=COL, label=COL, seed=INT). Examples: cifar10:500, cifar10:500,split=train,seed=1, "
+    "text=COL, text_b=COL, label=COL, seed=INT). Every dataset also takes balance=yes|no (yes, the default: a "
+    "class-balanced selection; no: any class, every record of the split without N). Examples: cifar10:500, cifar10:500,split=train,seed=1, "
     "imagefolder:data/pets:200, file:probe.safetensors, sst2:500, glue:RTE:200,split=train, textfile:reviews.jsonl:100"
 )
 DEFAULT_N = {"synthetic": 64}

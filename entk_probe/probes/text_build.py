@@ -16,13 +16,14 @@ import torch
 from ..errors import UsageError
 from .preprocess import Normalization
 from .probe import Probe, Target, TextTarget, tensor_sha256
-from .selection import balanced_indices, default_count
+from .selection import select_positions
 from .sources import TEXT_SOURCES, load_text_split
 from .spec import ProbeSpec, check_options, int_option
 from .text_datasets import check_text_split
 from .tokenization import apply_prompt, encode, load_tokenizer
 
-TEXT_OPTIONS = {"sst2": {"split", "seed"}, "glue": {"split", "seed"}, "textfile": {"text", "text_b", "label", "seed"}}
+TEXT_OPTIONS = {"sst2": {"split", "seed", "balance"}, "glue": {"split", "seed", "balance"},
+                "textfile": {"text", "text_b", "label", "seed", "balance"}}
 TEXT_NORMALIZATION = Normalization(None, None, "text: tokenised, not normalised")
 TEXT_FORMS = "sst2[:N], glue:TASK[:N] or textfile:PATH[:N]"
 
@@ -66,8 +67,8 @@ def make_text_probe(spec: ProbeSpec, target: Target | None, *, data_root: Path |
     seed = int_option(spec, "seed", 0)
     tokenizer, digest = load_tokenizer(text)
     data = load_text_split(spec, data_root)
-    n = spec.n if spec.n is not None else default_count(data.labels, data.classes, spec.text, "texts")
-    positions = balanced_indices(data.labels, n, seed, dataset=data.dataset, split=data.split, classes=data.classes)
+    positions = select_positions(data.labels, data.classes, spec, seed, dataset=data.dataset, split=data.split,
+                                 noun="texts")
     texts = [data.texts[i] for i in positions]
     texts_b = [data.texts_b[i] for i in positions] if data.texts_b is not None else None
     transforms: list[str] = []

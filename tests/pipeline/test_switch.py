@@ -62,3 +62,12 @@ def test_after_the_boundary_the_linearised_network_beats_the_one_linearised_at_i
     assert report.boundary is not None and after > report.boundary["time"] and init == 0.0
     assert by[(after, "linearized")].accuracy > by[(init, "linearized")].accuracy + 0.05
     assert by[(after, "linearized")].accuracy > 0.9 * by[(after, "standard")].accuracy
+
+
+def test_training_and_evaluation_sets_take_every_record_unless_the_spec_says() -> None:
+    from entk_probe.pipeline.switch import whole_split
+
+    assert whole_split("cifar10:4000,split=train") == "cifar10:4000,split=train,balance=no"
+    assert whole_split("cifar10:1000,balance=yes") == "cifar10:1000,balance=yes"
+    assert whole_split("file:probe.safetensors") == "file:probe.safetensors"
+    assert whole_split("run:train") == "run:train,balance=no"

@@ -38,3 +38,28 @@ def test_the_default_count_is_500_or_what_the_classes_hold() -> None:
     assert default_count(np.arange(2000) % 2, ("a", "b"), "s") == 500
     with pytest.warns(EntkProbeWarning, match="the source holds 13 texts, room for a class-balanced probe of 6, fewer"):
         assert default_count(np.array([0] * 10 + [1] * 3), ("a", "b"), "s", "texts") == 6
+
+
+def test_an_unbalanced_selection_takes_any_class_by_the_same_key() -> None:
+    from entk_probe.probes.selection import sampled_indices
+
+    labels = np.array([0] * 9 + [1])  # one record of class 1: no balanced selection of 4 exists
+    assert sampled_indices(labels, None, 0, dataset="d", split="s").tolist() == list(range(10))
+    picked = sampled_indices(labels, 4, 0, dataset="d", split="s")
+    key = lambda pos: hashlib.sha256(f"0:d:s:{pos}".encode()).digest()  # noqa: E731 - the rule, written out
+    assert picked.tolist() == sorted(sorted(range(10), key=key)[:4])
+    with pytest.raises(ProbeError, match="more than the 10 records"):
+        sampled_indices(labels, 11, 0, dataset="d", split="s")
+
+
+def test_the_spec_chooses_balance_and_a_bad_value_is_an_error() -> None:
+    from entk_probe.probes.selection import select_positions
+    from entk_probe.probes.spec import parse_spec
+
+    labels = np.array([0] * 396 + [1] * 404)
+    everything = select_positions(labels, ("a", "b"), parse_spec("cifar10,balance=no"), 0, dataset="d", split="s")
+    assert len(everything) == 800
+    with pytest.raises(ProbeError, match="class 'a' has 396 records"):
+        select_positions(labels, ("a", "b"), parse_spec("cifar10:800"), 0, dataset="d", split="s")
+    with pytest.raises(ProbeError, match="balance='maybe'"):
+        select_positions(labels, ("a", "b"), parse_spec("cifar10:8,balance=maybe"), 0, dataset="d", split="s")

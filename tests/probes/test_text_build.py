@@ -143,8 +143,8 @@ def test_the_probe_kind_must_match_the_model(sst2_tokenizer: Path, tmp_path: Pat
 
 def test_text_spec_option_errors(sst2_tokenizer: Path, tmp_path: Path) -> None:
     target = text_target(sst2_tokenizer)
-    cases = [("sst2:10,layout=python", "probe option.s. layout unknown for sst2; allowed: seed, split"),
-             ("textfile:x.tsv,split=train", "unknown for textfile; allowed: label, seed, text, text_b"),
+    cases = [("sst2:10,layout=python", "probe option.s. layout unknown for sst2; allowed: balance, seed, split"),
+             ("textfile:x.tsv,split=train", "unknown for textfile; allowed: balance, label, seed, text, text_b"),
              ("sst2:10,split=dev", "split must be validation, train, test for a text probe, not 'dev'"),
              ("sst2:10,seed=x", "seed='x' must be an integer")]
     for spec, match in cases:
