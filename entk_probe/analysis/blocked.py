@@ -151,3 +151,23 @@ def blocked_pairwise(kernels: Sequence[Tensor], block: int) -> tuple[np.ndarray,
             _fill(out[2], out[3], a_c, b_c, a_cok, b_cok, a0, b0)
             del b_u, b_c  # before the next block is loaded: two blocks at most
     return out[0], out[1], out[2], out[3]
+
+
+def extend_centred_angles(angle: np.ndarray, units: list[Tensor], valid: list[bool], kernel: Tensor) -> np.ndarray:
+    """The centred angles (T, T) of kernels whose centred unit vectors (M,) are ``units``, with
+    ``kernel`` added: (T + 1, T + 1). Appends its unit vector and validity to ``units`` and
+    ``valid``. Each new entry is ``blocked_pairwise``'s, pair by pair: the same numbers, with only
+    the new row computed (what a run followed checkpoint by checkpoint needs)."""
+    t = len(units)
+    row = torch.empty(kernel.numel(), dtype=torch.float64)  # (M,)
+    ok = _unit_into(row, center(kernel))
+    out = np.zeros((t + 1, t + 1))
+    out[:t, :t] = angle
+    distance = np.zeros_like(out)  # _fill's other half; the distances are not kept
+    if not ok:
+        out[t, t] = math.nan
+    for i, (unit, unit_ok) in enumerate(zip(units, valid)):
+        _fill(distance, out, unit.unsqueeze(0), row.unsqueeze(0), [unit_ok], [ok], i, t)
+    units.append(row)
+    valid.append(ok)
+    return out

@@ -14,9 +14,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
 from torch import Tensor
 
-from .blocked import blocked_pairwise
+from .blocked import extend_centred_angles
 from .phases import BOUNDARY_RULES, PhaseResult, PhaseThresholds, classify
 from .verdicts import NO_CONE, TWO_PHASE_CONE, TWO_PHASE_FROZEN
 
@@ -44,29 +45,36 @@ class OnlineCall:
 
 @dataclass
 class OnlineCaller:
-    """Kernels as they come (float64 (N, N) or (N, N, C, C), held in memory), and the call after each."""
+    """Kernels as they come (float64 (N, N) or (N, N, C, C)), and the call after each.
+
+    Holds each kernel's centred unit vector and the centred angles so far (T, T): a new kernel adds
+    one row of angles (``blocked.extend_centred_angles``), the same numbers ``blocked_pairwise``
+    gives the offline analysis.
+    """
 
     thresholds: PhaseThresholds = PhaseThresholds()
-    kernels: list[Tensor] = field(default_factory=list)
     times: list[float] = field(default_factory=list)
     calls: list[OnlineCall] = field(default_factory=list)
+    units: list[Tensor] = field(default_factory=list)  # (M,) each
+    valid: list[bool] = field(default_factory=list)
+    angle: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
 
     def add(self, kernel: Tensor, time: float, flow: Sequence[float] | None = None) -> OnlineCall:
         """Add the next checkpoint's kernel at ``time`` (after the others); the call on all so far.
 
         ``flow``: every checkpoint's gradient-flow time so far, where the learning rate is known.
         """
-        self.kernels.append(kernel)
+        self.angle = extend_centred_angles(self.angle, self.units, self.valid, kernel)  # (T, T)
         self.times.append(float(time))
-        _, _, _, angle = blocked_pairwise(self.kernels, max(1, len(self.kernels)))  # centred angles (T, T)
+        angle, count = self.angle, len(self.units)
         result = classify(angle, self.times, self.thresholds, flow=flow)
         b = result.boundary
         before = self.calls[-1].boundary if self.calls else None
         stable = b is not None and b == before
-        enough = b is not None and len(self.kernels) - 1 - b >= self.thresholds.min_phase2_checkpoints
+        enough = b is not None and count - 1 - b >= self.thresholds.min_phase2_checkpoints
         plateau = result.boundary_rule == BOUNDARY_RULES[0]  # the plateau rule, not the corner fallback
         called = any(c.phase2 for c in self.calls) or (result.verdict in TWO_PHASE and plateau and stable and enough)
-        call = OnlineCall(len(self.kernels), result, None if b is None else self.times[b], called, float(angle[0, -1]))
+        call = OnlineCall(count, result, None if b is None else self.times[b], called, float(angle[0, -1]))
         self.calls.append(call)
         return call
 

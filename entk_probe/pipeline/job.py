@@ -29,7 +29,7 @@ from ..analysis.summary import RunSummary, buffer_shares, summarize
 from ..engine.planning import EntkPlan
 from ..errors import CheckpointError, EntkProbeWarning, UsageError, warn
 from ..probes import Probe, make_probe
-from ..runs.checkpoints import Checkpoint, check_run_dir, discover, has_checkpoint_files, select, time_unit
+from ..runs.checkpoints import Checkpoint, check_run_dir, checkpoint_paths, discover, select, time_unit
 from ..runs.loading import read_content, select_state_dict
 from ..runs.initial import initial_checkpoint
 from ..runs.records import read_run_args, records_of
@@ -269,7 +269,7 @@ def _analyze(
     elsewhere: Mapping[str, float] | None = None,
 ) -> Analysis:
     started = time.perf_counter()
-    if run_dir.is_dir() and not has_checkpoint_files(run_dir) and kept_index(run_dir) is not None:
+    if run_dir.is_dir() and not checkpoint_paths(run_dir) and kept_index(run_dir) is not None:
         return analyze_kept(run_dir, probe_spec, options)  # kernels a training loop kept, no checkpoint
     run = select_run(run_dir, probe_spec, options)
     chosen, arch, options = run.chosen, run.arch, run.options

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from ..analysis.online import OnlineCall, OnlineCaller
 from ..errors import CheckpointError, UsageError, warn
-from ..runs.checkpoints import Checkpoint, discover
+from ..runs.checkpoints import Checkpoint, checkpoint_paths, read_checkpoint, training_order
 from ..runs.hflayout import checkpoint_files
 from ..runs.models import load_weights, resolve_arch
 from .job import load_plugins, prepare, probe_spec_for, read_state
@@ -61,28 +61,40 @@ class _Follower:
 
     def __init__(self, run_dir: Path, probe_spec: str | None, options: AnalyzeOptions) -> None:
         self.run_dir, self.probe_spec, self.options = run_dir, probe_spec, options
-        self.sizes: dict[str, tuple] = {}  # name -> signature at the last poll
-        self.taken: set[str] = set()
+        self.sizes: dict[Path, tuple] = {}  # file -> signature at the last poll
+        self.read: set[Path] = set()  # files read (taken, or not checkpoints): never read again
+        self.shas: set[str] = set()  # of the checkpoints taken: a copy of one (last.pth.tar) is not taken again
         self.source: KernelSource | None = None
         self.arch = ""
         self.caller = OnlineCaller(options.thresholds)
         self.followed = Followed()
 
     def ready(self) -> list[Checkpoint]:
-        """New checkpoints whose files did not change since the last poll, in training order."""
+        """New checkpoints whose files did not change since the last poll, in training order.
+
+        Only file sizes and times are looked at every poll; a file is read (and hashed) once, when it
+        has kept them over two polls.
+        """
         try:
-            found = discover(self.run_dir, glob=self.options.glob, trust=self.options.trust_checkpoints)
+            paths = checkpoint_paths(self.run_dir, self.options.glob)
         except CheckpointError:
-            return []  # none yet, or one half written: the next poll sees
-        out = []
-        for ckpt in found:
-            if ckpt.name in self.taken:
+            return []  # a checkpoint folder still without its weights: the next poll sees
+        out: list[Checkpoint] = []
+        for path in paths:
+            if path in self.read:
                 continue
-            signature = _signature(ckpt.path)
-            if self.sizes.get(ckpt.name) == signature:
-                out.append(ckpt)
-            self.sizes[ckpt.name] = signature
-        return out
+            signature = _signature(path)
+            if self.sizes.get(path) == signature:
+                try:
+                    ckpt = read_checkpoint(path, self.run_dir, self.options.trust_checkpoints)
+                except CheckpointError:
+                    continue  # still being written by something that keeps its size: the next poll sees
+                self.read.add(path)
+                if ckpt is not None and ckpt.sha256 not in self.shas:
+                    self.shas.add(ckpt.sha256)
+                    out.append(ckpt)
+            self.sizes[path] = signature
+        return training_order(out) if out else out
 
     def take(self, ckpt: Checkpoint) -> OnlineCall | None:
         """The checkpoint's kernel (built on the first), and the call on all taken so far."""
@@ -95,7 +107,6 @@ class _Follower:
             self.source = KernelSource(model, probe, spec, self.options, None, None, self.run_dir)
         load_weights(self.source.model, state, arch=self.arch, where=str(ckpt.path))
         kernel, _, _ = self.source.kernel({"checkpoint": ckpt.sha256, "weights": self.options.weights})
-        self.taken.add(ckpt.name)
         self.followed.checkpoints.append(ckpt)
         moment = ckpt.time("step") if ckpt.step is not None else ckpt.time("epoch")
         if moment is None or (self.caller.times and moment <= self.caller.times[-1]):

@@ -134,7 +134,8 @@ def _deduplicate(found: list[Checkpoint]) -> list[Checkpoint]:
     return kept
 
 
-def _order(found: list[Checkpoint]) -> list[Checkpoint]:
+def training_order(found: list[Checkpoint]) -> list[Checkpoint]:
+    """``found`` by the epoch every one records (then step), else by step, else by the numbers in file names."""
     if all(c.epoch is not None for c in found):
         return sorted(found, key=lambda c: (c.epoch, -1 if c.step is None else c.step, _name_numbers(c.name)))
     if all(c.step is not None for c in found):
@@ -175,9 +176,11 @@ def check_run_dir(run_dir: Path) -> None:
         raise UsageError(f"run directory {run_dir} does not exist or is not a directory")
 
 
-def has_checkpoint_files(run_dir: Path) -> bool:
-    """Whether ``run_dir`` holds any file or folder discovery would read as a checkpoint."""
-    return bool(_candidates(run_dir))
+def checkpoint_paths(run_dir: Path, glob: str | None = None) -> list[Path]:
+    """The files discovery reads as checkpoints, those whose path in ``run_dir`` matches ``glob``,
+    found without reading any (what ``watch`` looks at every poll)."""
+    paths = _candidates(run_dir)
+    return paths if glob is None else [p for p in paths if fnmatch.fnmatch(str(p.relative_to(run_dir)), glob)]
 
 
 def discover(run_dir: Path, *, glob: str | None = None, trust: bool = False) -> list[Checkpoint]:
@@ -187,11 +190,9 @@ def discover(run_dir: Path, *, glob: str | None = None, trust: bool = False) -> 
     anything is read). ``trust`` allows full unpickling of torch files that safe loading refuses.
     """
     check_run_dir(run_dir)
-    paths = _candidates(run_dir)
-    if glob is not None:
-        paths = [p for p in paths if fnmatch.fnmatch(str(p.relative_to(run_dir)), glob)]
-        if not paths:
-            raise CheckpointError(f"no checkpoint in {run_dir} matches --glob {glob!r}")
+    paths = checkpoint_paths(run_dir, glob)
+    if glob is not None and not paths:
+        raise CheckpointError(f"no checkpoint in {run_dir} matches --glob {glob!r}")
     if not paths:
         raise CheckpointError(
             f"{run_dir} holds no checkpoint: looked for {', '.join(f.describe() for f in FORMATS)} and checkpoint-<step>/ "
@@ -200,7 +201,7 @@ def discover(run_dir: Path, *, glob: str | None = None, trust: bool = False) -> 
     found = [c for c in (read_checkpoint(p, run_dir, trust) for p in paths) if c is not None]
     if not found:
         raise CheckpointError(f"{run_dir} holds no checkpoint, only entk-probe's own files")
-    ordered = _order(_deduplicate(found))
+    ordered = training_order(_deduplicate(found))
     _warn_equal_times(ordered)
     return ordered
 

@@ -123,3 +123,19 @@ def test_summaries_agree_whatever_the_memory_bound() -> None:
     assert whole.cone is not None and tight.cone is not None
     assert tight.cone.per_checkpoint_deg == pytest.approx(whole.cone.per_checkpoint_deg, rel=1e-12, abs=1e-12)
     assert [r.effective_rank for r in tight.checkpoints] == [r.effective_rank for r in whole.checkpoints]
+
+
+def test_extending_by_one_kernel_gives_blocked_pairwises_centred_angles_exactly() -> None:
+    from entk_probe.analysis.blocked import extend_centred_angles
+
+    g = torch.Generator().manual_seed(3)
+    kernels = []
+    for _ in range(5):
+        a = torch.randn(6, 4, generator=g, dtype=torch.float64)
+        kernels.append(a @ a.T)
+    kernels.append(torch.ones(6, 6, dtype=torch.float64))  # centres to zero: no angle (NaN), as offline
+    angle, units, valid = np.zeros((0, 0)), [], []
+    for kernel in kernels:
+        angle = extend_centred_angles(angle, units, valid, kernel)
+    expected = blocked_pairwise(kernels, 2)[3]
+    assert np.array_equal(angle, expected, equal_nan=True)

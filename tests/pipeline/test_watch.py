@@ -70,3 +70,17 @@ def test_an_interrupt_ends_following_with_what_was_taken(tmp_path: Path) -> None
     options = AnalyzeOptions(device="cpu", plugins=[PLUGIN], cache_dir=tmp_path / "cache", resamples=0)
     followed = follow(run, None, options, poll=0.0, on_poll=interrupt_on_second_poll)
     assert followed.ended == "interrupted" and len(followed.checkpoints) == len(discover(SAMPLE))
+
+
+def test_each_file_is_read_once_however_many_polls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import entk_probe.pipeline.watch as watch
+
+    run = tmp_path / "run"
+    shutil.copytree(SAMPLE, run)
+    reads: list[str] = []
+    real = watch.read_checkpoint
+    monkeypatch.setattr(watch, "read_checkpoint", lambda path, *a: (reads.append(path.name), real(path, *a))[1])
+    options = AnalyzeOptions(device="cpu", plugins=[PLUGIN], cache_dir=tmp_path / "cache", resamples=0)
+    followed = follow(run, None, options, poll=0.0, idle=0.3)
+    assert sorted(reads) == sorted(set(reads))  # a file is hashed once, not at every poll
+    assert len(followed.checkpoints) == len(discover(SAMPLE))  # last.pth.tar and model_best are copies: not taken
