@@ -29,6 +29,9 @@ def _records(path: Path) -> Iterator[Any]:
             pos += left
             continue
         _crc, length, kind = struct.unpack("<IHB", data[pos : pos + HEADER])
+        # wandb-core buffers its writes: until its service has shut down the file may end mid-record
+        assert pos + HEADER + length <= len(data), (
+            f"{path} ends inside a record at byte {pos}: read it after wandb.teardown(), not only wandb.finish()")
         pending += data[pos + HEADER : pos + HEADER + length]
         pos += HEADER + length
         if kind in (1, 4):  # a full record, or the last piece of one

@@ -93,7 +93,7 @@ def test_the_callback_logs_to_weights_and_biases_offline(tmp_path: Path, monkeyp
                                 callbacks=[callback], enable_checkpointing=False, enable_progress_bar=False,
                                 enable_model_summary=False, accelerator="cpu", log_every_n_steps=1)
     trainer.fit(_Module(), torch.utils.data.DataLoader(data, batch_size=16))
-    wandb.finish()
+    wandb.teardown()  # finish() can return before wandb-core has flushed the record log; teardown waits for it
     rows = [r for r in history(tmp_path) if "entk/centered_angle_from_first_deg" in r]
     assert [r["trainer/global_step"] for r in rows] == [0, 1, 3]
     logged = [r.metrics["entk/centered_angle_from_first_deg"] for r in callback.watcher.records]
