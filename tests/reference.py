@@ -45,7 +45,7 @@ def explicit_jacobian(
 
 
 def kernels_from_jacobian(jac: Tensor) -> dict[str, Tensor]:
-    """The three kernel modes from an explicit Jacobian (N, C, P), by the DESIGN.md definitions."""
+    """The three kernel modes from an explicit Jacobian (N, C, P), by the definitions of docs/definitions.md."""
     full = torch.einsum("ncp,mdp->nmcd", jac, jac)  # (N, N, C, C)
     num_classes = jac.shape[1]
     return {

@@ -53,7 +53,7 @@ class CheckpointMetrics:
     centered_distance_to_last: float
     centered_angle_from_first_deg: float
     centered_angle_to_last_deg: float
-    velocity: float  # S to the next checkpoint per unit time (DESIGN.md); NaN for the last
+    velocity: float  # S to the next checkpoint per unit time (docs/definitions.md); NaN for the last
     centered_velocity: float
     angular_velocity_deg: float  # centred angle to the next checkpoint per unit time
     alignment: float

@@ -3,7 +3,7 @@
 ``compute_entk`` is the public entry point. It runs the model in eval mode with TF32 off, plans
 parameter groups and sample chunks for the budget (``planning``), lets each group's
 ``Contribution`` add its Gram matrix into a float64 accumulator on the device, mirrors the
-symmetric half, and reshapes to the mode's kernel (``modes``). Definitions are in DESIGN.md.
+symmetric half, and reshapes to the mode's kernel (``modes``). Definitions are in docs/definitions.md.
 """
 
 from __future__ import annotations

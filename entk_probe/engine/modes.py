@@ -1,7 +1,8 @@
 """Kernel modes: how per-sample Jacobians become the eNTK.
 
 All three modes are Gram matrices of a per-sample feature matrix Φ built from Jacobian rows
-(definitions in DESIGN.md). With J[n, c, :] = ∂f_c(x_n)/∂θ for N samples, C logits, P parameters:
+(definitions in docs/definitions.md, "Kernel modes"). With J[n, c, :] = ∂f_c(x_n)/∂θ for N
+samples, C logits, P parameters:
 
 - ``full``:  Φ has N·C rows (sample-major) and P columns; Θ = (Φ Φᵀ) viewed as (N, C, N, C),
   permuted to (N, N, C, C).

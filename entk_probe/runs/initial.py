@@ -3,23 +3,22 @@
 timm's train.py saves no initial checkpoint. It seeds every generator with ``utils.random_seed(
 args.seed, args.rank)`` (Python's, numpy's and torch's, with seed + rank; under DDP every rank's
 model takes rank 0's parameters) and creates the model right after, before anything else draws a
-random number. Seeding the same way and building the same architecture with the same factory
-arguments gives the same parameters, provided the timm and torch versions initialise as the
-training's did (the header and the JSON name both). A run that started from pretrained weights
-or from an initial checkpoint cannot be rebuilt so.
+random number. Seeding with that same function (rank 0) and building the same architecture with
+the same factory arguments gives the same parameters, provided the timm and torch versions
+initialise as the training's did (the header and the JSON name both). A run that started from
+pretrained weights or from an initial checkpoint cannot be rebuilt so.
 """
 
 from __future__ import annotations
 
 import hashlib
-import random
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
 import timm
 import torch
 from safetensors.torch import save_file
+from timm.utils import random_seed
 
 from ..atomic import write_atomically
 from ..errors import UsageError
@@ -28,13 +27,6 @@ from .models import ModelSpec, build_model
 from .records import Records
 
 INIT_NAME = "init (seed {seed})"
-
-
-def seeded_like_timm_train(seed: int, rank: int = 0) -> None:
-    """What timm.utils.random_seed does: the same seed + rank for Python, numpy and torch."""
-    random.seed(seed + rank)
-    np.random.seed(seed + rank)
-    torch.manual_seed(seed + rank)
 
 
 def initial_state(spec: ModelSpec, records: Records) -> tuple[dict[str, torch.Tensor], int]:
@@ -49,7 +41,7 @@ def initial_state(spec: ModelSpec, records: Records) -> tuple[dict[str, torch.Te
         if value is not None and value[0] not in (False, "", 0):
             raise UsageError(f"--init seed cannot rebuild this run's initial model: it started from {key}={value[0]!r} "
                              f"({value[1]})")
-    seeded_like_timm_train(int(found[0]))
+    random_seed(int(found[0]), 0)  # train.py's own seeding: Python, numpy and torch at seed + rank
     model = build_model(spec)
     return {k: v.detach().clone().contiguous() for k, v in model.state_dict().items()}, int(found[0])
 

@@ -118,6 +118,43 @@ def test_subspace_angles_equal_scipys(seed: int) -> None:
     np.testing.assert_allclose(subspace_angles(a, c), scipy.linalg.subspace_angles(a.numpy(), c.numpy()), rtol=1e-10, atol=1e-10)
 
 
+def _planted(angles: list[float], seed: int, n: int = 40) -> tuple[np.ndarray, np.ndarray]:
+    """Two orthonormal bases (n, k) whose principal angles are ``angles`` (radians), the second's columns
+    mixed by a random rotation."""
+    rng = np.random.default_rng(seed)
+    k = len(angles)
+    q, _ = np.linalg.qr(rng.standard_normal((n, 2 * k)))  # (n, 2k) orthonormal
+    theta = np.asarray(angles)
+    rotation, _ = np.linalg.qr(rng.standard_normal((k, k)))
+    return q[:, :k], (np.cos(theta) * q[:, :k] + np.sin(theta) * q[:, k:]) @ rotation
+
+
+HALF_PI = math.pi / 2
+SMALL = [1e-9, 1e-6, 1e-3, 0.5]  # all below 45°: both take every angle from its sine
+LARGE = [HALF_PI - 1e-9, HALF_PI - 1e-6, 1.2, 0.9]  # all above 45°: both take every angle from its cosine
+MIXED = [HALF_PI - 1e-9, 1.3, 0.3, 1e-6, 1e-9]  # on both sides of 45°
+
+
+@pytest.mark.parametrize("seed", range(10))
+@pytest.mark.parametrize("angles", [SMALL, LARGE], ids=["near 0", "near 90"])
+def test_subspace_angles_near_0_and_90_degrees_equal_scipys(angles: list[float], seed: int) -> None:
+    a, b = _planted(angles, seed)
+    ours = subspace_angles(torch.from_numpy(a), torch.from_numpy(b))
+    np.testing.assert_allclose(ours, scipy.linalg.subspace_angles(a, b), rtol=0, atol=2e-15)
+    np.testing.assert_allclose(ours, sorted(angles, reverse=True), rtol=1e-6, atol=2e-15)  # 1e-9 rad to 1e-6 relative
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_subspace_angles_on_both_sides_of_45_degrees_keep_scipys_accuracy_where_it_loses_it(seed: int) -> None:
+    """scipy picks sine or cosine from the wrong end when the angles straddle 45° (the docstring of
+    ``subspace_angles`` says why we keep our own): it still agrees to the cosine's accuracy, and ours
+    gives the planted angles to the sine's."""
+    a, b = _planted(MIXED, seed)
+    ours = subspace_angles(torch.from_numpy(a), torch.from_numpy(b))
+    np.testing.assert_allclose(ours, scipy.linalg.subspace_angles(a, b), rtol=0, atol=1e-7)
+    np.testing.assert_allclose(ours, sorted(MIXED, reverse=True), rtol=1e-6, atol=2e-15)
+
+
 def test_eigenspaces_and_angle_statistics() -> None:
     k = torch.diag(torch.tensor([5.0, 4.0, 3.0, 0.5, 0.1], dtype=torch.float64))
     u = top_eigenspace(k, 2)
