@@ -1,6 +1,6 @@
 """entk-probe: how a network's empirical Neural Tangent Kernel evolved over a training run.
 
-The package follows the data flow of DESIGN.md, one subpackage a stage: ``runs`` (checkpoints,
+The package follows the data flow from checkpoints to report, one subpackage a stage: ``runs`` (checkpoints,
 their formats, safe loading, models and the plugin registry), ``probes`` (probe sets),
 ``engine`` (the eNTK of one model on one probe), ``analysis`` (dynamics, phases, verdicts),
 ``pipeline`` (the main job that runs them over a run directory, with the kernel cache) and
@@ -11,7 +11,8 @@ What users and plugins need is exported here (``__all__``); README.md shows it i
 - ``compute_entk(model, inputs, mode="trace"|"full"|"pntk", ...)``: the eNTK as a float64 tensor;
   ``compute_entk_result(...)``: with the plan, device and settings that produced it.
 - ``analyze(run_dir, probe_spec, AnalyzeOptions(...))``: the whole analysis of a run; ``to_json``,
-  ``write_json``, ``read_json`` and ``render`` for its reports.
+  ``write_json``, ``read_json`` and ``render`` for its reports; in a notebook an ``Analysis`` and a
+  ``Report`` (what ``read_json`` returns: the report's dict) display themselves and ``plot()`` themselves.
 - ``register_model(name, ...)`` and ``register_probe(name)`` (with ``Split``) for plugins.
 """
 
@@ -35,6 +36,7 @@ from .errors import (
     UsageError,
 )
 from .output.jsonreport import read_json, to_json, write_json
+from .output.notebook import Report
 from .output.terminal import render
 from .pipeline import Analysis, AnalyzeOptions, analyze
 from .probes import Probe, Split, Target, make_probe, register_probe
@@ -58,6 +60,7 @@ __all__ = [
     "PluginError",
     "Probe",
     "ProbeError",
+    "Report",
     "ReportError",
     "Split",
     "Target",

@@ -76,3 +76,19 @@ def sharded_run(bert_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Pat
         BertForSequenceClassification.from_pretrained(str(source)).save_pretrained(str(target), max_shard_size="20KB")
         shutil.copy(source / "trainer_state.json", target / "trainer_state.json")
     return run
+
+
+@pytest.fixture(scope="session")
+def small_analysis(tmp_path_factory: pytest.TempPathFactory) -> object:
+    """A real ``Analysis`` of a small run (test_resnet, nine checkpoints, a synthetic probe of 3, 20 resamples),
+    made once a session for the tests of its outputs (HTML report, notebook display); they read it, never change it."""
+    import warnings
+
+    from entk_probe.pipeline import AnalyzeOptions, analyze
+
+    from .helpers import write_run
+
+    run = tmp_path_factory.mktemp("small") / "run"
+    write_run(run, steps=tuple(range(0, 45, 5)))
+    with warnings.catch_warnings(record=True):  # the synthetic probe's and BatchNorm's: in the analysis's own list
+        return analyze(run, "synthetic:3", AnalyzeOptions(device="cpu", resamples=20))

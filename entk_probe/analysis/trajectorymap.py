@@ -39,3 +39,19 @@ def classical_mds(angle: np.ndarray) -> tuple[np.ndarray, float]:
         coords[keep, 1] = 0.0
     positive = values[values > 0].sum()
     return coords, float(top.sum() / positive) if positive > 0 else 1.0
+
+
+def region_outline(points: np.ndarray) -> np.ndarray:
+    """The closed outline (M, 2) of a region of map points: their convex hull, or the points themselves
+    where they are fewer than 3 or collinear; points with NaN coordinates are left out, (0, 2) when none is left."""
+    from scipy.spatial import ConvexHull, QhullError
+
+    points = np.asarray(points, dtype=float).reshape(-1, 2)
+    points = points[np.isfinite(points).all(axis=1)]
+    if len(points) == 0:
+        return points
+    try:
+        hull = points[ConvexHull(points).vertices]
+    except (QhullError, ValueError):
+        return points
+    return np.vstack([hull, hull[:1]])

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from ..analysis.trajectorymap import classical_mds
+from ..analysis.trajectorymap import classical_mds, region_outline
 from ..errors import UsageError
 
 
@@ -29,9 +29,26 @@ def pyplot() -> Any:
     return plt
 
 
+def new_figure(**options: Any) -> Any:
+    """A matplotlib Figure of its own, outside pyplot: no backend is switched (a notebook keeps its
+    own) and nothing needs closing; the UsageError of ``pyplot`` when matplotlib is missing."""
+    try:
+        from matplotlib.figure import Figure
+    except ImportError:
+        raise UsageError("--plot needs matplotlib: pip install 'entk-probe[plot]'") from None
+    return Figure(**options)
+
+
+def save_png(fig: Any, path: Path) -> None:
+    """Write ``fig`` to ``path`` as a PNG at the plots' resolution, creating its folder."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+
+
 def _metric(c: dict[str, Any], key: str) -> Any:
-    """A checkpoint's metric, None when it is null or the checkpoint was left out."""
-    return None if c["metrics"] is None else c["metrics"][key]
+    """A checkpoint's metric, None when it is null, the checkpoint was left out, or the report predates it."""
+    return None if c["metrics"] is None else c["metrics"].get(key)
 
 
 def check_plotting() -> None:
@@ -39,8 +56,15 @@ def check_plotting() -> None:
     pyplot()
 
 
-def _series(report: dict[str, Any], key: str) -> np.ndarray:
+def series(report: dict[str, Any], key: str) -> np.ndarray:
+    """A metric of every checkpoint (``checkpoints[].metrics[key]``), NaN where it has none."""
     return np.array([np.nan if _metric(c, key) is None else _metric(c, key) for c in report["checkpoints"]], dtype=float)
+
+
+def uncentred_velocity(report: dict[str, Any], t: np.ndarray) -> np.ndarray:
+    """The uncentred angle per time unit to the next checkpoint (NaN for the last, and where time stands still)."""
+    angle = np.array(report["pairwise"]["angle_deg"], dtype=float)
+    return np.array([angle[i, i + 1] / (t[i + 1] - t[i]) if t[i + 1] > t[i] else np.nan for i in range(len(t) - 1)] + [np.nan])
 
 
 def _mark(ax: Any, t: np.ndarray, unit: str, boundary: dict[str, Any] | None) -> None:
@@ -56,9 +80,8 @@ def _mark(ax: Any, t: np.ndarray, unit: str, boundary: dict[str, Any] | None) ->
 
 
 def _velocity(ax: Any, report: dict[str, Any], t: np.ndarray, unit: str) -> None:
-    omega = _series(report, "angular_velocity_deg")
-    angle = np.array(report["pairwise"]["angle_deg"], dtype=float)
-    raw_omega = np.array([angle[i, i + 1] / (t[i + 1] - t[i]) if t[i + 1] > t[i] else np.nan for i in range(len(t) - 1)] + [np.nan])
+    omega = series(report, "angular_velocity_deg")
+    raw_omega = uncentred_velocity(report, t)
     ax.plot(t[:-1], omega[:-1], "o-", label="centred kernel")
     ax.plot(t[:-1], raw_omega[:-1], ".--", alpha=0.6, label="uncentred")
     ax.set_yscale("log")
@@ -67,10 +90,10 @@ def _velocity(ax: Any, report: dict[str, Any], t: np.ndarray, unit: str) -> None
 
 
 def _displacement(ax: Any, report: dict[str, Any], t: np.ndarray) -> None:
-    ax.plot(t, _series(report, "centered_angle_from_first_deg"), "o-", label="from init, centred")
-    ax.plot(t, _series(report, "centered_angle_to_last_deg"), "s-", label="to final, centred")
-    ax.plot(t, _series(report, "angle_from_first_deg"), ".--", alpha=0.6, label="from init, uncentred")
-    ax.plot(t, _series(report, "angle_to_last_deg"), ".--", alpha=0.6, label="to final, uncentred")
+    ax.plot(t, series(report, "centered_angle_from_first_deg"), "o-", label="from init, centred")
+    ax.plot(t, series(report, "centered_angle_to_last_deg"), "s-", label="to final, centred")
+    ax.plot(t, series(report, "angle_from_first_deg"), ".--", alpha=0.6, label="from init, uncentred")
+    ax.plot(t, series(report, "angle_to_last_deg"), ".--", alpha=0.6, label="to final, uncentred")
     ax.set_ylabel("angle (°)")
     ax.set_title("Distance from the initial and to the final kernel")
 
@@ -89,8 +112,8 @@ def _subspaces(ax: Any, report: dict[str, Any], t: np.ndarray) -> None:
 
 
 def _accuracy(ax: Any, report: dict[str, Any], t: np.ndarray) -> None:
-    ax.plot(t, _series(report, "accuracy"), "o-", label="the network on the probe")
-    ax.plot(t, _series(report, "kernel_regression_accuracy"), "s-", label="kernel regression with its eNTK")
+    ax.plot(t, series(report, "accuracy"), "o-", label="the network on the probe")
+    ax.plot(t, series(report, "kernel_regression_accuracy"), "s-", label="kernel regression with its eNTK")
     log = [(c.get("training_log") or {}).get("eval_top1") for c in report["checkpoints"]]
     if any(v is not None for v in log):
         ax.plot(t, [np.nan if v is None else v / 100 for v in log], ".--", label="the run's validation top-1")
@@ -118,18 +141,10 @@ def _trajectory(fig: Any, ax: Any, report: dict[str, Any], t: np.ndarray, bounda
 
 
 def _outline(ax: Any, points: np.ndarray) -> None:
-    """Phase II's region: the convex hull of its points (a line where they are fewer than 3 or collinear)."""
-    from scipy.spatial import ConvexHull, QhullError
-
-    points = points[np.isfinite(points).all(axis=1)]
-    if len(points) == 0:
-        return
-    try:
-        hull = points[ConvexHull(points).vertices]
-        hull = np.vstack([hull, hull[:1]])
-    except (QhullError, ValueError):
-        hull = points
-    ax.plot(hull[:, 0], hull[:, 1], "--", color="tab:orange", label="Phase II region")
+    """Phase II's region (``region_outline``)."""
+    hull = region_outline(points)
+    if len(hull):
+        ax.plot(hull[:, 0], hull[:, 1], "--", color="tab:orange", label="Phase II region")
 
 
 def _heatmap(fig: Any, ax: Any, report: dict[str, Any], boundary: dict[str, Any] | None) -> None:
@@ -162,21 +177,16 @@ def heatmap_ticks(report: dict[str, Any]) -> tuple[list[int], list[str]]:
 
 def plot_report(report: dict[str, Any], path: Path) -> None:
     """Write the six-panel figure of ``report`` to ``path`` (PNG)."""
-    plt = pyplot()
-    fig = report_figure(report)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_png(report_figure(report), path)
 
 
 def report_figure(report: dict[str, Any]) -> Any:
-    """The six-panel matplotlib figure of ``report`` (what ``plot_report`` saves); the caller closes it."""
-    plt = pyplot()
+    """The six-panel matplotlib Figure of ``report`` (what ``plot_report`` saves), outside pyplot (``new_figure``)."""
     t = np.array([c["time"] for c in report["checkpoints"]], dtype=float)
     unit = report["time_unit"]
     boundary = report["phases"]["boundary"]
-    fig, axes = plt.subplots(2, 3, figsize=(16, 8), constrained_layout=True)
-    (ax_v, ax_d, ax_a), (ax_s, ax_m, ax_h) = axes
+    fig = new_figure(figsize=(16, 8), layout="constrained")
+    (ax_v, ax_d, ax_a), (ax_s, ax_m, ax_h) = fig.subplots(2, 3)
     for ax, draw in ((ax_v, lambda a: _velocity(a, report, t, unit)), (ax_d, lambda a: _displacement(a, report, t)),
                      (ax_s, lambda a: _subspaces(a, report, t)), (ax_a, lambda a: _accuracy(a, report, t))):
         draw(ax)

@@ -1,5 +1,8 @@
 """The switch experiment's outputs: JSON (``switch.results[]``), a terminal table, a plot.
 
+``switch_header`` and ``switch_table`` are the facts and cells of the terminal report, which the HTML
+report (``html.switch_html``) shows too; ``switch_figure`` is the plot as a matplotlib Figure.
+
 The JSON has its own ``kind`` ("switch"), ``schema_version`` and closed schema
 (``schema/switch.schema.json``, written by scripts/make_schema.py); each result has ``at_epoch`` (the
 checkpoint's time in the run's unit), ``checkpoint``, ``kind`` (standard | linearized),
@@ -21,9 +24,10 @@ from .. import __version__
 from ..pipeline.switch import SwitchReport
 from ..runs.formats import short_name
 from .jsonreport import finite
-from .plots import pyplot
+from .plots import new_figure, save_png
 
 SWITCH_SCHEMA_VERSION = "1.0"
+GAP = "gap: standard minus linearised accuracy (Fort et al.'s nonlinear advantage)"
 BATCHNORM = "the linearisation is of the eval-mode network: BatchNorm running statistics frozen at the checkpoint"
 
 
@@ -50,35 +54,55 @@ def switch_to_json(report: SwitchReport) -> dict[str, Any]:
     })
 
 
-def render_switch(report: dict[str, Any], console: Console) -> None:
-    """A row per switch point: both kinds' accuracy and loss, and the linearisation's gap."""
+def switch_header(report: dict[str, Any]) -> list[str]:
+    """The run, and how both kinds were trained and evaluated (one string a line)."""
     sw = report["switch"]
     opt = sw["optimiser"]
-    console.print(Text(f"entk-probe {report['tool']['version']} · switch · run {report['run']['path']}"))
-    console.print(Text(f"train {sw['train']['spec']} (N={sw['train']['n']}) for {sw['epochs']:g} epoch(s), SGD lr {opt['lr']:g} "
-                       f"momentum {opt['momentum']:g} weight decay {opt['weight_decay']:g} batch {opt['batch_size']}; "
-                       f"evaluated on {sw['eval']['spec']} (N={sw['eval']['n']}); {sw['batchnorm']}"))
-    table = Table(show_edge=False, pad_edge=False, box=None, header_style="bold", padding=(0, 1, 0, 0))
-    for name in (f"at {report['time_unit']}", "checkpoint", "ph", "standard acc", "loss", "linearised acc", "loss", "gap"):
-        table.add_column(name, justify="left" if name == "checkpoint" else "right")
+    return [f"entk-probe {report['tool']['version']} · switch · run {report['run']['path']}",
+            f"train {sw['train']['spec']} (N={sw['train']['n']}) for {sw['epochs']:g} epoch(s), SGD lr {opt['lr']:g} "
+            f"momentum {opt['momentum']:g} weight decay {opt['weight_decay']:g} batch {opt['batch_size']}; "
+            f"evaluated on {sw['eval']['spec']} (N={sw['eval']['n']}); {sw['batchnorm']}"]
+
+
+def switch_table(report: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    """The column names and a row per switch point: both kinds' accuracy and loss, and the gap between them."""
+    sw = report["switch"]
     rows: dict[float, dict[str, Any]] = {}
     for r in sw["results"]:
         rows.setdefault(r["at_epoch"], {"checkpoint": r["checkpoint"]})[r["kind"]] = r
-    boundary = sw["boundary"]
+    boundary, cells = sw["boundary"], []
     for at, row in sorted(rows.items()):
         s, lin = row.get("standard"), row.get("linearized")
         phase = "" if boundary is None else ("II" if at > boundary["time"] else "I")
-        table.add_row(f"{at:.3g}", short_name(row["checkpoint"]), phase, f"{s['accuracy']:.3f}", f"{s['loss']:.3f}",
-                      f"{lin['accuracy']:.3f}", f"{lin['loss']:.3f}", f"{s['accuracy'] - lin['accuracy']:+.3f}")
+        cells.append([f"{at:.3g}", short_name(row["checkpoint"]), phase, f"{s['accuracy']:.3f}", f"{s['loss']:.3f}",
+                      f"{lin['accuracy']:.3f}", f"{lin['loss']:.3f}", f"{s['accuracy'] - lin['accuracy']:+.3f}"])
+    return [f"at {report['time_unit']}", "checkpoint", "ph", "standard acc", "loss", "linearised acc", "loss", "gap"], cells
+
+
+def render_switch(report: dict[str, Any], console: Console) -> None:
+    """A row per switch point: both kinds' accuracy and loss, and the linearisation's gap."""
+    for line in switch_header(report):
+        console.print(Text(line))
+    table = Table(show_edge=False, pad_edge=False, box=None, header_style="bold", padding=(0, 1, 0, 0))
+    headers, rows = switch_table(report)
+    for name in headers:
+        table.add_column(name, justify="left" if name == "checkpoint" else "right")
+    for row in rows:
+        table.add_row(*row)
     console.print(table)
-    console.print(Text("gap: standard minus linearised accuracy (Fort et al.'s nonlinear advantage)", style="dim"))
+    console.print(Text(GAP, style="dim"))
 
 
 def plot_switch(report: dict[str, Any], path: Path) -> None:
-    """Accuracy after training against the switch point, for both kinds, the boundary marked."""
-    plt = pyplot()
+    """Write ``switch_figure`` to ``path`` (PNG)."""
+    save_png(switch_figure(report), path)
+
+
+def switch_figure(report: dict[str, Any]) -> Any:
+    """Accuracy after training against the switch point, for both kinds, the boundary marked (a matplotlib Figure)."""
     sw = report["switch"]
-    fig, ax = plt.subplots(figsize=(6, 4), constrained_layout=True)
+    fig = new_figure(figsize=(6, 4), layout="constrained")
+    ax = fig.subplots()
     for kind, style in (("standard", "o-"), ("linearized", "s--")):
         points = sorted((r["at_epoch"], r["accuracy"]) for r in sw["results"] if r["kind"] == kind)
         ax.plot([p[0] for p in points], [p[1] for p in points], style, label=kind)
@@ -89,6 +113,4 @@ def plot_switch(report: dict[str, Any], path: Path) -> None:
     ax.set_title("Training the network or its linearisation")
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    return fig

@@ -90,7 +90,8 @@ def _parameters(r: dict[str, Any]) -> str:
     return f"kernel over {kernel['num_params']:,} of {total:,} parameters: {kernel.get('scope', '')}"
 
 
-def _header(r: dict[str, Any]) -> list[str]:
+def header_lines(r: dict[str, Any]) -> list[str]:
+    """The header: run, model, probe, input geometry, kernel settings, and notes on the run (one string a line)."""
     model, probe, kernel = r["model"], r["probe"], r["kernel"]
     norm = probe["normalization"]
     normalization = "none" if norm["mean"] is None else f"mean {norm['mean']} std {norm['std']}"
@@ -172,6 +173,18 @@ def _shown(r: dict[str, Any]) -> list[int]:
     return [j for j in range(len(_columns(r))) if j == 0 or any(row[j] not in ("—", "") for row in rows)]
 
 
+def table_cells(r: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    """The table's column names and its rows, a row per checkpoint, of the columns with something in them."""
+    columns, kept = _columns(r), _shown(r)
+    return [columns[j][0] for j in kept], [[row[j] for j in kept] for row in _rows(r)]
+
+
+def legend(r: dict[str, Any]) -> str:
+    """What the shown columns mean, one sentence."""
+    columns = _columns(r)
+    return "; ".join(f"{columns[j][0]}: {columns[j][2]}" for j in _shown(r) if columns[j][2]) + "."
+
+
 def _table(r: dict[str, Any]) -> Table:
     """A row per checkpoint, the columns of ``_shown``."""
     columns, kept = _columns(r), _shown(r)
@@ -179,8 +192,8 @@ def _table(r: dict[str, Any]) -> Table:
     for j in kept:
         name, justify, _ = columns[j]
         table.add_column(name, justify=justify, no_wrap=name != "checkpoint", overflow="fold")  # type: ignore[arg-type]
-    for row in _rows(r):
-        table.add_row(*[row[j] for j in kept])
+    for row in table_cells(r)[1]:
+        table.add_row(*row)
     return table
 
 
@@ -228,19 +241,35 @@ def _confidence(phases: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _verdict(r: dict[str, Any]) -> Panel:
+def verdict_lines(r: dict[str, Any]) -> list[str]:
+    """The verdict in plain words: what it means, how sure it is, the explanation, where the boundary is."""
     phases = r["phases"]
-    verdict = phases["verdict"]
-    lines = [describe(verdict).description, *_confidence(phases), "", phases.get("explanation", "")]
+    lines = [describe(phases["verdict"]).description, *_confidence(phases), "", phases.get("explanation", "")]
     if phases["boundary"] is not None:
         b = phases["boundary"]
         lines.append(f"Boundary: {b.get('checkpoint', b['index'])} (step {_num(b['step'], 'd')}, epoch {_num(b['epoch'], '.3g')})"
                      + _boundary_rule(b.get("rule"), phases, r.get("time_unit", "")) + ".")
-    ev = phases["evidence"]
-    shown = [(k, v) for k, v in ev.items() if k not in ("checkpoints",)]
-    lines.append("Evidence: " + ", ".join(f"{k} {_num(v, '.3g')}" for k, v in shown))
-    lines.append("Thresholds: " + ", ".join(f"{k} {v}" for k, v in phases["thresholds"].items()))
-    lines.append(f"Angles of the {phases.get('kernels', 'centered')} kernels (H K H) decide; the JSON has both.")
+    return lines
+
+
+def evidence_cells(r: dict[str, Any]) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """(evidence, thresholds) behind the verdict, as (name, value) pairs formatted for reading."""
+    phases = r["phases"]
+    evidence = [(k, _num(v, ".3g")) for k, v in phases["evidence"].items() if k not in ("checkpoints",)]
+    return evidence, [(k, str(v)) for k, v in phases["thresholds"].items()]
+
+
+def verdict_title(r: dict[str, Any]) -> str:
+    """``verdict: ID``, and the full probe's verdict where the resamples changed it."""
+    phases = r["phases"]
+    point = (phases.get("confidence") or {}).get("point_verdict", phases["verdict"])
+    return f"verdict: {phases['verdict']}" + (f" (full probe: {point})" if point != phases["verdict"] else "")
+
+
+def verdict_notes(r: dict[str, Any]) -> list[str]:
+    """Which kernels decide, the cone's width, the buffers' share of the motion (what the report has of them)."""
+    phases = r["phases"]
+    lines = [f"Angles of the {phases.get('kernels', 'centered')} kernels (H K H) decide; the JSON has both."]
     cone = r.get("cone")
     if cone is not None:
         lines.append(f"Cone width: {cone['statistic']} principal angle {_num(cone['width_deg'], '.1f')}° between top-{cone['k']} "
@@ -252,9 +281,25 @@ def _verdict(r: dict[str, Any]) -> Panel:
         if shares:
             lines.append(f"Buffers (BatchNorm statistics) explain {_num(shares[0], '.0%')} of the first step's motion, "
                          f"{_num(sum(shares) / len(shares), '.0%')} of a step's on average.")
-    point = (phases.get("confidence") or {}).get("point_verdict", verdict)
-    title = f"verdict: {verdict}" + (f" (full probe: {point})" if point != verdict else "")
-    return Panel(Text("\n".join(lines)), title=title, title_align="left", expand=True)
+    return lines
+
+
+def _verdict(r: dict[str, Any]) -> Panel:
+    evidence, thresholds = evidence_cells(r)
+    lines = [*verdict_lines(r), "Evidence: " + ", ".join(f"{k} {v}" for k, v in evidence),
+             "Thresholds: " + ", ".join(f"{k} {v}" for k, v in thresholds), *verdict_notes(r)]
+    return Panel(Text("\n".join(lines)), title=verdict_title(r), title_align="left", expand=True)
+
+
+def checkpoint_notes(r: dict[str, Any]) -> list[str]:
+    """Checkpoints that are also other files of the run, or were fully unpickled."""
+    notes = []
+    for c in r["checkpoints"]:
+        if c["aliases"]:
+            notes.append(f"{c['name']} is also {', '.join(c['aliases'])} (identical bytes)")
+        if c["unpickled"]:
+            notes.append(f"{c['name']} was loaded with full unpickling (--trust-checkpoints)")
+    return notes
 
 
 def report_console(no_color: bool = False, stderr: bool = False, **options: Any) -> Console:
@@ -267,19 +312,11 @@ def report_console(no_color: bool = False, stderr: bool = False, **options: Any)
 def render(report: dict[str, Any], console: Console | None = None) -> None:
     """Print the terminal report of a JSON report dict (to stdout unless ``console`` says otherwise)."""
     console = console or report_console()
-    parts: list[Any] = [Text(line) for line in _header(report)]
+    parts: list[Any] = [Text(line) for line in header_lines(report)]
     parts += [Text(""), _table(report), Text("")]
     parts += [Text(line) for line in _chart(report)]
     parts.append(_verdict(report))
-    notes = []
-    for c in report["checkpoints"]:
-        if c["aliases"]:
-            notes.append(f"{c['name']} is also {', '.join(c['aliases'])} (identical bytes)")
-        if c["unpickled"]:
-            notes.append(f"{c['name']} was loaded with full unpickling (--trust-checkpoints)")
-    notes += [f"warning [{w['code']}]: {w['message']}" for w in report["warnings"]]
+    notes = checkpoint_notes(report) + [f"warning [{w['code']}]: {w['message']}" for w in report["warnings"]]
     parts += [Text(n) for n in notes]
-    columns = _columns(report)
-    legend = "; ".join(f"{columns[j][0]}: {columns[j][2]}" for j in _shown(report) if columns[j][2]) + "."
-    parts.append(Text(legend, style="dim"))
+    parts.append(Text(legend(report), style="dim"))
     console.print(Group(*parts))

@@ -38,6 +38,7 @@ from ..runs.traininglog import read_training_log
 from ..runs.models import ModelSpec, build_model, load_weights, make_spec, resolve_arch
 from ..runs.registry import REGISTRY
 from .buffers import fitted, mixed_kernel
+from .display import NotebookDisplay
 from .cache import default_cache_dir
 from .forecast import RunEstimate, check_fits, forecast
 from .kernels import KernelSource
@@ -63,7 +64,9 @@ class CheckpointRun:
 
 
 @dataclass
-class Analysis:
+class Analysis(NotebookDisplay):
+    """The analysis of a run; in a notebook it displays itself as its HTML report, and ``plot()`` draws it."""
+
     run_dir: Path
     model: ModelSpec
     num_params: int

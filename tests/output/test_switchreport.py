@@ -9,7 +9,7 @@ from types import SimpleNamespace
 import pytest
 from rich.console import Console
 
-from entk_probe.output.switchreport import plot_switch, render_switch, switch_to_json
+from entk_probe.output.switchreport import plot_switch, render_switch, switch_figure, switch_header, switch_table, switch_to_json
 from entk_probe.pipeline.switch import SwitchReport, SwitchResult
 from entk_probe.pipeline.training import Optimiser
 
@@ -52,3 +52,13 @@ def test_the_plot_is_a_png(tmp_path: Path) -> None:
     pytest.importorskip("matplotlib", reason="the plot extra (matplotlib) is not installed")
     plot_switch(_report(), tmp_path / "s.png")
     assert (tmp_path / "s.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_header_table_and_figure_are_the_pieces_of_both_reports() -> None:
+    report = _report()
+    assert switch_header(report)[0].endswith("switch · run runs/x") and "N=100" in switch_header(report)[1]
+    headers, rows = switch_table(report)
+    assert headers[:3] == ["at epoch", "checkpoint", "ph"] and [row[1:3] for row in rows] == [["ckpt-0", "I"], ["ckpt-2", "II"]]
+    pytest.importorskip("matplotlib", reason="the plot extra (matplotlib) is not installed")
+    fig = switch_figure(report)
+    assert [line.get_label() for line in fig.axes[0].get_lines()] == ["standard", "linearized", "end of Phase I"]
