@@ -9,13 +9,13 @@ from typing import Any
 import click
 from rich.table import Table
 
-from .cli_options import data_options, plugins_option, text_options
+from .cli_options import data_options, model_kwargs_option, plugins_option, text_options
 from .cli_shell import handles_errors
 from .output.terminal import report_console
 from .pipeline import load_plugins
 from .probes import SPEC_GRAMMAR, Target, available_probes, make_probe, save_probe
 from .probes.probe import TextTarget
-from .runs.models import make_spec, parse_input_size, parse_model_kwargs
+from .runs.models import make_spec, parse_model_kwargs
 from .runs.registry import REGISTRY
 
 
@@ -27,16 +27,14 @@ def probe_group() -> None:
 @probe_group.command("export")
 @click.argument("spec")
 @click.option("-o", "--output", type=click.Path(path_type=Path), required=True, help="The .safetensors file to write.")
-@click.option("--arch", help="Shape and normalise the probe for this architecture (timm or plugin name).")
+@click.option("--arch", metavar="NAME", help="Shape and normalise the probe for this architecture (timm or plugin name).")
 @plugins_option
-@click.option("--model-kwargs", "model_kwargs", multiple=True, metavar="KEY=VALUE",
-              help="Factory arguments that change the model's input (e.g. img_size=32).")
+@model_kwargs_option
 @data_options
 @text_options
 @handles_errors
 def probe_export_command(spec: str, output: Path, arch: str | None, plugins: tuple[Path, ...],
-                         model_kwargs: tuple[str, ...], input_size: str | None, normalize: str | None,
-                         data_root: Path | None, download: bool, text: dict[str, Any]) -> None:
+                         model_kwargs: tuple[str, ...], data: dict[str, Any], text: dict[str, Any]) -> None:
     """Build the probe SPEC and save it (inputs, labels, indices, provenance) to OUTPUT.
 
     \b
@@ -51,11 +49,11 @@ def probe_export_command(spec: str, output: Path, arch: str | None, plugins: tup
     elif arch:
         load_plugins(plugins)
         target = make_spec(arch, "--arch", {}, user_kwargs=parse_model_kwargs(model_kwargs),
-                           input_size=parse_input_size(input_size) if input_size else None).target()
-    elif input_size:
-        c, h, w = parse_input_size(input_size)
-        target = Target((c, h, w), size_source="--input-size")
-    probe = make_probe(spec, target, normalize_override=normalize, data_root=data_root, download=download)
+                           input_size=data["input_size"]).target()
+    elif data["input_size"]:
+        target = Target(data["input_size"], size_source="--input-size")
+    probe = make_probe(spec, target, normalize_override=data["normalize"], data_root=data["data_root"],
+                       download=data["download"])
     save_probe(probe, output)
     what = (f"tokens of length {probe.max_length}, tokenizer {probe.tokenizer[:12]}" if probe.is_text
             else f"normalisation {probe.normalization.describe()}")

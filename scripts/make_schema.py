@@ -24,6 +24,7 @@ from entk_probe.engine.modes import MODES
 from entk_probe.engine.layerplan import PATHS
 from entk_probe.output.jsonreport import SCHEMA_VERSION
 from entk_probe.output.switchreport import SWITCH_SCHEMA_VERSION
+from entk_probe.output.comparison import COMPARE_SCHEMA_VERSION
 from entk_probe.pipeline.training import KINDS
 from entk_probe.runs.traininglog import COLUMNS as LOG_COLUMNS
 
@@ -41,6 +42,7 @@ def obj(props, optional=(), extra=False, nullable=False):
 def enum(values): return {"enum": list(values)}
 
 SCALAR = {"type": ["string", "number", "integer", "boolean", "null"]}
+hyperparameters = obj({"values": {"type": "object", "additionalProperties": SCALAR}, "source": null(S)})
 layer = obj({"layer": S, "kind": S, "params": arr(S), "num_params": I, "path": enum(["structured", "per-sample", "jacobian"]),
              "flops": N, "working_bytes": I, "capture_bytes": I, "block": I, "out_slab": I, "reason": S,
              "keeps": enum(["activations", "gradients"])})
@@ -84,7 +86,8 @@ schema = {
         "schema_version": {"type": "string", "pattern": "^1\\.[0-9]+$"},
         "tool": obj({"name": {"const": "entk-probe"}, "version": S}),
         "created": S,
-        "run": obj({"path": S, "first_is_initialisation": null(B)}, optional=("first_is_initialisation",)),
+        "run": obj({"path": S, "first_is_initialisation": null(B), "hyperparameters": hyperparameters},
+                   optional=("first_is_initialisation", "hyperparameters")),
         "model": obj({"arch": S, "source": S, "origin": S, "num_params": I, "kwargs": {"type": "object", "additionalProperties": SCALAR},
                       "settings_from": {"type": "object", "additionalProperties": S}, "input_size": null(arr(I)), "has_batchnorm": B,
                       "total_params": I}, optional=("total_params",)),
@@ -146,6 +149,31 @@ switch_schema = {
 }
 SWITCH_OUT = OUT.with_name("switch.schema.json")
 
+pair = obj({"boundary": NN, "end": NN})
+compared = obj({
+    "label": S, "source": S, "report_schema_version": S, "hyperparameters": {"type": "object", "additionalProperties": SCALAR},
+    "hyperparameters_source": null(S), "by_value": SCALAR, "time_unit": {"type": ["string", "null"]},
+    "verdict": null(S), "point_verdict": null(S), "confidence": NN, "uncertain": null(B),
+    "boundary": obj({"checkpoint": null(S), "time": NN, "rule": {"type": ["string", "null"]}}, nullable=True),
+    "phase1_travel_deg": NN, "half_angle_deg": NN, "axis_angle_deg": NN, "drift_ratio": NN,
+    "kernel_regression": pair, "accuracy": pair,
+    "switch_gap": obj({"at": N, "checkpoint": S, "standard": NN, "linearized": NN, "gap": NN}, nullable=True),
+    "switch_source": null(S),
+    "curves": obj({"checkpoints": arr(S), "time": arr(NN), "angle_from_first_deg": arr(NN), "velocity_deg": arr(NN)}),
+})
+compare_schema = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "$id": f"https://entk-probe/schema/compare/{COMPARE_SCHEMA_VERSION}",
+    "title": "entk-probe compare report",
+    "description": "The JSON report of `entk-probe compare`: one entry a run (docs/definitions.md). Every object is "
+                   "closed. Non-finite numbers are null.",
+    **obj({
+        "kind": {"const": "compare"}, "schema_version": {"type": "string", "pattern": "^1\\.[0-9]+$"},
+        "tool": obj({"name": {"const": "entk-probe"}, "version": S}), "created": S, "by": null(S), "runs": arr(compared),
+    }),
+}
+COMPARE_OUT = OUT.with_name("compare.schema.json")
+
 
 def text(which: dict = schema) -> str:
     """A schema file's text."""
@@ -155,4 +183,5 @@ def text(which: dict = schema) -> str:
 if __name__ == "__main__":
     OUT.write_text(text())
     SWITCH_OUT.write_text(text(switch_schema))
-    print("wrote", OUT, "and", SWITCH_OUT)
+    COMPARE_OUT.write_text(text(compare_schema))
+    print("wrote", OUT, SWITCH_OUT, "and", COMPARE_OUT)

@@ -181,7 +181,8 @@ def test_report_command_rerenders_a_saved_report(tmp_path: Path) -> None:
 
 
 def test_every_command_has_help_with_an_example() -> None:
-    for command in (["analyze"], ["kernel"], ["report"], ["models"], ["probes"], ["probe", "export"]):
+    for command in (["analyze"], ["kernel"], ["report"], ["switch"], ["compare"], ["watch"], ["models"], ["probes"],
+                    ["probe", "export"]):
         result = CliRunner().invoke(main, [*command, "--help"])
         assert result.exit_code == 0 and "Example" in result.output, command
 
@@ -249,20 +250,6 @@ def test_an_interrupt_exits_130_and_says_where_the_kernels_are(tmp_path: Path, m
     assert uncached.exit_code == 130 and "with --no-cache nothing computed so far was kept" in uncached.stderr
 
 
-def test_plot_without_matplotlib_fails_before_any_kernel(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import entk_probe.cli as cli
-    from entk_probe.errors import UsageError
-
-    def missing() -> None:
-        raise UsageError("--plot needs matplotlib: pip install 'entk-probe[plot]'")
-
-    monkeypatch.setattr(cli, "check_plotting", missing)
-    monkeypatch.setattr(cli, "analyze", lambda *a, **k: pytest.fail("the analysis ran"))
-    write_run(tmp_path / "run")
-    result = CliRunner().invoke(main, ["analyze", str(tmp_path / "run"), "--probe", "synthetic:3", "--plot", "x.png"])
-    assert result.exit_code == 2 and "needs matplotlib" in result.stderr
-
-
 def test_the_estimate_is_one_stderr_line_before_the_report_and_a_refusal_exits_1(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from entk_probe.pipeline import forecast
@@ -294,20 +281,3 @@ def test_the_header_says_raw_or_ema_weights(tmp_path: Path) -> None:
     write_run(tmp_path / "run")
     result = CliRunner().invoke(main, ["analyze", str(tmp_path / "run"), "--probe", "synthetic:3", "--device", "cpu"])
     assert result.exit_code == 0 and "parameters, raw weights" in result.stdout
-
-
-@pytest.mark.skipif(not Path("/usr/share/datasets/fashion-mnist").is_dir(), reason="Fashion-MNIST not installed")
-def test_switch_command_writes_its_json_and_table(tmp_path: Path) -> None:
-    import json
-
-    from .helpers import REPO
-
-    sample = REPO / "sample_checkpoints" / "fashion_mnist_mlp"
-    result = CliRunner().invoke(main, ["switch", str(sample), "--plugins", str(REPO / "plugins" / "mlp.py"),
-                                       "--train", "fashion-mnist:200,split=train", "--eval", "fashion-mnist:100",
-                                       "--at", "1", "--epochs", "0.5", "--json", str(tmp_path / "s.json")])
-    assert result.exit_code == 0, result.output
-    report = json.loads((tmp_path / "s.json").read_text())
-    assert [(r["at_epoch"], r["kind"]) for r in report["switch"]["results"]] == [
-        (0.0, "standard"), (0.0, "linearized"), (1.0, "standard"), (1.0, "linearized")]
-    assert "linearised acc" in result.stdout and "checkpoint-1" in result.stdout

@@ -139,3 +139,11 @@ def test_markdown_links_stay_inside_the_repository(path: Path) -> None:
 
 def test_the_readme_links_the_definitions() -> None:
     assert "docs/definitions.md" in _targets((REPO / "README.md").read_text())
+
+
+def test_definitions_name_every_compare_column() -> None:
+    from entk_probe.output.comparetable import COLUMNS
+
+    text = (REPO / "docs" / "definitions.md").read_text()
+    section = text[text.index("## Comparing runs"):text.index("## JSON keys")]
+    assert all(f"| `{name}` |" in section for name, _ in COLUMNS), [n for n, _ in COLUMNS if f"| `{n}` |" not in section]

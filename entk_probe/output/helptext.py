@@ -13,23 +13,28 @@ from typing import Any
 
 import click
 
-# Groups of ``analyze``'s options (click parameter names; patterns allowed), in the order shown.
-ANALYZE_GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
+# The option groups of every command's help (click parameter names; patterns allowed), in the order shown;
+# a command shows the groups it has options in.
+OPTION_GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("Runs", ("by", "sort", "label")),
+    ("Switch", ("train_spec", "eval_spec", "at", "epochs", "lr", "momentum", "weight_decay", "batch_size", "seed")),
+    ("Watch", ("until", "on_phase2", "poll")),
     ("Probe", ("probe_spec", "input_size", "normalize", "data_root", "download", "tokenizer", "max_length", "prompt")),
     ("Model", ("arch", "plugins", "model_kwargs", "weights", "trust_checkpoints", "base_model", "label_words")),
-    ("Checkpoints", ("glob", "every", "range_", "max_checkpoints", "init")),
+    ("Checkpoints", ("glob", "every", "range", "max_checkpoints", "init")),
     ("Kernel", ("mode", "params", "device", "max_memory", "jacobian_dtype", "gram_dtype", "paths", "no_cache", "force",
                 "shard", "dist_timeout")),
     ("Phases", ("threshold_*", "resamples", "cone_statistic", "subspace_k", "buffer_motion")),
-    ("Output", ("json_path", "plot_path", "tensorboard_dir", "save_kernels", "quiet", "no_color", "debug", "help")),
+    ("Output", ("output", "json_path", "html_path", "plot_path", "tensorboard_dir", "save_kernels", "quiet", "no_color",
+                "debug", "help")),
 )
 
 
 class GroupedCommand(click.Command):
-    """A click command whose --help lists its options under ``groups`` (title, parameter-name patterns);
-    options in no group come last under "Other options"."""
+    """A click command whose --help lists its options under ``groups`` (title, parameter-name patterns;
+    default ``OPTION_GROUPS``); options in no group come last under "Other options"."""
 
-    def __init__(self, *args: Any, groups: Sequence[tuple[str, Sequence[str]]] = (), **kwargs: Any) -> None:
+    def __init__(self, *args: Any, groups: Sequence[tuple[str, Sequence[str]]] = OPTION_GROUPS, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.groups = tuple(groups)
 

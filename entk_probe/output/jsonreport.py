@@ -1,8 +1,8 @@
 """The JSON report: a versioned, self-describing record of an analysis, for other tools.
 
-Keys follow DESIGN.md; ``schema/report.schema.json`` (shipped in the package) is its JSON
-Schema. Non-finite numbers are written as null, never as NaN. A breaking change of the keys
-other tools rely on raises ``SCHEMA_VERSION``'s major number.
+docs/definitions.md ("JSON keys") defines every key; ``schema/report.schema.json`` (shipped in the
+package) is its JSON Schema. Non-finite numbers are written as null, never as NaN. A breaking
+change of the keys other tools rely on raises ``SCHEMA_VERSION``'s major number.
 """
 
 from __future__ import annotations
@@ -27,13 +27,15 @@ from ..analysis.phases import SLOPE_AXES
 from ..analysis.regression import RIDGES
 from ..analysis.regression import RULE as REGRESSION_RULE
 from ..pipeline.job import Analysis
+from ..runs.hyperparameters import recorded_hyperparameters
 from ..runs.traininglog import entry_for
 from ..engine.kernel import products_dtype
 from ..engine.planning import EntkPlan
 from ..errors import ReportError, UsageError
+from .notebook import Report
 
 
-SCHEMA_VERSION = "1.6"  # 1.6: probe.text (token probes), model.total_params, kernel.scope; 1.1: kernel.gram_dtype, kernel.paths, kernel.plan; 1.2: checkpoints[].excluded; 1.3: estimate, run.first_is_initialisation, checkpoints[].training_log, checkpoints[].rebuilt, kernel_regression, cone.init_to_axis_deg; 1.4: phases.boundary.rule, evidence corner_boundary_time, speed_fall_ratio, phase2_half_angle_deg, init_to_axis_deg, thresholds speed_fall_ratio and cone_max_half_angle_fraction (cone_max_diameter_fraction removed); 1.5: phases.confidence, verdict uncertain, boundary rule plateau (speed removed: thresholds plateau_fraction and plateau_tolerance replace speed_fall_ratio; evidence plateau_boundary_time, plateau_level_deg, plateau_below_share replace speed_*), phases.slopes_against and phases.learning_rates
+SCHEMA_VERSION = "1.7"  # 1.7: run.hyperparameters; 1.6: probe.text (token probes), model.total_params, kernel.scope; 1.1: kernel.gram_dtype, kernel.paths, kernel.plan; 1.2: checkpoints[].excluded; 1.3: estimate, run.first_is_initialisation, checkpoints[].training_log, checkpoints[].rebuilt, kernel_regression, cone.init_to_axis_deg; 1.4: phases.boundary.rule, evidence corner_boundary_time, speed_fall_ratio, phase2_half_angle_deg, init_to_axis_deg, thresholds speed_fall_ratio and cone_max_half_angle_fraction (cone_max_diameter_fraction removed); 1.5: phases.confidence, verdict uncertain, boundary rule plateau (speed removed: thresholds plateau_fraction and plateau_tolerance replace speed_fall_ratio; evidence plateau_boundary_time, plateau_level_deg, plateau_below_share replace speed_*), phases.slopes_against and phases.learning_rates
 
 
 def finite(value: Any) -> Any:
@@ -114,6 +116,13 @@ def _starts_at_init(analysis: Analysis) -> bool | None:
     return None if analysis.time_unit == "index" else analysis.runs[0].time == 0
 
 
+def _hyperparameters(analysis: Analysis) -> dict[str, Any]:
+    """The training arguments the run records (``runs.hyperparameters``), for ``compare --by``."""
+    first = next((r.checkpoint for r in analysis.runs if not r.checkpoint.rebuilt), None)
+    values, source = recorded_hyperparameters(analysis.run_dir, first)
+    return {"values": values, "source": source}
+
+
 def _phases(analysis: Analysis) -> dict[str, Any]:
     """The report's ``phases``: verdict, boundary, thresholds, evidence, confidence, time axis."""
     summary, included, count = analysis.summary, analysis.included, len(analysis.runs)
@@ -142,7 +151,8 @@ def to_json(analysis: Analysis) -> dict[str, Any]:
         "schema_version": SCHEMA_VERSION,
         "tool": {"name": "entk-probe", "version": __version__},
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "run": {"path": str(analysis.run_dir), "first_is_initialisation": _starts_at_init(analysis)},
+        "run": {"path": str(analysis.run_dir), "first_is_initialisation": _starts_at_init(analysis),
+                "hyperparameters": _hyperparameters(analysis)},
         "model": {"arch": spec.arch, "source": spec.arch_source, "origin": spec.origin, "num_params": analysis.num_params,
                   "kwargs": {k: repr(v) if not isinstance(v, (int, float, str, bool, type(None))) else v for k, v in spec.kwargs.items()},
                   "settings_from": spec.sources, "input_size": list(spec.input_size) if spec.input_size else None,
@@ -202,8 +212,9 @@ def schema() -> dict[str, Any]:
     return json.loads(resources.files("entk_probe.output").joinpath("schema/report.schema.json").read_text())
 
 
-def read_json(path: Path) -> dict[str, Any]:
-    """Read a saved report; a clear error when it is missing, not JSON, or of another major version."""
+def read_json(path: Path) -> Report:
+    """Read a saved report (or a switch report) as a ``Report``: its dict, which a notebook displays as the
+    HTML report and which ``plot()`` draws; a clear error when it is missing, not JSON, or of another major version."""
     try:
         report = json.loads(Path(path).read_text())
     except FileNotFoundError:
@@ -213,4 +224,4 @@ def read_json(path: Path) -> dict[str, Any]:
     version = str(report.get("schema_version", "")) if isinstance(report, dict) else ""
     if version.split(".")[0] != SCHEMA_VERSION.split(".")[0]:
         raise ReportError(f"{path}: schema_version {version or 'missing'}; this entk-probe reads {SCHEMA_VERSION.split('.')[0]}.x")
-    return report
+    return Report(report)

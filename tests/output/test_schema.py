@@ -120,4 +120,6 @@ def test_the_committed_schema_is_what_the_generator_writes() -> None:
     assert module.text() == committed, "run python scripts/make_schema.py and commit the schema"
     switch = (REPO / "entk_probe" / "output" / "schema" / "switch.schema.json").read_text()
     assert module.text(module.switch_schema) == switch, "run python scripts/make_schema.py and commit the schema"
+    compare = (REPO / "entk_probe" / "output" / "schema" / "compare.schema.json").read_text()
+    assert module.text(module.compare_schema) == compare, "run python scripts/make_schema.py and commit the schema"
     assert schema()["$id"].endswith(SCHEMA_VERSION)

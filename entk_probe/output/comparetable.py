@@ -1,0 +1,82 @@
+"""The compare report in the terminal: one row a run, grouped by the ``--by`` hyperparameter."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+
+# (header, what it shows): the legend printed under the table; docs/definitions.md has the definitions.
+COLUMNS: tuple[tuple[str, str], ...] = (
+    ("run", "the run folder or report"),
+    ("verdict", "the verdict (where uncertain, the full probe's in brackets)"),
+    ("conf", "share of probe resamples that agree with the full probe's verdict"),
+    ("boundary", "time of the last Phase I checkpoint (the JSON and HTML name the rule that placed it)"),
+    ("PI°", "Phase I travel: centred angle from the first kernel at the boundary"),
+    ("half°", "Phase II half-angle"),
+    ("axis°", "angle from the initial kernel to the Phase II axis"),
+    ("drift", "Phase II drift ratio"),
+    ("KR b/e", "kernel regression accuracy on the probe at the boundary / the end"),
+    ("acc b/e", "the network's accuracy on the probe at the boundary / the end"),
+    ("gap", "switch: standard minus linearised accuracy after the boundary"),
+)
+
+
+def _f(value: Any, digits: int = 1) -> str:
+    return "—" if value is None else f"{value:.{digits}f}"
+
+
+def _share(value: Any) -> str:
+    return "—" if value is None else f"{value:.2f}".removeprefix("0")  # .93: narrow columns fit 80 characters
+
+
+def _pair(values: Mapping[str, Any]) -> str:
+    return f"{_share(values.get('boundary'))}/{_share(values.get('end'))}"
+
+
+def _boundary(row: Mapping[str, Any]) -> str:
+    b = row["boundary"]
+    if b is None or b.get("time") is None:
+        return "—"
+    unit = {"epoch": "ep ", "step": "step "}.get(row["time_unit"] or "", "")
+    return f"{unit}{b['time']:.3g}"
+
+
+def verdict_text(row: Mapping[str, Any]) -> str:
+    """The verdict id, and the full probe's where the resamples left it uncertain."""
+    verdict = row["verdict"] or "—"
+    point = row.get("point_verdict")
+    return f"{verdict} ({point})" if row["uncertain"] and point and point != verdict else verdict
+
+
+def render_compare(report: Mapping[str, Any], console: Console) -> None:
+    """The table (a section a ``by`` value), its legend, and where each run's numbers came from."""
+    by = report.get("by")
+    table = Table(show_edge=False, pad_edge=False, box=None, header_style="bold", padding=(0, 1, 0, 0))
+    headers = [COLUMNS[0][0]] + ([by] if by else []) + [name for name, _ in COLUMNS[1:]]
+    for name in headers:
+        table.add_column(name, justify="left" if name in ("run", "verdict", "boundary") else "right", overflow="fold")
+    previous = object()
+    for row in report["runs"]:
+        if by and row["by_value"] != previous and previous is not object():
+            table.add_section()
+        previous = row["by_value"]
+        gap = row["switch_gap"]
+        cells = [row["label"]] + ([str(row["by_value"]) if row["by_value"] is not None else "—"] if by else [])
+        cells += [Text(verdict_text(row), style="bold" if row["uncertain"] is False else ""),
+                  "—" if row["confidence"] is None else f"{row['confidence']:.0%}", _boundary(row),
+                  _f(row["phase1_travel_deg"]), _f(row["half_angle_deg"]),
+                  _f(row["axis_angle_deg"]), _f(row["drift_ratio"], 2), _pair(row["kernel_regression"]),
+                  _pair(row["accuracy"]), "—" if gap is None else f"{gap['gap']:+.3f}"]
+        table.add_row(*cells)
+    console.print(Text(f"entk-probe {report['tool']['version']} · compare · {len(report['runs'])} runs"
+                       + (f" by {by}" if by else "")))
+    console.print(table)
+    console.print(Text("; ".join(f"{name}: {what}" for name, what in COLUMNS[1:]), style="dim"))
+    missing = [row["label"] for row in report["runs"] if by and row["by_value"] is None]
+    if missing:
+        console.print(Text(f"no recorded {by}: {', '.join(missing)}", style="yellow"))

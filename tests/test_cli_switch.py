@@ -1,0 +1,41 @@
+"""`entk-probe switch`: the shared options reach the job, and its report goes where --json, --html and --plot say."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from entk_probe.cli import main
+
+from .helpers import REPO
+
+SAMPLE = REPO / "sample_checkpoints" / "fashion_mnist_mlp"
+SWITCH = ["switch", str(SAMPLE), "--plugins", str(REPO / "plugins" / "mlp.py"), "--train", "fashion-mnist:200,split=train",
+          "--eval", "fashion-mnist:100", "--at", "1", "--epochs", "0.5"]
+
+
+@pytest.mark.skipif(not Path("/usr/share/datasets/fashion-mnist").is_dir(), reason="Fashion-MNIST not installed")
+def test_switch_writes_its_json_and_table_and_reports_progress(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, [*SWITCH, "--json", str(tmp_path / "s.json")])
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "s.json").read_text())
+    assert [(r["at_epoch"], r["kind"]) for r in report["switch"]["results"]] == [
+        (0.0, "standard"), (0.0, "linearized"), (1.0, "standard"), (1.0, "linearized")]
+    assert "linearised acc" in result.stdout and "checkpoint-1" in result.stdout
+    assert result.stderr.count("entk-probe: switch at ") == 4  # one line a trained model; --quiet silences them
+
+
+@pytest.mark.skipif(not Path("/usr/share/datasets/fashion-mnist").is_dir(), reason="Fashion-MNIST not installed")
+def test_switch_takes_the_shared_selection_and_json_to_stdout(tmp_path: Path) -> None:
+    """--range keeps checkpoints 0..1 (the only times switch can pick then), --json - prints only the JSON, --quiet
+    leaves stderr without progress."""
+    result = CliRunner().invoke(main, [*SWITCH, "--at", "1,5", "--range", "0:1", "--quiet", "--json", "-"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert sorted({r["at_epoch"] for r in report["switch"]["results"]}) == [0.0, 1.0]
+    assert "switch at" not in result.stderr
+    refused = CliRunner().invoke(main, [*SWITCH, "--weights", "ema"])
+    assert refused.exit_code != 0 and "ema" in refused.stderr.lower()  # the job reads --weights
