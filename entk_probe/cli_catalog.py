@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import fnmatch
+import json
 from pathlib import Path
 from typing import Any
 
 import click
 from rich.table import Table
 
-from .cli_options import data_options, model_kwargs_option, plugins_option, text_options
+from .cli_options import data_options, json_option, model_kwargs_option, output_options, plugins_option, text_options
 from .cli_shell import handles_errors
+from .errors import OutputError
+from .output.helptext import GroupedCommand
+from .output.jsonreport import write_json
+from .output.writes import write_all
 from .output.terminal import report_console
 from .pipeline import load_plugins
 from .probes import SPEC_GRAMMAR, Target, available_probes, make_probe, save_probe
@@ -24,7 +29,7 @@ def probe_group() -> None:
     """Probe sets: export one to a file that travels with a run."""
 
 
-@probe_group.command("export")
+@probe_group.command("export", cls=GroupedCommand)
 @click.argument("spec")
 @click.option("-o", "--output", type=click.Path(path_type=Path), required=True, help="The .safetensors file to write.")
 @click.option("--arch", metavar="NAME", help="Shape and normalise the probe for this architecture (timm or plugin name).")
@@ -61,29 +66,49 @@ def probe_export_command(spec: str, output: Path, arch: str | None, plugins: tup
                f"{what}; sha256 {probe.sha256}", err=True)
 
 
-@click.command("probes")
+def _listing(kind: str, rows: list[tuple[str, str]], json_path: str | None, no_color: bool, notes: list[str]) -> None:
+    """``rows`` (name, origin) as a table with ``notes`` under it, or as JSON (``--json PATH|-``)."""
+    if json_path is not None:
+        listing = {kind: [{"name": name, "from": origin} for name, origin in rows], "notes": notes}
+        if json_path == "-":
+            click.echo(json.dumps(listing, indent=1))
+            return
+        failures = write_all([("JSON listing", Path(json_path), lambda: write_json(listing, Path(json_path)))])
+        if failures:
+            raise OutputError(failures[0])
+    console = report_console(no_color)
+    table = Table(kind.removesuffix("s"), "from", show_edge=False)
+    for name, origin in rows:
+        table.add_row(name, origin)
+    console.print(table)
+    for note in notes:
+        console.print(note)
+
+
+@click.command("probes", cls=GroupedCommand)
 @plugins_option
+@json_option("the listing")
+@output_options
 @handles_errors
-def probes_command(plugins: tuple[Path, ...]) -> None:
+def probes_command(plugins: tuple[Path, ...], json_path: str | None, quiet: bool, no_color: bool) -> None:
     """List the probe sets entk-probe can build and where each comes from.
 
     Example: entk-probe probes --plugins my_plugins/
     """
     load_plugins(plugins)
-    table = Table("probe", "from", show_edge=False)
-    for name, origin in available_probes():
-        table.add_row(name, origin)
-    report_console().print(table)
-    report_console().print(f"Spec grammar: {SPEC_GRAMMAR}")
+    _listing("probes", list(available_probes()), json_path, no_color, [f"Spec grammar: {SPEC_GRAMMAR}"])
 
 
-@click.command("models")
+@click.command("models", cls=GroupedCommand)
 @plugins_option
 @click.option("--filter", "pattern", metavar="GLOB", help="Only names matching, e.g. 'resnet*'.")
 @click.option("--timm/--no-timm", "with_timm", default=False, show_default=True,
               help="List timm's architectures too (over a thousand), not only their count.")
+@json_option("the listing")
+@output_options
 @handles_errors
-def models_command(plugins: tuple[Path, ...], pattern: str | None, with_timm: bool) -> None:
+def models_command(plugins: tuple[Path, ...], pattern: str | None, with_timm: bool, json_path: str | None, quiet: bool,
+                   no_color: bool) -> None:
     """List the architectures entk-probe can build and where each comes from.
 
     Example: entk-probe models --plugins plugins/ --filter 'resnet*'
@@ -92,10 +117,5 @@ def models_command(plugins: tuple[Path, ...], pattern: str | None, with_timm: bo
     rows = [(n, o) for n, o in REGISTRY.available() if pattern is None or fnmatch.fnmatch(n, pattern)]
     own = [(n, o) for n, o in rows if o != "timm"]
     timm_names = [n for n, o in rows if o == "timm"]
-    table = Table("model", "from", show_edge=False)
-    for name, origin in own + ([(n, "timm") for n in timm_names] if with_timm else []):
-        table.add_row(name, origin)
-    console = report_console()
-    console.print(table)
-    if not with_timm:
-        console.print(f"and {len(timm_names)} timm architectures (--timm lists them)")
+    notes = [] if with_timm else [f"and {len(timm_names)} timm architectures (--timm lists them)"]
+    _listing("models", own + ([(n, "timm") for n in timm_names] if with_timm else []), json_path, no_color, notes)

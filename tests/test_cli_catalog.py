@@ -33,3 +33,18 @@ def test_a_text_probe_is_exported_with_its_tokenizer(tmp_path: Path) -> None:
     assert f"tokens of length 16, tokenizer {probe.tokenizer[:12]}" in result.stderr
     missing = CliRunner().invoke(main, ["probe", "export", "sst2:10", "--data-root", str(SHARED), "-o", str(out)])
     assert missing.exit_code == 2 and missing.stderr.count("\n") == 1
+
+
+def test_models_and_probes_list_as_json_too(tmp_path: Path) -> None:
+    import json
+
+    from tests.helpers import REPO
+
+    models = CliRunner().invoke(main, ["models", "--plugins", str(REPO / "plugins"), "--json", "-"])
+    assert models.exit_code == 0, models.output
+    listed = json.loads(models.stdout)
+    assert {"name": "resnet20_cifar", "from": f"plugin {REPO / 'plugins' / 'resnet20.py'}"} in listed["models"]
+    assert listed["notes"][0].endswith("timm architectures (--timm lists them)")
+    probes = CliRunner().invoke(main, ["probes", "--json", str(tmp_path / "p.json")])
+    assert probes.exit_code == 0 and "Spec grammar" in probes.stdout  # written, and the table shown, as analyze does
+    assert "cifar10" in {p["name"] for p in json.loads((tmp_path / "p.json").read_text())["probes"]}

@@ -17,6 +17,7 @@ import click
 # a command shows the groups it has options in.
 OPTION_GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Runs", ("by", "sort", "label")),
+    ("Listing", ("pattern", "with_timm")),
     ("Switch", ("train_spec", "eval_spec", "at", "epochs", "lr", "momentum", "weight_decay", "batch_size", "seed")),
     ("Watch", ("until", "on_phase2", "poll")),
     ("Probe", ("probe_spec", "input_size", "normalize", "data_root", "download", "tokenizer", "max_length", "prompt")),
