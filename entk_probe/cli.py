@@ -45,7 +45,11 @@ from .output.terminal import render
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="entk-probe")
 def main() -> None:
-    """How a network's empirical NTK evolved over training, from its checkpoints."""
+    """How a network's empirical NTK evolved over training, from its checkpoints.
+
+    What every number of the report means (kernel modes, centring, angles, velocity, the boundary rule,
+    the cone test, the verdicts and their thresholds): docs/definitions.md in entk-probe's source.
+    """
 
 
 @main.command("analyze", cls=GroupedCommand)
@@ -83,6 +87,8 @@ def analyze_command(run_dir: Path, probe_spec: str | None, model: dict[str, Any]
       entk-probe analyze runs/r20 --plugins plugins/ --probe cifar10:500 --json r20.json --html r20.html
       entk-probe analyze runs/loop --probe ./data/val:200 --input-size 3,64,64 --range 0:5
       torchrun --nproc-per-node 4 -m entk_probe analyze runs/r20 --probe cifar10:500 --json r20.json
+
+    The report's numbers and the thresholds below are defined in docs/definitions.md.
     """
     options = AnalyzeOptions(
         **model, **selection, **kernel, **data, **text, init=init,

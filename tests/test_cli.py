@@ -180,6 +180,14 @@ def test_report_command_rerenders_a_saved_report(tmp_path: Path) -> None:
     assert result.exit_code == 2
 
 
+def test_the_help_points_to_the_definitions() -> None:
+    from .helpers import REPO
+
+    assert (REPO / "docs" / "definitions.md").is_file()
+    for command in ([], ["analyze"]):
+        assert "docs/definitions.md" in CliRunner().invoke(main, [*command, "--help"]).output
+
+
 def test_every_command_has_help_with_an_example() -> None:
     for command in (["analyze"], ["kernel"], ["report"], ["switch"], ["compare"], ["watch"], ["models"], ["probes"],
                     ["probe", "export"]):
