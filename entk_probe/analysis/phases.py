@@ -5,8 +5,9 @@ centred (H K H) by default, and the checkpoints' times t_i (epochs, else steps).
 
 Boundary. Phase I is the kernel's initial motion away from its initialisation. Its end is the
 plateau boundary (``plateau.py``): the first checkpoint from which the angle from the first kernel,
-d(t_j) = A[0, j], stays at ``plateau_fraction`` of its later median or above (the boundary and the
-next checkpoint, and all but ``plateau_tolerance`` of the later ones), with at least
+d(t_j) = A[0, j], stays at ``plateau_fraction`` of the level that follows it (the median of d over the
+next five checkpoints) or above (the boundary and the next checkpoint, and all but
+``plateau_tolerance`` of the later ones), with at least
 ``min_phase_steps`` steps before it and ``min_phase2_checkpoints`` checkpoints after it. It reads
 no times: neither the learning-rate schedule (cosine and OneCycle runs slow down only when their
 learning rate anneals, long after the kernel reached its plateau) nor the spacing of the
@@ -46,8 +47,8 @@ angle between a kernel of one half and a kernel of the other, over the mean angl
 kernels of the same half. A kernel wandering in a cone (or settling in it) is about as far from
 the other half as from its own: ratio near 1. A drifting kernel leaves: for a steady drift the
 ratio is 3. Noise adds to both means alike. Synthetic trajectories (docs/phases.md) give
-0.94 to 1.03 for cones (up to 1.11 for a frozen kernel's jitter), 1.8 to 2.7 for drifts, with
-and without noise and learning-rate decay.
+0.94 to 1.03 for cones (up to 1.11 for a frozen kernel's jitter), 1.7 to 3.2 for drifts (the
+lowest under learning-rate schedules), with and without noise.
 The plain ratio diameter / path is reported too; it is not used because noise inflates the path.
 
 Cone width: the angles between each checkpoint's top-k eigenspace (k = number of classes) and
