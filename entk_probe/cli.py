@@ -13,11 +13,9 @@ import click
 
 from . import __version__
 from .pipeline import Analysis, AnalyzeOptions, analyze, checkpoint_kernel
-from .analysis.dynamics import ANGLE_STATISTICS
 from .errors import OutputError
 from .output.jsonreport import dumps, read_json, to_json, write_json
 from .output.kernelfile import kernel_metadata, save_kernel
-from .analysis.phases import CONE_STATISTIC, PhaseThresholds
 from .output.plots import plot_report
 from .output.tensorboard import write_tensorboard
 from .cli_catalog import models_command, probe_group, probes_command
@@ -31,8 +29,7 @@ from .output.compareplots import plot_compare
 from .output.comparetable import render_compare
 from .output.html import report_html, switch_html
 from .cli_options import (data_options, dist_timeout_option, json_option, kernel_options, model_options, output_options,
-                          probe_option, report_options, resamples_option, run_options, shard_option, text_options,
-                          threshold_options)
+                          probe_option, report_options, run_options, shard_option, text_options)
 from .cli_shell import NO_CACHE_KEY, debug_on, handles_errors, kept, show_plan
 from .output.helptext import GroupedCommand
 from .output.messages import show_estimate, show_shares
@@ -56,15 +53,6 @@ def main() -> None:
 @click.argument("run_dir", type=click.Path(path_type=Path))
 @probe_option()
 @run_options
-@click.option("--init", type=click.Choice(["seed"]), default=None,
-              help="Add the initial model timm's train.py started from, rebuilt from the recorded seed.")
-@threshold_options
-@resamples_option
-@click.option("--cone-statistic", type=click.Choice(list(ANGLE_STATISTICS)), default=CONE_STATISTIC, show_default=True,
-              help="Which principal angle of the top-k eigenspaces measures the cone.")
-@click.option("--subspace-k", type=int, help="Eigenspace dimension for subspace angles (default: number of classes).")
-@click.option("--buffer-motion", is_flag=True, help="Measure how much of each step's kernel motion the buffers (BatchNorm statistics) explain.")
-@click.option("--no-cache", is_flag=True, help="Recompute every kernel (default: reuse the kernel cache).")
 @report_options()
 @click.option("--save-kernels", type=click.Path(path_type=Path), metavar="DIR", help="Save every kernel to DIR as safetensors.")
 @click.option("--tensorboard", "tensorboard_dir", type=click.Path(path_type=Path), metavar="DIR",
@@ -74,11 +62,9 @@ def main() -> None:
 @dist_timeout_option
 @handles_errors
 def analyze_command(run_dir: Path, probe_spec: str | None, model: dict[str, Any], selection: dict[str, Any],
-                    init: str | None, kernel: dict[str, Any], data: dict[str, Any], text: dict[str, Any],
-                    resamples: int, cone_statistic: str, subspace_k: int | None, buffer_motion: bool, no_cache: bool,
+                    kernel: dict[str, Any], data: dict[str, Any], text: dict[str, Any], analysis: dict[str, Any],
                     json_path: str | None, html_path: Path | None, plot_path: Path | None, save_kernels: Path | None,
-                    tensorboard_dir: Path | None, quiet: bool, no_color: bool, shard: str, dist_timeout: float,
-                    **thresholds: Any) -> None:
+                    tensorboard_dir: Path | None, quiet: bool, no_color: bool, shard: str, dist_timeout: float) -> None:
     """Compute the eNTK of every checkpoint in RUN_DIR and show how it moved.
 
     \b
@@ -90,13 +76,8 @@ def analyze_command(run_dir: Path, probe_spec: str | None, model: dict[str, Any]
 
     The report's numbers and the thresholds below are defined in docs/definitions.md.
     """
-    options = AnalyzeOptions(
-        **model, **selection, **kernel, **data, **text, init=init,
-        thresholds=PhaseThresholds(**{k.removeprefix("threshold_"): v for k, v in thresholds.items()}),
-        cone_statistic=cone_statistic, subspace_k=subspace_k, buffer_motion=buffer_motion, cache=not no_cache,
-        shard=shard, resamples=resamples,
-    )
-    click.get_current_context().meta[NO_CACHE_KEY] = no_cache
+    options = AnalyzeOptions(**model, **selection, **kernel, **data, **text, **analysis, shard=shard)
+    click.get_current_context().meta[NO_CACHE_KEY] = not options.cache
     check_outputs(plot_path, html_path, tensorboard_dir)  # before hours of kernels, not after
     launch = launch_from_env()  # under torchrun: rank 0 reports, the other ranks only compute kernels
     with progress_bars(quiet or (launch is not None and launch.rank != 0)) as (on_checkpoint, on_chunk):

@@ -30,7 +30,7 @@ from .pipeline.compare import gather
 @handles_errors
 def compare_command(runs: tuple[Path, ...], by: str | None, probe_spec: str | None, model: dict[str, Any],
                     selection: dict[str, Any], kernel: dict[str, Any], data: dict[str, Any], text: dict[str, Any],
-                    json_path: str | None, html_path: Path | None, plot_path: Path | None, quiet: bool,
+                    analysis: dict[str, Any], json_path: str | None, html_path: Path | None, plot_path: Path | None, quiet: bool,
                     no_color: bool) -> None:
     """Put runs side by side: RUNS are run folders (analysed, kernels from the cache) or saved JSON reports.
 
@@ -41,7 +41,7 @@ def compare_command(runs: tuple[Path, ...], by: str | None, probe_spec: str | No
       entk-probe compare runs/r20 runs/r20cos runs/r20lr01 --probe cifar10:500 --by lr
       entk-probe compare docs/experiments/results/r20*.json --html runs.html --json runs.json
     """
-    options = AnalyzeOptions(**model, **selection, **kernel, **data, **text)
+    options = AnalyzeOptions(**model, **selection, **kernel, **data, **text, **analysis)
     check_outputs(plot_path, html_path)
 
     def progress(path: Path) -> None:

@@ -17,7 +17,8 @@ from typing import Any
 import click
 import torch
 
-from .analysis.phases import PhaseThresholds
+from .analysis.dynamics import ANGLE_STATISTICS
+from .analysis.phases import CONE_STATISTIC, PhaseThresholds
 from .analysis.confidence import CONFIDENT_SHARE
 from .analysis.resample import DRAWS
 from .engine.layerplan import PATHS
@@ -161,10 +162,44 @@ text_options = gathered("text", {
 TEXT_FIELDS = ("tokenizer", "max_length", "base_model", "label_words", "prompt")
 
 
+def _threshold(f: dataclasses.Field) -> Decorator:  # type: ignore[type-arg]
+    return click.option("--" + f.name.replace("_", "-"), f"threshold_{f.name}", type=type(f.default), default=f.default,
+                        show_default=True, metavar="X" if isinstance(f.default, float) else "N",
+                        help=f"Phase threshold: {f.metadata['help']}.")
+
+
+def _analysis_fields(values: dict[str, Any]) -> dict[str, Any]:
+    thresholds = {k.removeprefix("threshold_"): values.pop(k) for k in list(values) if k.startswith("threshold_")}
+    cache = not values.pop("no_cache")
+    return {**values, "thresholds": PhaseThresholds(**thresholds), "cache": cache}
+
+
+# How the kernels become a verdict: one option per PhaseThresholds field (e.g. --cone-max-drift-ratio, defaults
+# from the dataclass), the probe resamples, the cone's statistic, the buffers' share, the cache, timm's initial model.
+analysis_options = gathered("analysis", {
+    **{f"threshold_{f.name}": _threshold(f) for f in dataclasses.fields(PhaseThresholds)},
+    "resamples": click.option(
+        "--resamples", type=int, default=DRAWS, show_default=True, metavar="N",
+        help="Probe resamples (rows and columns of the kernels, no new kernel) that test how sure the verdict is; "
+             f"the verdict is uncertain when fewer than {CONFIDENT_SHARE} of them agree with it (0: off)."),
+    "cone_statistic": click.option("--cone-statistic", type=click.Choice(list(ANGLE_STATISTICS)), default=CONE_STATISTIC,
+                                   show_default=True, help="Which principal angle of the top-k eigenspaces measures the cone."),
+    "subspace_k": click.option("--subspace-k", type=int, metavar="K",
+                               help="Eigenspace dimension for subspace angles (default: number of classes)."),
+    "buffer_motion": click.option("--buffer-motion", is_flag=True,
+                                  help="Measure how much of each step's kernel motion the buffers (BatchNorm "
+                                       "statistics) explain."),
+    "no_cache": click.option("--no-cache", is_flag=True, help="Recompute every kernel (default: reuse the kernel cache)."),
+    "init": click.option("--init", type=click.Choice(["seed"]), default=None,
+                         help="Add the initial model timm's train.py started from, rebuilt from the recorded seed."),
+}, _analysis_fields)
+
+
 def run_options(command: Callable[..., None]) -> Callable[..., None]:
-    """Every option of how a run is read and its kernels computed: model, checkpoints, kernel, data, text
-    (the keywords ``model``, ``selection``, ``kernel``, ``data`` and ``text``)."""
-    for options in reversed((model_options, selection_options, kernel_options, data_options, text_options)):
+    """Every option of how a run is read, its kernels computed and analysed: model, checkpoints, kernel, data, text,
+    analysis (the keywords ``model``, ``selection``, ``kernel``, ``data``, ``text`` and ``analysis``)."""
+    for options in reversed((model_options, selection_options, kernel_options, data_options, text_options,
+                             analysis_options)):
         command = options(command)
     return command
 
@@ -201,21 +236,6 @@ def plot_option(what: str = "the dynamics") -> Decorator:
                         help=f"Write a PNG of {what} (needs the plot extra).")
 
 
-def threshold_options(command: Callable[..., None]) -> Callable[..., None]:
-    """One option per PhaseThresholds field, e.g. --cone-max-drift-ratio, defaults from the dataclass."""
-    for f in reversed(dataclasses.fields(PhaseThresholds)):
-        command = click.option(
-            "--" + f.name.replace("_", "-"), f"threshold_{f.name}", type=type(f.default), default=f.default,
-            show_default=True, help=f"Phase threshold: {f.metadata['help']}.",
-        )(command)
-    return command
-
-
-resamples_option = click.option(
-    "--resamples", type=int, default=DRAWS, show_default=True, metavar="N",
-    help="Probe resamples (rows and columns of the kernels, no new kernel) that test how sure the verdict is; "
-         f"the verdict is uncertain when fewer than {CONFIDENT_SHARE} of them agree with it (0: off).",
-)
 
 
 

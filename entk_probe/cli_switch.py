@@ -47,17 +47,17 @@ def _progress(result: SwitchResult) -> None:
 def switch_command(run_dir: Path, train_spec: str, eval_spec: str, probe_spec: str | None, at: str, epochs: float,
                    lr: float | None, momentum: float | None, weight_decay: float | None, batch_size: int | None,
                    seed: int, model: dict[str, Any], selection: dict[str, Any], kernel: dict[str, Any],
-                   data: dict[str, Any], text: dict[str, Any], json_path: str | None, html_path: Path | None,
-                   plot_path: Path | None, quiet: bool, no_color: bool) -> None:
+                   data: dict[str, Any], text: dict[str, Any], analysis: dict[str, Any], json_path: str | None,
+                   html_path: Path | None, plot_path: Path | None, quiet: bool, no_color: bool) -> None:
     """Train the network and its linearisation from chosen checkpoints and compare them.
 
-    The kernel options are those of the analysis that places the boundary; --device trains too.
+    The kernel and phase options are those of the analysis that places the boundary; --device trains too.
 
     \b
     Example:
       entk-probe switch runs/r20 --train cifar10:4000,split=train --eval cifar10:1000 --epochs 2
     """
-    options = AnalyzeOptions(**model, **selection, **kernel, **data, **text)
+    options = AnalyzeOptions(**model, **selection, **kernel, **data, **text, **analysis)
     load_plugins(options.plugins)
     opt = optimiser(run_dir, {"lr": lr, "momentum": momentum, "weight_decay": weight_decay, "batch_size": batch_size})
     check_outputs(plot_path, html_path)

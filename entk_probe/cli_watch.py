@@ -50,7 +50,8 @@ def _on_phase2(command: str | None):  # type: ignore[no-untyped-def]
 @handles_errors
 def watch_command(run_dir: Path, probe_spec: str | None, model: dict[str, Any], selection: dict[str, Any],
                   until: str | None, on_phase2: str | None, poll: float, kernel: dict[str, Any], data: dict[str, Any],
-                  text: dict[str, Any], json_path: str | None, html_path: Path | None, plot_path: Path | None,
+                  text: dict[str, Any], analysis: dict[str, Any], json_path: str | None, html_path: Path | None,
+                  plot_path: Path | None,
                   quiet: bool, no_color: bool) -> None:
     """Follow RUN_DIR as its checkpoints are written: each kernel once, a line and the provisional phase call
     a checkpoint (on stderr), then the final report.
@@ -63,7 +64,7 @@ def watch_command(run_dir: Path, probe_spec: str | None, model: dict[str, Any], 
     from .cli import report_analysis  # the same outputs as analyze
 
     step, idle = parse_until(until)
-    options = AnalyzeOptions(**model, **selection, **kernel, **data, **text)
+    options = AnalyzeOptions(**model, **selection, **kernel, **data, **text, **analysis)
     check_outputs(plot_path, html_path)
     with LiveView(report_console(no_color, stderr=True)) as view:  # a redrawn table on a terminal, else lines
         followed = follow(run_dir, probe_spec, options, until_step=step, idle=idle, poll=poll, on_checkpoint=None if quiet else view.add,

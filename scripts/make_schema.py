@@ -152,7 +152,8 @@ SWITCH_OUT = OUT.with_name("switch.schema.json")
 pair = obj({"boundary": NN, "end": NN})
 compared = obj({
     "label": S, "source": S, "report_schema_version": S, "hyperparameters": {"type": "object", "additionalProperties": SCALAR},
-    "hyperparameters_source": null(S), "by_value": SCALAR, "time_unit": {"type": ["string", "null"]},
+    "hyperparameters_source": null(S), "by_value": SCALAR, "arch": null(S), "probe": null(S), "mode": null(S),
+    "time_unit": {"type": ["string", "null"]},
     "verdict": null(S), "point_verdict": null(S), "confidence": NN, "uncertain": null(B),
     "boundary": obj({"checkpoint": null(S), "time": NN, "rule": {"type": ["string", "null"]}}, nullable=True),
     "phase1_travel_deg": NN, "half_angle_deg": NN, "axis_angle_deg": NN, "drift_ratio": NN,

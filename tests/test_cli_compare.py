@@ -50,12 +50,22 @@ def test_compare_json_to_stdout_reads_saved_reports_too(tmp_path: Path, two_runs
     assert missing.exit_code == 2 and "no such run folder or JSON report" in missing.stderr
 
 
-def test_report_shows_a_saved_compare_report_and_compare_refuses_one(tmp_path: Path, two_runs: list[str]) -> None:
+def test_report_shows_a_saved_compare_report_and_compare_leaves_one_out(tmp_path: Path, two_runs: list[str]) -> None:
     saved = tmp_path / "c.json"
     made = CliRunner().invoke(main, ["compare", *two_runs, "--probe", "synthetic:4", "--device", "cpu", "--by", "lr",
                                      "--json", str(saved), "--no-color"], terminal_width=120)
     assert made.exit_code == 0, made.output
     shown = CliRunner().invoke(main, ["report", str(saved), "--no-color"], terminal_width=120)
     assert shown.exit_code == 0 and shown.stdout == made.stdout  # the same table, from the file
-    refused = CliRunner().invoke(main, ["compare", str(saved)])
-    assert refused.exit_code == 2 and "is a compare report, not an analysis report" in refused.stderr
+    left_out = CliRunner().invoke(main, ["compare", str(saved), two_runs[0], "--probe", "synthetic:4", "--device", "cpu",
+                                         "--json", "-", "--quiet"])  # a glob over a results folder catches it
+    assert left_out.exit_code == 0 and "compare leaves out" in left_out.stderr
+    assert [r["label"] for r in json.loads(left_out.stdout)["runs"]] == ["fast"]
+
+
+def test_compare_takes_the_phase_options_of_analyze(tmp_path: Path, two_runs: list[str]) -> None:
+    result = CliRunner().invoke(main, ["compare", two_runs[0], "--probe", "synthetic:4", "--device", "cpu", "--quiet",
+                                       "--min-checkpoints", "50", "--resamples", "0", "--json", "-"])
+    assert result.exit_code == 0, result.output
+    row = json.loads(result.stdout)["runs"][0]
+    assert row["verdict"] == "insufficient" and row["confidence"] is None  # 3 checkpoints < 50; no resamples

@@ -62,7 +62,8 @@ def test_every_reporting_command_takes_the_shared_options() -> None:
         assert {"html_path", "plot_path"} <= set(_options(main.commands[name])), name
     for name in ("analyze", "switch", "compare", "watch"):
         assert {"arch", "plugins", "model_kwargs", "weights", "trust_checkpoints", "glob", "every", "range",
-                "max_checkpoints", "device", "input_size", "tokenizer"} <= set(_options(main.commands[name])), name
+                "max_checkpoints", "device", "input_size", "tokenizer", "threshold_cone_max_drift_ratio", "resamples",
+                "no_cache", "init"} <= set(_options(main.commands[name])), name
 
 
 def test_every_commands_help_is_grouped_and_names_its_values() -> None:

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from rich.console import Console
+from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
@@ -53,27 +54,57 @@ def verdict_text(row: Mapping[str, Any]) -> str:
     return f"{verdict} ({point})" if row["uncertain"] and point and point != verdict else verdict
 
 
-def render_compare(report: Mapping[str, Any], console: Console) -> None:
-    """The table (a section a ``by`` value), its legend, and where each run's numbers came from."""
-    by = report.get("by")
-    table = Table(show_edge=False, pad_edge=False, box=None, header_style="bold", padding=(0, 1, 0, 0))
-    headers = [COLUMNS[0][0]] + ([by] if by else []) + [name for name, _ in COLUMNS[1:]]
+def _cells(row: Mapping[str, Any], by: str | None) -> list[Text | str]:
+    gap = row["switch_gap"]
+    cells: list[Text | str] = [row["label"]] + ([str(row["by_value"]) if row["by_value"] is not None else "—"]
+                                                if by else [])
+    return cells + [Text(verdict_text(row), style="bold" if row["uncertain"] is False else ""),
+                    "—" if row["confidence"] is None else f"{row['confidence']:.0%}", _boundary(row),
+                    _f(row["phase1_travel_deg"]), _f(row["half_angle_deg"]), _f(row["axis_angle_deg"]),
+                    _f(row["drift_ratio"], 2), _pair(row["kernel_regression"]), _pair(row["accuracy"]),
+                    "—" if gap is None else f"{gap['gap']:+.3f}"]
+
+
+def _table() -> Table:
+    return Table(show_edge=False, pad_edge=False, box=None, header_style="bold", padding=(0, 1, 0, 0))
+
+
+def _wide(report: Mapping[str, Any], headers: list[str]) -> Table:
+    """A row a run, a section a ``by`` value."""
+    table = _table()
     for name in headers:
         table.add_column(name, justify="left" if name in ("run", "verdict", "boundary") else "right", overflow="fold")
-    previous = object()
-    for row in report["runs"]:
-        if by and row["by_value"] != previous and previous is not object():
+    for i, row in enumerate(report["runs"]):
+        if report.get("by") and i and row["by_value"] != report["runs"][i - 1]["by_value"]:
             table.add_section()
-        previous = row["by_value"]
-        gap = row["switch_gap"]
-        cells = [row["label"]] + ([str(row["by_value"]) if row["by_value"] is not None else "—"] if by else [])
-        cells += [Text(verdict_text(row), style="bold" if row["uncertain"] is False else ""),
-                  "—" if row["confidence"] is None else f"{row['confidence']:.0%}", _boundary(row),
-                  _f(row["phase1_travel_deg"]), _f(row["half_angle_deg"]),
-                  _f(row["axis_angle_deg"]), _f(row["drift_ratio"], 2), _pair(row["kernel_regression"]),
-                  _pair(row["accuracy"]), "—" if gap is None else f"{gap['gap']:+.3f}"]
-        table.add_row(*cells)
-    console.print(Text(f"entk-probe {report['tool']['version']} · compare · {len(report['runs'])} runs"
+        table.add_row(*_cells(row, report.get("by")))
+    return table
+
+
+def _tall(report: Mapping[str, Any], headers: list[str]) -> Table:
+    """The same, transposed: a column a run, for a terminal too narrow for a row a run."""
+    table = _table()
+    table.add_column("", style="bold")
+    for row in report["runs"]:
+        table.add_column(row["label"], justify="right", overflow="fold")
+    columns = [_cells(row, report.get("by")) for row in report["runs"]]
+    for i, name in enumerate(headers[1:], start=1):
+        table.add_row(name, *[cells[i] for cells in columns])
+    return table
+
+
+def render_compare(report: Mapping[str, Any], console: Console) -> None:
+    """The table (a row a run; transposed where the terminal is too narrow for that), its legend, and the runs
+    without the ``by`` value."""
+    by = report.get("by")
+    headers = [COLUMNS[0][0]] + ([by] if by else []) + [name for name, _ in COLUMNS[1:]]
+    table = _wide(report, headers)
+    unbounded = console.options.update_width(10_000)  # a table's natural width, not the terminal's
+    if Measurement.get(console, unbounded, table).maximum > console.width:
+        tall = _tall(report, headers)
+        table = tall if Measurement.get(console, unbounded, tall).maximum <= console.width else table
+    count = len(report["runs"])
+    console.print(Text(f"entk-probe {report['tool']['version']} · compare · {count} run{'s' if count != 1 else ''}"
                        + (f" by {by}" if by else "")))
     console.print(table)
     console.print(Text("; ".join(f"{name}: {what}" for name, what in COLUMNS[1:]), style="dim"))

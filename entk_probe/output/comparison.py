@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
+from ..errors import UsageError, warn
 
 COMPARE_SCHEMA_VERSION = "1.0"
 Report = Mapping[str, Any]
@@ -104,6 +105,8 @@ def compare_row(run: Compared, by: str | None = None) -> dict[str, Any]:
         "label": run.label, "source": run.source, "report_schema_version": str(report.get("schema_version", "")),
         "hyperparameters": run.hyperparameters, "hyperparameters_source": run.hyperparameters_source,
         "by_value": run.hyperparameters.get(by) if by else None,
+        "arch": (report.get("model") or {}).get("arch"), "probe": (report.get("probe") or {}).get("spec"),
+        "mode": (report.get("kernel") or {}).get("mode"),
         "time_unit": report.get("time_unit"), "verdict": phases.get("verdict"),
         "point_verdict": None if not isinstance(confidence, Mapping) else confidence.get("point_verdict"),
         "confidence": None if not isinstance(confidence, Mapping) else _number(confidence.get("verdict_share")),
@@ -128,10 +131,31 @@ def _order(value: Any) -> tuple[int, float, str]:
     return (0, number, "") if number is not None else (1 if value is not None else 2, 0.0, str(value))
 
 
+def check_by(runs: Sequence[Compared], by: str | None) -> None:
+    """A UsageError when no run records the ``by`` hyperparameter, naming those they do record."""
+    if by and not any(by in run.hyperparameters for run in runs):
+        recorded = sorted({name for run in runs for name in run.hyperparameters})
+        listing = ", ".join(recorded[:30]) + (", ..." if len(recorded) > 30 else "")
+        raise UsageError(f"--by {by}: no run records it; they record: {listing}" if recorded else
+                         f"--by {by}: these runs record no hyperparameters (no args.yaml, hparams.yaml, "
+                         "training_args.bin or training record)")
+
+
+def _warn_differences(rows: Sequence[Mapping[str, Any]]) -> None:
+    """The runs' kernels are comparable when they share the probe and the kernel mode: say where they do not."""
+    for key, what in (("probe", "probes"), ("mode", "kernel modes")):
+        values = {row[key] for row in rows if row[key] is not None}
+        if len(values) > 1:
+            warn(f"the runs are on different {what} ({', '.join(sorted(map(str, values)))}): their angles are not "
+                 "measured alike", code="compare-differs")
+
+
 def compare_to_json(runs: Sequence[Compared], by: str | None = None) -> dict[str, Any]:
     """The compare report: one entry a run, ordered by the ``by`` hyperparameter (runs without it last),
-    then as given."""
+    then as given; a warning where the runs' probes or kernel modes differ."""
+    check_by(runs, by)
     rows = [compare_row(run, by) for run in runs]
+    _warn_differences(rows)
     if by:
         rows = sorted(rows, key=lambda r: _order(r["by_value"]))
     return {"kind": "compare", "schema_version": COMPARE_SCHEMA_VERSION,

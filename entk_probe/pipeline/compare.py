@@ -21,9 +21,14 @@ def _run_path(report: Mapping[str, Any]) -> Path | None:
     return Path(path) if isinstance(path, str) else None
 
 
+def _checkpoint_names(report: Mapping[str, Any]) -> set[str]:
+    return {str(c.get("name")) for c in report.get("checkpoints") or []}
+
+
 def switch_beside(folder: Path, report: Mapping[str, Any]) -> tuple[Mapping[str, Any], Path] | None:
-    """The switch report in ``folder`` of the same run: its run path equal to the report's, else the same run
-    folder name (reports moved from the machine that made them); the newest when several match."""
+    """The switch report in ``folder`` of the same run: its run path equal to the report's, else (reports moved
+    from the machine that made them) the same run folder name and every switch point one of the report's
+    checkpoints, with a warning; the newest when several match."""
     run = _run_path(report)
     if run is None or not folder.is_dir():
         return None
@@ -35,9 +40,10 @@ def switch_beside(folder: Path, report: Mapping[str, Any]) -> tuple[Mapping[str,
             continue  # not a report: compare reads only what it was given and switch reports
         if not isinstance(other, dict) or other.get("kind") != "switch" or (theirs := _run_path(other)) is None:
             continue
+        points = {str(r.get("checkpoint")) for r in (other.get("switch") or {}).get("results", [])}
         if theirs == run:
             same.append((other, path))
-        elif theirs.name == run.name:
+        elif theirs.name == run.name and points <= _checkpoint_names(report):
             named.append((other, path))
     found = same or named
     if not found:
@@ -46,43 +52,63 @@ def switch_beside(folder: Path, report: Mapping[str, Any]) -> tuple[Mapping[str,
     if len(found) > 1:
         warn(f"{len(found)} switch reports of run {run.name} in {folder}; compare uses the newest, {chosen[1].name}",
              code="several-switch-reports")
+    if not same:
+        warn(f"{chosen[1]} is taken as run {run}'s switch report by its run folder's name and checkpoint names "
+             f"(it records {_run_path(chosen[0])})", code="switch-report-by-name")
     return chosen
 
 
 def _hyperparameters(report: Mapping[str, Any]) -> tuple[dict[str, Any], str | None]:
     recorded = (report.get("run") or {}).get("hyperparameters")
-    if isinstance(recorded, Mapping):
-        return dict(recorded.get("values") or {}), recorded.get("source")
-    run = _run_path(report)  # an older report: the run folder, if it is still there
+    if isinstance(recorded, Mapping) and recorded.get("values"):
+        return dict(recorded["values"]), recorded.get("source")
+    run = _run_path(report)  # an older report, or one that found none: the run folder, if it is still there
     return recorded_hyperparameters(run) if run is not None and run.is_dir() else ({}, None)
+
+
+SKIPPED_KINDS = {"switch": "a switch report (its gap joins its run's row when it sits beside the run's report)",
+                 "compare": "a compare report (`entk-probe report` shows it)"}
+
+
+def _checked(paths: Sequence[Path]) -> list[tuple[Path, Mapping[str, Any] | None]]:
+    """Every argument checked before any run is analysed: (path, its report) for a JSON report, (path, None) for a
+    run folder; switch and compare reports (a glob over a results folder holds them) are left out with a warning."""
+    if not paths:
+        raise UsageError("compare needs run folders or JSON reports, e.g. entk-probe compare runs/a runs/b.json")
+    checked: list[tuple[Path, Mapping[str, Any] | None]] = []
+    for path in paths:
+        if path.is_dir():
+            checked.append((path, None))
+        elif path.is_file():
+            report = read_json(path)
+            if report.get("kind") in SKIPPED_KINDS:
+                warn(f"compare leaves out {path}: {SKIPPED_KINDS[report['kind']]}", code="not-an-analysis-report")
+            elif report.get("kind") is not None:
+                raise UsageError(f"{path} is a {report['kind']} report, not an analysis report (entk-probe analyze --json)")
+            else:
+                checked.append((path, report))
+        else:
+            raise UsageError(f"{path}: no such run folder or JSON report")
+    if not checked:
+        raise UsageError("compare: none of the arguments is a run folder or an analysis report")
+    return checked
 
 
 def gather(paths: Sequence[Path], probe_spec: str | None, options: AnalyzeOptions,
            on_run: Callable[[Path], None] | None = None) -> list[Compared]:
-    """The runs to compare, in the order given; a folder is analysed with ``options`` on ``probe_spec``."""
-    if not paths:
-        raise UsageError("compare needs run folders or JSON reports, e.g. entk-probe compare runs/a runs/b.json")
+    """The runs to compare, in the order given; a folder is analysed with ``options`` on ``probe_spec``, once
+    every argument has been checked."""
     runs, labels = [], set()
-    for path in paths:
+    for path, saved in _checked(paths):
         if on_run is not None:
             on_run(path)
-        if path.is_dir():
+        if saved is None:
             analysis = analyze(path, probe_spec, options)
             with analysis.kernels:
                 report: Mapping[str, Any] = to_json(analysis)
-            folder = path
-        elif path.is_file():
-            report = read_json(path)
-            if report.get("kind") == "switch":
-                raise UsageError(f"{path} is a switch report: give the run's analysis report; compare finds the "
-                                 "switch report beside it")
-            if report.get("kind") is not None:
-                raise UsageError(f"{path} is a {report['kind']} report, not an analysis report (entk-probe analyze "
-                                 "--json); `entk-probe report` shows it")
-            folder = path.parent
         else:
-            raise UsageError(f"{path}: no such run folder or JSON report")
-        switch = switch_beside(folder, report)
+            report = saved
+        switch = switch_beside(path if saved is None else path.parent, report)
         values, source = _hyperparameters(report)
         runs.append(Compared(label_of(path, labels), str(path), report, switch[0] if switch else None,
                              str(switch[1]) if switch else None, values, source))

@@ -34,8 +34,12 @@ def test_a_row_a_run_with_its_by_value_and_a_legend() -> None:
     assert all(f"{name}:" in " ".join(lines) for name, _ in COLUMNS[1:])  # every column explained
 
 
-def test_an_80_column_terminal_folds_cells_and_never_cuts_them() -> None:
-    runs = [Compared("a-rather-long-run-name", "x", report([0, 1, 2, 3], [0, 30, 40, 42], boundary=1),
-                     hyperparameters={"lr": 0.01})]
-    text = _text(compare_to_json(runs, by="lr"), width=80)
-    assert "…" not in text and max(len(line) for line in text.splitlines()) <= 80
+def test_an_80_column_terminal_gets_a_column_a_run_and_a_crowd_folds_never_cuts() -> None:
+    runs = [Compared(name, name, report([0, 1, 2, 3], [0, 30, 40, 42], boundary=1), hyperparameters={"lr": lr})
+            for name, lr in (("a-rather-long-run-name", 0.01), ("b", 0.1), ("c", 0.2))]
+    lines = _text(compare_to_json(runs, by="lr"), width=80).splitlines()
+    assert lines[1].split() == ["a-rather-long-run-name", "b", "c"] and lines[2].split() == ["lr", "0.01", "0.1", "0.2"]
+    assert next(line for line in lines if line.startswith("verdict")).split()[1:] == ["two-phase-cone"] * 3
+    crowd = [Compared(f"run{i:02d}", "x", report([0, 1, 2, 3], [0, 30, 40, 42], boundary=1)) for i in range(12)]
+    text = _text(compare_to_json(crowd), width=80)  # too many runs for a column each: a row each, folded
+    assert "…" not in text and max(len(line) for line in text.splitlines()) <= 80 and "run11" in text

@@ -82,3 +82,25 @@ def test_labels_are_names_made_unique() -> None:
     taken: set[str] = set()
     assert [label_of(Path(p), taken) for p in ("runs/r20", "out/r20.json", "more/r20", "x/y.json")] == [
         "r20", "r20-2", "r20-3", "y"]
+
+
+def test_a_hyperparameter_no_run_records_is_refused_naming_those_they_do() -> None:
+    import pytest
+
+    from entk_probe.errors import UsageError
+
+    runs = [Compared("a", "a", report([0, 1, 2, 3], [0, 30, 40, 42], boundary=1), hyperparameters={"lr": 0.1, "seed": 0})]
+    with pytest.raises(UsageError, match="--by lrate: no run records it; they record: lr, seed"):
+        compare_to_json(runs, by="lrate")
+    with pytest.raises(UsageError, match="these runs record no hyperparameters"):
+        compare_to_json([Compared("b", "b", runs[0].report)], by="lr")
+
+
+def test_runs_on_different_probes_are_compared_with_a_warning() -> None:
+    import pytest
+
+    first, second = (report([0, 1, 2, 3], [0, 30, 40, 42], boundary=1) for _ in range(2))
+    first["probe"], second["probe"] = {"spec": "cifar10:100"}, {"spec": "cifar10:500"}
+    with pytest.warns(UserWarning, match=r"different probes \(cifar10:100, cifar10:500\)"):
+        out = compare_to_json([Compared("a", "a", first), Compared("b", "b", second)])
+    assert [r["probe"] for r in out["runs"]] == ["cifar10:100", "cifar10:500"]

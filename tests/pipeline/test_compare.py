@@ -57,16 +57,35 @@ def test_the_switch_report_of_the_same_run_is_found_the_newest_of_several(tmp_pa
     _switch(tmp_path / "s2.json", "/moved/r20", "2026-02-01")
     (tmp_path / "notes.json").write_text("not json")
     with pytest.warns(UserWarning, match="2 switch reports of run r20 .* uses the newest, s2.json"):
-        assert switch_beside(tmp_path, report)[1].name == "s2.json"  # type: ignore[index]
+        assert switch_beside(tmp_path, report)[1].name == "s2.json"  # type: ignore[index]  # no switch points to check
     _switch(tmp_path / "exact.json", "/elsewhere/runs/r20", "2025-01-01")
     assert switch_beside(tmp_path, report)[1].name == "exact.json"  # type: ignore[index]
 
 
-def test_what_is_neither_a_run_nor_an_analysis_report_is_refused(tmp_path: Path) -> None:
+def test_every_argument_is_checked_before_any_run_is_analysed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import entk_probe.pipeline.compare as compare
+
+    monkeypatch.setattr(compare, "analyze", lambda *a, **k: pytest.fail("a run was analysed"))
+    write_run(tmp_path / "run")
     _switch(tmp_path / "s.json", "/r", "2026-01-01")
-    with pytest.raises(UsageError, match="s.json is a switch report: give the run's analysis report"):
-        gather([tmp_path / "s.json"], None, AnalyzeOptions())
     with pytest.raises(UsageError, match="missing: no such run folder or JSON report"):
-        gather([tmp_path / "missing"], None, AnalyzeOptions())
+        gather([tmp_path / "run", tmp_path / "missing"], None, AnalyzeOptions())
+    with pytest.raises(UsageError, match="none of the arguments is a run folder or an analysis report"), \
+            pytest.warns(UserWarning, match="compare leaves out .*s.json: a switch report"):
+        gather([tmp_path / "s.json"], None, AnalyzeOptions())
+    (tmp_path / "other.json").write_text(json.dumps({"kind": "kernel-listing", "schema_version": "1.0"}))
+    with pytest.raises(UsageError, match="other.json is a kernel-listing report, not an analysis report"):
+        gather([tmp_path / "run", tmp_path / "other.json"], None, AnalyzeOptions())
     with pytest.raises(UsageError, match="compare needs run folders or JSON reports"):
         gather([], None, AnalyzeOptions())
+
+
+def test_a_switch_report_matched_by_folder_name_must_be_of_the_same_checkpoints(tmp_path: Path) -> None:
+    report = {"run": {"path": "/a/cmp"}, "checkpoints": [{"name": "step0.safetensors"}, {"name": "step5.safetensors"}]}
+    (tmp_path / "s.json").write_text(json.dumps({"kind": "switch", "created": "1", "run": {"path": "/b/cmp"}, "switch": {
+        "results": [{"checkpoint": "checkpoint-2.pth.tar", "kind": "standard", "accuracy": 0.5, "at_epoch": 2}]}}))
+    assert switch_beside(tmp_path, report) is None  # another run that happens to share the folder's name
+    (tmp_path / "s.json").write_text(json.dumps({"kind": "switch", "created": "1", "run": {"path": "/b/cmp"}, "switch": {
+        "results": [{"checkpoint": "step5.safetensors", "kind": "standard", "accuracy": 0.5, "at_epoch": 5}]}}))
+    with pytest.warns(UserWarning, match="taken as run /a/cmp's switch report by its run folder's name"):
+        assert switch_beside(tmp_path, report) is not None
