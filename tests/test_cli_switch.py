@@ -14,7 +14,7 @@ from .helpers import REPO
 
 SAMPLE = REPO / "sample_checkpoints" / "fashion_mnist_mlp"
 SWITCH = ["switch", str(SAMPLE), "--plugins", str(REPO / "plugins" / "mlp.py"), "--train", "fashion-mnist:200,split=train",
-          "--eval", "fashion-mnist:100", "--at", "1", "--epochs", "0.5"]
+          "--eval", "fashion-mnist:100", "--at", "1", "--epochs", "1"]  # 200 // 128: one step
 
 
 @pytest.mark.skipif(not Path("/usr/share/datasets/fashion-mnist").is_dir(), reason="Fashion-MNIST not installed")
@@ -39,3 +39,12 @@ def test_switch_takes_the_shared_selection_and_json_to_stdout(tmp_path: Path) ->
     assert "switch at" not in result.stderr
     refused = CliRunner().invoke(main, [*SWITCH, "--weights", "ema"])
     assert refused.exit_code != 0 and "ema" in refused.stderr.lower()  # the job reads --weights
+
+
+@pytest.mark.skipif(not Path("/usr/share/datasets/fashion-mnist").is_dir(), reason="Fashion-MNIST not installed")
+def test_switch_refuses_an_epoch_count_that_is_no_step_and_warns_at_a_time_outside_the_run() -> None:
+    refused = CliRunner().invoke(main, [*SWITCH, "--epochs", "0.4"])
+    assert refused.exit_code == 2 and "--epochs 0.4 is no SGD step: 200 training records make 1 batch(es)" in refused.stderr
+    outside = CliRunner().invoke(main, [*SWITCH, "--at", "100", "--quiet", "--json", "-"])
+    assert outside.exit_code == 0, outside.output
+    assert "switch --at 100: the checkpoints span epoch 0 to 6; switching at the nearest, checkpoint-6" in outside.stderr

@@ -16,14 +16,14 @@ from pathlib import Path
 from typing import Any
 
 from ..engine.kernel import resolve_device
-from ..errors import UsageError
+from ..errors import UsageError, warn
 from ..probes import Probe, make_probe, parse_spec
 from ..runs.checkpoints import Checkpoint, discover, select, time_unit
 from ..runs.models import load_weights, resolve_arch
 from ..runs.records import read_run_args
 from .job import analyze, prepare, read_state
 from .options import AnalyzeOptions
-from .training import KINDS, Optimiser, evaluate, train
+from .training import KINDS, Optimiser, evaluate, train, training_steps
 
 DEFAULTS = {"lr": 0.01, "momentum": 0.9, "weight_decay": 5e-4, "batch_size": 128}
 
@@ -85,7 +85,11 @@ def _chosen(checkpoints: list[Checkpoint], unit: str, at: str, boundary: dict[st
             wanted = float(text)
         except ValueError:
             raise UsageError(f"switch --at takes 'boundary' and/or times such as boundary,1,2.5, not {at!r}") from None
-        picks.add(min(range(len(times)), key=lambda i: abs(times[i] - wanted)))  # type: ignore[operator]
+        nearest = min(range(len(times)), key=lambda i: abs(times[i] - wanted))  # type: ignore[operator]
+        if not times[0] <= wanted <= times[-1]:  # type: ignore[operator]
+            warn(f"switch --at {text.strip()}: the checkpoints span {unit} {times[0]:g} to {times[-1]:g}; switching "
+                 f"at the nearest, {checkpoints[nearest].name} ({unit} {times[nearest]:g})", code="switch-at-outside")
+        picks.add(nearest)
     return sorted(picks)
 
 
@@ -123,6 +127,10 @@ def run_switch(run_dir: Path, train_spec: str, eval_spec: str, at: str, epochs: 
                             data_root=options.data_root, download=options.download)
     if train_probe.labels is None or eval_probe.labels is None:
         raise UsageError("switch needs labelled data for --train and --eval (a dataset or image folder, not synthetic)")
+    if training_steps(train_probe.n, epochs, opt.batch_size) == 0:
+        raise UsageError(f"switch --epochs {epochs:g} is no SGD step: {train_probe.n} training records make "
+                         f"{max(1, train_probe.n // opt.batch_size)} batch(es) of {opt.batch_size} an epoch; give more "
+                         "--epochs, more --train records or a smaller --batch-size")
     boundary = None
     if "boundary" in [item.strip() for item in at.split(",")]:  # after the data, so that a bad spec fails first
         analysis = analyze(run_dir, probe_spec or eval_spec, options)

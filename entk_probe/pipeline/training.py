@@ -53,6 +53,12 @@ def _decay(kind: str, trained: nn.Module, opt: Optimiser) -> Callable[[], Tensor
     return lambda: sum(0.5 * opt.weight_decay * (w * w).sum() for w in lin.moved().values())  # type: ignore[return-value]
 
 
+def training_steps(n: int, epochs: float, batch_size: int) -> int:
+    """SGD steps of ``epochs`` epochs over ``n`` records: whole batches an epoch (at least one), the last partial one
+    dropped."""
+    return round(epochs * max(1, n // batch_size))
+
+
 def train(model: nn.Module, kind: str, x: Tensor, y: Tensor, epochs: float, opt: Optimiser, seed: int) -> nn.Module:
     """A copy of ``model`` (or its linearisation) trained for ``epochs`` epochs of (x, y); ``model`` is unchanged.
 
@@ -67,7 +73,7 @@ def train(model: nn.Module, kind: str, x: Tensor, y: Tensor, epochs: float, opt:
     gen = torch.Generator().manual_seed(seed)
     steps_per_epoch = max(1, len(y) // opt.batch_size)
     orders = [torch.randperm(len(y), generator=gen) for _ in range(math.ceil(epochs))]  # one a started epoch
-    for step in range(round(epochs * steps_per_epoch)):
+    for step in range(training_steps(len(y), epochs, opt.batch_size)):
         epoch, within = divmod(step, steps_per_epoch)
         batch = orders[epoch][within * opt.batch_size : (within + 1) * opt.batch_size].to(x.device)
         logits = trained(x[batch]).reshape(len(batch), -1)
