@@ -116,7 +116,8 @@ RENDERERS = {None: (render, plot_report, report_html), "switch": (render_switch,
 
 @main.command("report", cls=GroupedCommand)
 @click.argument("path", type=click.Path(path_type=Path))
-@report_options(json="the report (as read, after its checks)")
+@report_options(plot="the report (the dynamics, or a switch or compare report's plot)",
+                json="the report (as read, after its checks)")
 @handles_errors
 def report_command(path: Path, json_path: str | None, html_path: Path | None, plot_path: Path | None, quiet: bool,
                    no_color: bool) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from .compareplots import PANELS
+from .compareplots import PANELS, time_unit
 from .comparetable import COLUMNS, verdict_text
 from .comparison import run_tag
 from .htmlblocks import esc, facts_html, figure_html, page, paragraphs, plotly_module, section, table_html
@@ -21,7 +21,8 @@ def _cells(row: Mapping[str, Any], by: str | None) -> list[str]:
 
     b, gap = row["boundary"], row["switch_gap"]
     confidence = "—" if row["confidence"] is None else f"{row['confidence']:.0%}"
-    boundary = "—" if b is None else f"{f(b['time'], 3)} {row['time_unit'] or ''}" + (f" ({b['rule']})" if b.get("rule") else "")
+    boundary = "—" if b is None or b.get("time") is None else (
+        f"{b['time']:.3g} {row['time_unit'] or ''}" + (f" ({b['rule']})" if b.get("rule") else ""))
     cells = [row["label"]] + ([str(row["by_value"]) if row["by_value"] is not None else "—"] if by else [])
     return cells + [verdict_text(row), confidence, boundary, f(row["phase1_travel_deg"]), f(row["half_angle_deg"]), f(row["axis_angle_deg"]),
                     f(row["drift_ratio"], 2),
@@ -47,6 +48,8 @@ def _points(report: Mapping[str, Any], key: str, log: bool, relative: bool) -> l
 
 def _curves(report: Mapping[str, Any], key: str, label: str, log: bool, relative: bool) -> str:
     go = plotly_module().graph_objects
+    unit = time_unit(report)
+    label = label.format(unit=unit)
     runs = _points(report, key, log, relative)
     # one time axis for every run: symmetric-log where checkpoints are dense early, as the report's own plots
     x, axis = (np.array([p[0] for _, points in runs for p in points], dtype=float), {}) if relative else \
@@ -57,8 +60,6 @@ def _curves(report: Mapping[str, Any], key: str, label: str, log: bool, relative
         fig.add_trace(go.Scatter(x=xs.tolist(), y=[p[1] for p in points], mode="lines+markers", name=esc(tag),
                                  text=[f"<b>{esc(tag)}</b><br>{esc(p[2])}<br>time {p[0]:.4g}<br>{esc(label)} {p[1]:.4g}"
                                        for p in points], hovertemplate="%{text}<extra></extra>"))
-    units = {row["time_unit"] for row in report["runs"]}
-    unit = units.pop() if len(units) == 1 else "time"
     fig.update_layout(title=f"{label}, against {unit}" + (" since each run's boundary" if relative else ""),
                       yaxis_title=label, yaxis_type="log" if log else "linear", height=420,
                       margin={"l": 50, "r": 10, "t": 50, "b": 40}, legend={"orientation": "h", "y": -0.25})

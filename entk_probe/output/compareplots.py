@@ -15,7 +15,7 @@ from .plots import new_figure, save_png
 # (curve key, axis label, log scale)
 PANELS: tuple[tuple[str, str, bool], ...] = (
     ("angle_from_first_deg", "angle from the first kernel (°)", False),
-    ("velocity_deg", "angular velocity (° per unit time)", True),
+    ("velocity_deg", "angular velocity (° per {unit})", True),
 )
 
 
@@ -32,29 +32,43 @@ def _values(row: Mapping[str, Any], key: str, relative: bool) -> tuple[np.ndarra
     return t[keep], y[keep]
 
 
-def compare_figure(report: Mapping[str, Any]) -> Any:
-    """A matplotlib Figure: rows the curves of ``PANELS``, columns time and time since each run's boundary."""
-    fig = new_figure(figsize=(11, 7), constrained_layout=True)
-    axes = fig.subplots(len(PANELS), 2, squeeze=False)
+def time_unit(report: Mapping[str, Any]) -> str:
+    """The runs' time unit, or "time" where they differ."""
     units = {row["time_unit"] for row in report["runs"]}
-    unit = units.pop() if len(units) == 1 else "time"
+    return str(units.pop()) if len(units) == 1 else "time"
+
+
+def compare_figure(report: Mapping[str, Any]) -> Any:
+    """A matplotlib Figure: rows the curves of ``PANELS``, columns time and time since each run's boundary; a
+    colour a run (tab10, tab20 past ten runs), one legend under the panels."""
+    import matplotlib
+
+    fig = new_figure(figsize=(11, 7.5), constrained_layout=True)
+    axes = fig.subplots(len(PANELS), 2, squeeze=False)
+    unit = time_unit(report)
+    runs = report["runs"]
+    palette = matplotlib.colormaps["tab10" if len(runs) <= 10 else "tab20"]
+    unplaced = [row["label"] for row in runs if _values(row, PANELS[0][0], True) is None]
     for r, (key, label, log) in enumerate(PANELS):
         for c, relative in enumerate((False, True)):
             ax = axes[r][c]
-            for row in report["runs"]:
+            for i, row in enumerate(runs):
                 points = _values(row, key, relative)
                 if points is not None and len(points[0]):
-                    tag = run_tag(report, row)
-                    ax.plot(points[0], points[1], "o-", markersize=3, linewidth=1.2, label=tag)
+                    ax.plot(points[0], points[1], "o-", markersize=3, linewidth=1.2, color=palette(i % palette.N),
+                            label=run_tag(report, row) if r == 0 and c == 0 else None)
             if relative:
                 ax.axvline(0.0, color="tab:red", linestyle="--", linewidth=1)
+                if unplaced and r == 0:
+                    ax.set_title(f"without a boundary: {', '.join(unplaced)}", fontsize=8)
             ax.set_xlabel(f"{unit} since the run's boundary" if relative else unit)
-            ax.set_ylabel(label)
+            ax.set_ylabel(label.format(unit=unit))
             if log:
                 ax.set_yscale("log")
             ax.grid(alpha=0.3)
-    axes[0][0].legend(fontsize=7)
-    fig.suptitle(f"{len(report['runs'])} runs" + (f" by {report['by']}" if report.get("by") else ""))
+    fig.legend(loc="outside lower center", ncols=min(4, max(1, len(runs))), fontsize=7)
+    count = len(runs)
+    fig.suptitle(f"{count} run{'s' if count != 1 else ''}" + (f" by {report['by']}" if report.get("by") else ""))
     return fig
 
 

@@ -221,7 +221,10 @@ def read_json(path: Path) -> Report:
         raise UsageError(f"report {path} does not exist") from None
     except (OSError, ValueError) as exc:
         raise ReportError(f"{path}: not a readable JSON report ({exc})") from None
-    version = str(report.get("schema_version", "")) if isinstance(report, dict) else ""
+    if not isinstance(report, dict) or "schema_version" not in report:
+        raise ReportError(f"{path}: not an entk-probe report (no schema_version); give a file that analyze, switch or "
+                          "compare wrote with --json")
+    version = str(report.get("schema_version", ""))
     if version.split(".")[0] != SCHEMA_VERSION.split(".")[0]:
         raise ReportError(f"{path}: schema_version {version or 'missing'}; this entk-probe reads {SCHEMA_VERSION.split('.')[0]}.x")
     return Report(report)

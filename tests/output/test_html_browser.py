@@ -57,7 +57,7 @@ def pages(tmp_path_factory: pytest.TempPathFactory, small_analysis: object) -> d
     out = {name: (write_html(switch_html(r) if name == "switch" else report_html(r), folder / f"{name}.html"), r)
            for name, r in reports.items()}
     runs = gather([RESULTS / f"{name}.json" for name in ("r20", "r20lr01", "ts_onecycle")], None, AnalyzeOptions())
-    compared = compare_to_json(runs, by="lr")
+    compared = compare_to_json(runs)
     out["compare"] = (write_html(compare_html(compared), folder / "compare.html"), compared)
     return out
 

@@ -97,3 +97,17 @@ def test_resamples_0_leaves_the_confidence_null_and_a_negative_count_is_refused(
     assert off["phases"]["confidence"] is None and off["phases"]["verdict"] != UNCERTAIN.id
     bad = CliRunner().invoke(main, [*args, "--resamples", "-1"])
     assert bad.exit_code == 2 and "--resamples must be a whole number" in bad.stderr
+
+
+def test_read_json_names_what_is_wrong_with_a_file(tmp_path: Path) -> None:
+    from entk_probe.errors import ReportError, UsageError
+    from entk_probe.output.jsonreport import read_json
+
+    (tmp_path / "other.json").write_text(json.dumps({"results": [1, 2]}))
+    with pytest.raises(ReportError, match="other.json: not an entk-probe report .no schema_version."):
+        read_json(tmp_path / "other.json")
+    (tmp_path / "future.json").write_text(json.dumps({"schema_version": "2.0"}))
+    with pytest.raises(ReportError, match="future.json: schema_version 2.0; this entk-probe reads 1.x"):
+        read_json(tmp_path / "future.json")
+    with pytest.raises(UsageError, match="does not exist"):
+        read_json(tmp_path / "none.json")
