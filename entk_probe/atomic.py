@@ -29,6 +29,11 @@ def write_atomically(path: Path, write: Callable[[Path], None]) -> Path:
 
 def write_error_cause(exc: BaseException) -> str:
     """The cause of a failed write in a few words: the OS's message, else the first line of the error."""
+    if isinstance(exc, (FileExistsError, NotADirectoryError)) and exc.filename:
+        where = Path(exc.filename)
+        blocking = next((q for q in (where, *where.parents) if q.is_file()), None)  # mkdir met a file on the way
+        if blocking is not None:
+            return f"{blocking} is a file, not a folder"
     if isinstance(exc, OSError) and exc.strerror:
         return exc.strerror
     return str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__

@@ -10,6 +10,7 @@ import click
 from .cli_options import probe_option, report_options, run_options
 from .cli_outputs import Outputs, check_outputs, emit
 from .cli_shell import handles_errors
+from .errors import warn
 from .output.comparehtml import compare_html
 from .output.compareplots import plot_compare
 from .output.comparetable import render_compare
@@ -17,6 +18,20 @@ from .output.comparison import compare_to_json
 from .output.helptext import GroupedCommand
 from .pipeline import AnalyzeOptions
 from .pipeline.compare import gather
+
+
+# compare's own options: every other one says how a run folder is analysed
+OWN = {"by", "json_path", "html_path", "plot_path", "quiet", "no_color"}
+
+
+def _warn_unused_run_options(runs: tuple[Path, ...]) -> None:
+    """A saved report keeps the analysis it was made with: say so when run options are given and no run folder."""
+    ctx = click.get_current_context()
+    given = [p.opts[0] for p in ctx.command.params if isinstance(p, click.Option) and p.name not in OWN
+             and ctx.get_parameter_source(p.name or "") is click.core.ParameterSource.COMMANDLINE]
+    if given and not any(path.is_dir() for path in runs):
+        warn(f"{', '.join(given)} apply to run folders only: every argument is a saved report, shown as it was "
+             "analysed", code="run-options-unused")
 
 
 @click.command("compare", cls=GroupedCommand)
@@ -43,6 +58,7 @@ def compare_command(runs: tuple[Path, ...], by: str | None, probe_spec: str | No
     """
     options = AnalyzeOptions(**model, **selection, **kernel, **data, **text, **analysis)
     check_outputs(plot_path, html_path)
+    _warn_unused_run_options(runs)
 
     def progress(path: Path) -> None:
         if not quiet:

@@ -33,3 +33,14 @@ def test_write_error_cause_prefers_the_os_message_and_keeps_one_line() -> None:
     assert write_error_cause(PermissionError(13, "Permission denied", "/x")) == "Permission denied"
     assert write_error_cause(RuntimeError("first line\nsecond line")) == "first line"
     assert write_error_cause(OSError()) == "OSError"
+
+
+def test_a_file_where_a_folder_should_be_is_named(tmp_path: Path) -> None:
+    (tmp_path / "afile").write_text("a file")
+    for target in (tmp_path / "afile" / "x.json", tmp_path / "afile" / "deeper" / "x.json"):
+        try:
+            write_atomically(target, lambda tmp: tmp.write_text("{}"))
+        except OSError as exc:
+            assert write_error_cause(exc) == f"{tmp_path / 'afile'} is a file, not a folder"
+        else:
+            raise AssertionError("the write went through a file")

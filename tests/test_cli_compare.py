@@ -69,3 +69,15 @@ def test_compare_takes_the_phase_options_of_analyze(tmp_path: Path, two_runs: li
     assert result.exit_code == 0, result.output
     row = json.loads(result.stdout)["runs"][0]
     assert row["verdict"] == "insufficient" and row["confidence"] is None  # 3 checkpoints < 50; no resamples
+
+
+def test_run_options_with_saved_reports_alone_are_said_to_be_unused(tmp_path: Path, two_runs: list[str]) -> None:
+    saved = tmp_path / "fast.json"
+    assert CliRunner().invoke(main, ["analyze", two_runs[0], "--probe", "synthetic:4", "--device", "cpu", "--quiet",
+                                     "--json", str(saved)]).exit_code == 0
+    result = CliRunner().invoke(main, ["compare", str(saved), "--mode", "full", "--min-checkpoints", "3", "--quiet",
+                                       "--json", "-"])
+    assert result.exit_code == 0, result.output
+    assert "--mode, --min-checkpoints apply to run folders only" in result.stderr
+    quiet = CliRunner().invoke(main, ["compare", str(saved), "--quiet", "--json", "-"])
+    assert "apply to run folders only" not in quiet.stderr
