@@ -10,6 +10,8 @@ reads at a phone's width. plotly is imported only inside the functions that need
 
 from __future__ import annotations
 
+import hashlib
+
 import html
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -99,7 +101,9 @@ def fragment(parts: Sequence[str], plots: bool = True) -> str:
 def figure_html(fig: Any, height: int | None = None) -> str:
     """A plotly figure as a div (its data and the call that draws it, no copy of plotly.js), resized with its box."""
     plotly_module()
-    div = fig.to_html(full_html=False, include_plotlyjs=False, default_width="100%",
+    # the div's id from the figure itself, not plotly's random one: the same report gives the same page
+    name = "entk-" + hashlib.sha256(fig.to_json().encode()).hexdigest()[:16]
+    div = fig.to_html(full_html=False, include_plotlyjs=False, default_width="100%", div_id=name,
                       default_height=f"{height or fig.layout.height or 450}px",
                       config={"responsive": True, "displaylogo": False})
     return f"<div class=\"figure\">{div}</div>"

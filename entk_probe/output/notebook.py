@@ -11,7 +11,9 @@ to get them: a notebook never shows a traceback for it. Imports are inside the f
 
 from __future__ import annotations
 
+import re
 import sys
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +32,10 @@ def notebook_html(report: dict[str, Any]) -> str:
         check_html()
     except EntkProbeError as exc:  # plotly missing: the tables without figures, never a traceback
         return fragment([*parts(report, plots=False), paragraphs([f"No figures: {exc}"], "note")], plots=False)
-    return fragment(parts(report))
+    # figure ids are the figures' hashes (the same page for the same report); two cells showing one report
+    # must not share them, or the second cell's figures would draw into the first's
+    token = uuid.uuid4().hex[:8]
+    return re.sub(r"entk-[0-9a-f]{16}", lambda m: f"{m.group(0)}-{token}", fragment(parts(report)))
 
 
 def report_plot(report: dict[str, Any], path: Path | str | None = None) -> Any:

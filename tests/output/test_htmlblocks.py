@@ -13,6 +13,8 @@ from entk_probe.output import htmlblocks
 from entk_probe.output.htmlblocks import check_html, esc, facts_html, figure_html, fragment, page, paragraphs
 from entk_probe.output.htmlblocks import section, table_html, warnings_html, write_html
 
+from ..helpers import REPO
+
 go = pytest.importorskip("plotly.graph_objects", reason="the html extra (plotly) is not installed")
 LIBRARY = "window.Plotly = Plotly"  # a line of the bundled plotly.js
 
@@ -69,3 +71,11 @@ def test_without_plotly_check_html_says_how_to_install_it(monkeypatch: pytest.Mo
     with pytest.raises(EntkProbeError) as error:  # a UsageError, as --plot without matplotlib
         check_html()
     assert str(error.value) == "the HTML report needs plotly: pip install 'entk-probe[html]'"
+
+
+def test_the_same_report_gives_the_same_page() -> None:
+    from entk_probe.output.html import report_html
+    from entk_probe.output.jsonreport import read_json
+
+    report = read_json(REPO / "docs" / "experiments" / "results" / "ts_onecycle.json")
+    assert report_html(report) == report_html(report)  # no random plotly div ids

@@ -68,3 +68,12 @@ def test_a_compare_report_displays_and_plots_itself(tmp_path: Path) -> None:
     assert all(row["label"] in html for row in report["runs"]) and html.count("Plotly.newPlot") == 4
     fig = report.plot(tmp_path / "c.png")
     assert len(fig.axes) == 4 and len(fig.axes[0].get_lines()) == len(report["runs"])
+
+
+def test_two_cells_showing_one_report_draw_into_their_own_figures() -> None:
+    import re
+
+    pytest.importorskip("plotly", reason="the html extra (plotly) is not installed")
+    report = read_json(RESULTS / "ts_onecycle.json")
+    first, second = (set(re.findall(r'id="(entk-[0-9a-f-]+)"', report._repr_html_())) for _ in range(2))
+    assert len(first) == 3 and not first & second
