@@ -37,6 +37,8 @@ def test_switch_takes_the_shared_selection_and_json_to_stdout(tmp_path: Path) ->
     report = json.loads(result.stdout)
     assert sorted({r["at_epoch"] for r in report["switch"]["results"]}) == [0.0, 1.0]
     assert "switch at" not in result.stderr
+    later = CliRunner().invoke(main, [*SWITCH, "--at", "2", "--range", "1:2", "--quiet", "--json", "-"])
+    assert later.exit_code == 0 and "checkpoint-1.pth.tar (epoch 1), is the linearised baseline" in later.stderr
     refused = CliRunner().invoke(main, [*SWITCH, "--weights", "ema"])
     assert refused.exit_code != 0 and "ema" in refused.stderr.lower()  # the job reads --weights
 

@@ -119,6 +119,9 @@ def run_switch(run_dir: Path, train_spec: str, eval_spec: str, at: str, epochs: 
     checkpoints = select(discover(run_dir, glob=options.glob, trust=options.trust_checkpoints),
                          every=options.every, range_=options.range, max_checkpoints=options.max_checkpoints)
     unit = time_unit(checkpoints) or "index"
+    if unit != "index" and (first := checkpoints[0].time(unit)) is not None and first > 0:
+        warn(f"switch: the first checkpoint selected, {checkpoints[0].name} ({unit} {first:g}), is the linearised "
+             "baseline, not the initialisation", code="switch-baseline-not-init")
     arch, arch_source = resolve_arch(options.arch, checkpoints, run_dir, base_model=options.base_model)
     state, _ = read_state(checkpoints[0], options)
     spec, model, train_probe = prepare(arch, arch_source, checkpoints[0], state, whole_split(train_spec), options,
