@@ -2,8 +2,9 @@
 the outputs, the phase thresholds and plugins, each declared once for every command that takes them.
 
 A group of options reaches its command as one dict of ``AnalyzeOptions`` fields (``model``,
-``selection``, ``kernel``, ``data``, ``text``), already parsed, so that a command is only
-``AnalyzeOptions(**model, **selection, **kernel, **data, **text)`` and its own options.
+``selection``, ``kernel``, ``data``, ``text``, ``analysis``), already parsed, so that a command is only
+``AnalyzeOptions(**model, **selection, **kernel, **data, **text, **analysis)`` and its own options;
+``run_options`` puts all six groups on a command, ``report_options`` the outputs of one that reports.
 """
 
 from __future__ import annotations
