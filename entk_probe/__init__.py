@@ -13,6 +13,7 @@ What users and plugins need is exported here (``__all__``); README.md shows it i
 - ``analyze(run_dir, probe_spec, AnalyzeOptions(...))``: the whole analysis of a run; ``to_json``,
   ``write_json``, ``read_json`` and ``render`` for its reports; in a notebook an ``Analysis`` and a
   ``Report`` (what ``read_json`` returns: the report's dict) display themselves and ``plot()`` themselves.
+- ``compare_runs([run_or_report, ...], probe_spec, options, by="lr")``: runs side by side, a ``Report``.
 - ``register_model(name, ...)`` and ``register_probe(name)`` (with ``Split``) for plugins.
 """
 
@@ -39,6 +40,7 @@ from .output.jsonreport import read_json, to_json, write_json
 from .output.notebook import Report
 from .output.terminal import render
 from .pipeline import Analysis, AnalyzeOptions, analyze
+from .pipeline.compare import compare_runs
 from .probes import Probe, Split, Target, make_probe, register_probe
 from .runs.registry import register_model
 from .runs.schedule import checkpoint_steps
@@ -69,6 +71,7 @@ __all__ = [
     "__version__",
     "analyze",
     "checkpoint_steps",
+    "compare_runs",
     "compute_entk",
     "compute_entk_result",
     "make_probe",

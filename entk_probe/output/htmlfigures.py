@@ -21,6 +21,7 @@ import numpy as np
 from ..analysis.trajectorymap import classical_mds, region_outline
 from .htmlblocks import esc, plotly_module
 from .plots import heatmap_ticks, series, uncentred_velocity
+from .switchreport import SHOWN
 from .terminal import table_cells
 
 RED, PHASE2, GREY = "#d62728", "rgba(255,160,40,0.14)", "#b8bcc4"
@@ -204,10 +205,10 @@ def switch_figure(report: dict[str, Any]) -> Any:
         f"Accuracy after {sw['epochs']:g} epoch(s)", "Loss after training (log)"))
     for kind, dash, colour in (("standard", "solid", "#1f77b4"), ("linearized", "dash", "#ff7f0e")):
         chosen = sorted((float(x[i]), r) for i, r in enumerate(sw["results"]) if r["kind"] == kind)
-        text = [f"<b>{esc(r['checkpoint'])}</b><br>{esc(kind)} at {esc(report['time_unit'])} {r['at_epoch']:.3g}<br>"
+        text = [f"<b>{esc(r['checkpoint'])}</b><br>{SHOWN[kind]} at {esc(report['time_unit'])} {r['at_epoch']:.3g}<br>"
                 f"accuracy {r['accuracy']:.3f}<br>loss {r['loss']:.4g}" for _, r in chosen]
         for row, key in ((1, "accuracy"), (2, "loss")):
-            fig.add_trace(go.Scatter(x=[p for p, _ in chosen], y=[r[key] for _, r in chosen], name=kind, text=text,
+            fig.add_trace(go.Scatter(x=[p for p, _ in chosen], y=[r[key] for _, r in chosen], name=SHOWN[kind], text=text,
                                      hovertemplate=HOVER, mode="lines+markers", line={"dash": dash, "color": colour}, legendgroup=kind,
                                      showlegend=row == 1), row=row, col=1)
     if np.isfinite(x[-1]):

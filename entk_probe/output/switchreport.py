@@ -27,6 +27,7 @@ from .jsonreport import finite
 from .plots import new_figure, save_png
 
 SWITCH_SCHEMA_VERSION = "1.0"
+SHOWN = {"standard": "standard", "linearized": "linearised"}  # the JSON's kind ids, as the table and plots spell them
 GAP = "gap: standard minus linearised accuracy (Fort et al.'s nonlinear advantage)"
 BATCHNORM = "the linearisation is of the eval-mode network: BatchNorm running statistics frozen at the checkpoint"
 
@@ -105,7 +106,7 @@ def switch_figure(report: dict[str, Any]) -> Any:
     ax = fig.subplots()
     for kind, style in (("standard", "o-"), ("linearized", "s--")):
         points = sorted((r["at_epoch"], r["accuracy"]) for r in sw["results"] if r["kind"] == kind)
-        ax.plot([p[0] for p in points], [p[1] for p in points], style, label=kind)
+        ax.plot([p[0] for p in points], [p[1] for p in points], style, label=SHOWN[kind])
     if sw["boundary"] is not None:
         ax.axvline(sw["boundary"]["time"], color="tab:red", linestyle="--", linewidth=1, label="end of Phase I")
     ax.set_xlabel(f"switch point ({report['time_unit']})")

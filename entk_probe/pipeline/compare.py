@@ -1,5 +1,6 @@
 """The runs of ``compare``: each argument a run folder (analysed, kernels from the cache) or a saved
-analysis report, with its recorded hyperparameters and the switch report beside it, if any."""
+analysis report, with its recorded hyperparameters and the switch report beside it, if any;
+``compare_runs`` is the whole command for Python and notebooks."""
 
 from __future__ import annotations
 
@@ -113,3 +114,14 @@ def gather(paths: Sequence[Path], probe_spec: str | None, options: AnalyzeOption
         runs.append(Compared(label_of(path, labels), str(path), report, switch[0] if switch else None,
                              str(switch[1]) if switch else None, values, source))
     return runs
+
+
+def compare_runs(paths: Sequence[Path | str], probe_spec: str | None = None, options: AnalyzeOptions | None = None,
+                 by: str | None = None) -> Any:
+    """``entk-probe compare`` from Python: the compare report of run folders (analysed with ``options`` on
+    ``probe_spec``, kernels from the cache) and saved analysis reports, ordered by the ``by`` hyperparameter; a
+    ``Report`` (the JSON's dict) that a notebook displays as its HTML page and that ``plot()`` draws."""
+    from ..output.comparison import compare_to_json
+    from ..output.notebook import Report
+
+    return Report(compare_to_json(gather([Path(p) for p in paths], probe_spec, options or AnalyzeOptions()), by))

@@ -89,7 +89,7 @@ def test_the_heatmap_has_every_pair_and_names_unique(report: dict) -> None:
 def test_the_switch_figure_has_both_kinds_and_the_boundary() -> None:
     report = read_json(RESULTS / "r20_switch.json")
     fig = switch_figure(report)
-    assert {t.name for t in fig.data} == {"standard", "linearized"} and len(fig.data) == 4
+    assert {t.name for t in fig.data} == {"standard", "linearised"} and len(fig.data) == 4
     standard = [r for r in report["switch"]["results"] if r["kind"] == "standard"]
     assert len(fig.data[0].x) == len(standard) and fig.layout.yaxis2.type == "log"
     assert any(s.type == "line" for s in fig.layout.shapes)

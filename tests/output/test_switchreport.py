@@ -61,4 +61,4 @@ def test_the_header_table_and_figure_are_the_pieces_of_both_reports() -> None:
     assert headers[:3] == ["at epoch", "checkpoint", "ph"] and [row[1:3] for row in rows] == [["ckpt-0", "I"], ["ckpt-2", "II"]]
     pytest.importorskip("matplotlib", reason="the plot extra (matplotlib) is not installed")
     fig = switch_figure(report)
-    assert [line.get_label() for line in fig.axes[0].get_lines()] == ["standard", "linearized", "end of Phase I"]
+    assert [line.get_label() for line in fig.axes[0].get_lines()] == ["standard", "linearised", "end of Phase I"]

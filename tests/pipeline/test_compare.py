@@ -89,3 +89,15 @@ def test_a_switch_report_matched_by_folder_name_must_be_of_the_same_checkpoints(
         "results": [{"checkpoint": "step5.safetensors", "kind": "standard", "accuracy": 0.5, "at_epoch": 5}]}}))
     with pytest.warns(UserWarning, match="taken as run /a/cmp's switch report by its run folder's name"):
         assert switch_beside(tmp_path, report) is not None
+
+
+def test_compare_runs_is_the_command_for_notebooks(tmp_path: Path) -> None:
+    from entk_probe import Report, compare_runs
+
+    for name, lr in (("a", 0.1), ("b", 0.01)):
+        write_run(tmp_path / name)
+        (tmp_path / name / "args.yaml").write_text(f"lr: {lr}\n")
+    report = compare_runs([tmp_path / "a", str(tmp_path / "b")], "synthetic:3",
+                          AnalyzeOptions(device="cpu", cache_dir=tmp_path / "cache", resamples=0), by="lr")
+    assert isinstance(report, Report) and report["kind"] == "compare"
+    assert [r["label"] for r in report["runs"]] == ["b", "a"]  # ordered by lr
