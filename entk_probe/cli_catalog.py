@@ -3,20 +3,17 @@
 from __future__ import annotations
 
 import fnmatch
-import json
 from pathlib import Path
 from typing import Any
 
 import click
+from rich.console import Console
 from rich.table import Table
 
 from .cli_options import data_options, json_option, model_kwargs_option, output_options, plugins_option, text_options
+from .cli_outputs import Outputs, emit
 from .cli_shell import handles_errors
-from .errors import OutputError
 from .output.helptext import GroupedCommand
-from .output.jsonreport import write_json
-from .output.writes import write_all
-from .output.terminal import report_console
 from .pipeline import load_plugins
 from .probes import SPEC_GRAMMAR, Target, available_probes, make_probe, save_probe
 from .probes.probe import TextTarget
@@ -67,22 +64,17 @@ def probe_export_command(spec: str, output: Path, arch: str | None, plugins: tup
 
 
 def _listing(kind: str, rows: list[tuple[str, str]], json_path: str | None, no_color: bool, notes: list[str]) -> None:
-    """``rows`` (name, origin) as a table with ``notes`` under it, or as JSON (``--json PATH|-``)."""
-    if json_path is not None:
-        listing = {kind: [{"name": name, "from": origin} for name, origin in rows], "notes": notes}
-        if json_path == "-":
-            click.echo(json.dumps(listing, indent=1))
-            return
-        failures = write_all([("JSON listing", Path(json_path), lambda: write_json(listing, Path(json_path)))])
-        if failures:
-            raise OutputError(failures[0])
-    console = report_console(no_color)
-    table = Table(kind.removesuffix("s"), "from", show_edge=False)
-    for name, origin in rows:
-        table.add_row(name, origin)
-    console.print(table)
-    for note in notes:
-        console.print(note)
+    """``rows`` (name, origin) as a table with ``notes`` under it, and as JSON where ``--json PATH|-`` asks."""
+    def table(listing: dict[str, Any], console: Console) -> None:
+        shown = Table(kind.removesuffix("s"), "from", show_edge=False)
+        for row in listing[kind]:
+            shown.add_row(row["name"], row["from"])
+        console.print(shown)
+        for note in listing["notes"]:
+            console.print(note)
+
+    emit({kind: [{"name": name, "from": origin} for name, origin in rows], "notes": notes},
+         Outputs(json_path, no_color=no_color), table)
 
 
 @click.command("probes", cls=GroupedCommand)

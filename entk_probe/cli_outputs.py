@@ -41,14 +41,16 @@ def check_outputs(plot: Path | None = None, html: Path | None = None, tensorboar
         check_tensorboard()
 
 
-def emit(report: Report, out: Outputs, render: Callable[[Report, Any], None], plot: Callable[[Report, Path], None],
-         html: Callable[[Report], str], writes: Sequence[Write] = (), kept: str = "") -> None:
+def emit(report: Report, out: Outputs, render: Callable[[Report, Any], None],
+         plot: Callable[[Report, Path], None] | None = None, html: Callable[[Report], str] | None = None,
+         writes: Sequence[Write] = (), kept: str = "") -> None:
     """Write ``writes`` and the files ``out`` asks for, then print the JSON (``--json -``) or the terminal
-    report; every failed write is one line of the OutputError raised at the end, ``kept`` after them."""
+    report; every failed write is one line of the OutputError raised at the end, ``kept`` after them.
+    ``plot`` and ``html`` draw the report for a command that has --plot and --html."""
     todo = list(writes)
-    if out.plot is not None:
+    if out.plot is not None and plot is not None:
         todo.append(("plot", out.plot, lambda: plot(report, out.plot)))  # type: ignore[arg-type]
-    if out.html is not None:
+    if out.html is not None and html is not None:
         todo.append(("HTML report", out.html, lambda: write_html(html(report), out.html)))  # type: ignore[arg-type]
     if out.json not in (None, "-"):
         todo.append(("JSON report", Path(out.json), lambda: write_json(report, Path(out.json))))  # type: ignore[arg-type]

@@ -9,26 +9,10 @@ from typing import Any
 import numpy as np
 
 from .compareplots import PANELS, time_unit
-from .comparetable import COLUMNS, verdict_text
+from .comparetable import COLUMNS, cells
 from .comparison import run_tag
 from .htmlblocks import esc, facts_html, figure_html, page, paragraphs, plotly_module, section, table_html
 from .htmlfigures import time_axis
-
-
-def _cells(row: Mapping[str, Any], by: str | None) -> list[str]:
-    def f(value: Any, digits: int = 1) -> str:
-        return "—" if value is None else f"{value:.{digits}f}"
-
-    b, gap = row["boundary"], row["switch_gap"]
-    confidence = "—" if row["confidence"] is None else f"{row['confidence']:.0%}"
-    boundary = "—" if b is None or b.get("time") is None else (
-        f"{b['time']:.3g} {row['time_unit'] or ''}" + (f" ({b['rule']})" if b.get("rule") else ""))
-    cells = [row["label"]] + ([str(row["by_value"]) if row["by_value"] is not None else "—"] if by else [])
-    return cells + [verdict_text(row), confidence, boundary, f(row["phase1_travel_deg"]), f(row["half_angle_deg"]), f(row["axis_angle_deg"]),
-                    f(row["drift_ratio"], 2),
-                    f"{f(row['kernel_regression']['boundary'], 2)} / {f(row['kernel_regression']['end'], 2)}",
-                    f"{f(row['accuracy']['boundary'], 2)} / {f(row['accuracy']['end'], 2)}",
-                    "—" if gap is None else f"{gap['gap']:+.3f}"]
 
 
 def _points(report: Mapping[str, Any], key: str, log: bool, relative: bool) -> list[tuple[str, list[tuple]]]:
@@ -79,7 +63,7 @@ def compare_parts(report: Mapping[str, Any], plots: bool = True) -> list[str]:
               for row in report["runs"]]
     missing = [row["label"] for row in report["runs"] if by and row["by_value"] is None]
     parts = [f"<h1>Runs side by side{esc(f' by {by}') if by else ''}</h1>", facts_html(facts),
-             section("Table", table_html(headers, [_cells(row, by) for row in report["runs"]]),
+             section("Table", table_html(headers, [cells(row, by, rule=True) for row in report["runs"]]),
                      "<div class=\"note\">" + facts_html(f"{name}: {what}" for name, what in COLUMNS[1:]) + "</div>")]
     if plots:
         curves = [_curves(report, key, label, log, relative) for key, label, log in PANELS for relative in (False, True)]

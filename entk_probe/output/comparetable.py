@@ -39,12 +39,12 @@ def _pair(values: Mapping[str, Any]) -> str:
     return f"{_share(values.get('boundary'))}/{_share(values.get('end'))}"
 
 
-def _boundary(row: Mapping[str, Any]) -> str:
+def _boundary(row: Mapping[str, Any], rule: bool) -> str:
     b = row["boundary"]
     if b is None or b.get("time") is None:
         return "—"
     unit = {"epoch": "ep ", "step": "step "}.get(row["time_unit"] or "", "")
-    return f"{unit}{b['time']:.3g}"
+    return f"{unit}{b['time']:.3g}" + (f" ({b['rule']})" if rule and b.get("rule") else "")
 
 
 def verdict_text(row: Mapping[str, Any]) -> str:
@@ -54,15 +54,23 @@ def verdict_text(row: Mapping[str, Any]) -> str:
     return f"{verdict} ({point})" if row["uncertain"] and point and point != verdict else verdict
 
 
-def _cells(row: Mapping[str, Any], by: str | None) -> list[Text | str]:
+def cells(row: Mapping[str, Any], by: str | None, rule: bool = False) -> list[str]:
+    """A run's row under the headers run, ``by`` (where given) and ``COLUMNS[1:]``; ``rule``: the boundary's rule
+    too (the HTML table, which has the room)."""
     gap = row["switch_gap"]
-    cells: list[Text | str] = [row["label"]] + ([str(row["by_value"]) if row["by_value"] is not None else "—"]
-                                                if by else [])
-    return cells + [Text(verdict_text(row), style="bold" if row["uncertain"] is False else ""),
-                    "—" if row["confidence"] is None else f"{row['confidence']:.0%}", _boundary(row),
-                    _f(row["phase1_travel_deg"]), _f(row["half_angle_deg"]), _f(row["axis_angle_deg"]),
-                    _f(row["drift_ratio"], 2), _pair(row["kernel_regression"]), _pair(row["accuracy"]),
-                    "—" if gap is None else f"{gap['gap']:+.3f}"]
+    first = [row["label"]] + ([str(row["by_value"]) if row["by_value"] is not None else "—"] if by else [])
+    return first + [verdict_text(row), "—" if row["confidence"] is None else f"{row['confidence']:.0%}",
+                     _boundary(row, rule), _f(row["phase1_travel_deg"]), _f(row["half_angle_deg"]),
+                     _f(row["axis_angle_deg"]), _f(row["drift_ratio"], 2), _pair(row["kernel_regression"]),
+                     _pair(row["accuracy"]), "—" if gap is None else f"{gap['gap']:+.3f}"]
+
+
+def _cells(row: Mapping[str, Any], by: str | None) -> list[Text | str]:
+    """``cells``, the verdict bold where the resamples agree with it."""
+    row_cells: list[Text | str] = list(cells(row, by))
+    at = 2 if by else 1
+    row_cells[at] = Text(str(row_cells[at]), style="bold" if row["uncertain"] is False else "")
+    return row_cells
 
 
 def _table() -> Table:

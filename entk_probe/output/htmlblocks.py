@@ -17,8 +17,8 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..atomic import write_atomically, write_error_cause
-from ..errors import OutputError, UsageError
+from ..atomic import write_atomically
+from ..errors import UsageError
 
 MISSING = "the HTML report needs plotly: pip install 'entk-probe[html]'"
 
@@ -148,8 +148,6 @@ def warnings_html(warnings: Sequence[dict[str, Any]], notes: Sequence[str] = ())
 
 
 def write_html(text: str, path: Path) -> Path:
-    """Write the page ``text`` to ``path`` atomically (UTF-8); an OutputError naming the path when it cannot."""
-    try:
-        return write_atomically(Path(path), lambda tmp: tmp.write_text(text, encoding="utf-8"))
-    except OSError as exc:
-        raise OutputError(f"could not write the HTML report {path} ({write_error_cause(exc)})") from None
+    """Write the page ``text`` to ``path`` atomically (UTF-8), as ``write_json`` writes a report: an OSError
+    when it cannot, which ``output.writes.write_all`` turns into its one line."""
+    return write_atomically(Path(path), lambda tmp: tmp.write_text(text, encoding="utf-8"))

@@ -144,7 +144,7 @@ def _phases(analysis: Analysis) -> dict[str, Any]:
 def to_json(analysis: Analysis) -> dict[str, Any]:
     """The report as a JSON-ready dict (schema_version ``SCHEMA_VERSION``)."""
     spec, probe, summary, opts = analysis.model, analysis.probe, analysis.summary, analysis.options
-    phases, cone = summary.phases, summary.cone
+    cone = summary.cone
     included, count = analysis.included, len(analysis.runs)
     rows = dict(zip(included, summary.checkpoints))
     report = {

@@ -12,7 +12,6 @@ from pathlib import Path
 from safetensors import SafetensorError
 
 from ..atomic import write_error_cause
-from ..errors import OutputError
 from ..pipeline.job import Analysis
 from .kernelfile import kernel_metadata, save_kernel
 
@@ -27,8 +26,6 @@ def write_all(writes: list[Write]) -> list[str]:
             write()
         except (OSError, SafetensorError) as exc:  # safetensors reports I/O errors in its own type
             failures.append(f"could not write the {what} {path} ({write_error_cause(exc)})")
-        except OutputError as exc:  # a writer that names its own failure
-            failures.append(str(exc))
     return failures
 
 

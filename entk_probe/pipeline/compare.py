@@ -26,33 +26,41 @@ def _checkpoint_names(report: Mapping[str, Any]) -> set[str]:
     return {str(c.get("name")) for c in report.get("checkpoints") or []}
 
 
-def switch_beside(folder: Path, report: Mapping[str, Any]) -> tuple[Mapping[str, Any], Path] | None:
-    """The switch report in ``folder`` of the same run: its run path equal to the report's, else (reports moved
-    from the machine that made them) the same run folder name and every switch point one of the report's
-    checkpoints, with a warning; the newest when several match."""
-    run = _run_path(report)
-    if run is None or not folder.is_dir():
-        return None
-    same, named = [], []
-    for path in sorted(folder.glob("*.json")):
+Found = list[tuple[Mapping[str, Any], Path]]  # (a switch report, its file)
+
+
+def switch_reports(folder: Path) -> Found:
+    """The switch reports among ``folder``'s JSON files (what is not one is passed over)."""
+    found: Found = []
+    for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
         try:
             other = json.loads(path.read_text())
         except (OSError, ValueError):
             continue  # not a report: compare reads only what it was given and switch reports
-        if not isinstance(other, dict) or other.get("kind") != "switch" or (theirs := _run_path(other)) is None:
-            continue
-        points = {str(r.get("checkpoint")) for r in (other.get("switch") or {}).get("results", [])}
-        if theirs == run:
-            same.append((other, path))
-        elif theirs.name == run.name and points <= _checkpoint_names(report):
-            named.append((other, path))
+        if isinstance(other, dict) and other.get("kind") == "switch" and _run_path(other) is not None:
+            found.append((other, path))
+    return found
+
+
+def switch_beside(report: Mapping[str, Any], candidates: Found) -> tuple[Mapping[str, Any], Path] | None:
+    """Among ``candidates`` (``switch_reports`` of a folder), the switch report of ``report``'s run: its run path
+    equal to the report's, else (reports moved from the machine that made them) the same run folder name and
+    every switch point one of the report's checkpoints, with a warning; the newest when several match."""
+    run = _run_path(report)
+    if run is None:
+        return None
+    names = _checkpoint_names(report)
+    same = [(other, path) for other, path in candidates if _run_path(other) == run]
+    named = [(other, path) for other, path in candidates if _run_path(other) != run
+             and _run_path(other).name == run.name  # type: ignore[union-attr]
+             and {str(r.get("checkpoint")) for r in (other.get("switch") or {}).get("results", [])} <= names]
     found = same or named
     if not found:
         return None
     chosen = max(found, key=lambda pair: str(pair[0].get("created", "")))
     if len(found) > 1:
-        warn(f"{len(found)} switch reports of run {run.name} in {folder}; compare uses the newest, {chosen[1].name}",
-             code="several-switch-reports")
+        warn(f"{len(found)} switch reports of run {run.name} in {chosen[1].parent}; compare uses the newest, "
+             f"{chosen[1].name}", code="several-switch-reports")
     if not same:
         warn(f"{chosen[1]} is taken as run {run}'s switch report by its run folder's name and checkpoint names "
              f"(it records {_run_path(chosen[0])})", code="switch-report-by-name")
@@ -100,6 +108,7 @@ def gather(paths: Sequence[Path], probe_spec: str | None, options: AnalyzeOption
     """The runs to compare, in the order given; a folder is analysed with ``options`` on ``probe_spec``, once
     every argument has been checked."""
     runs, labels = [], set()
+    beside: dict[Path, Found] = {}  # each folder's switch reports, read once
     for path, saved in _checked(paths):
         if on_run is not None:
             on_run(path)
@@ -109,7 +118,10 @@ def gather(paths: Sequence[Path], probe_spec: str | None, options: AnalyzeOption
                 report: Mapping[str, Any] = to_json(analysis)
         else:
             report = saved
-        switch = switch_beside(path if saved is None else path.parent, report)
+        folder = path if saved is None else path.parent
+        if folder not in beside:
+            beside[folder] = switch_reports(folder)
+        switch = switch_beside(report, beside[folder])
         values, source = _hyperparameters(report)
         runs.append(Compared(label_of(path, labels), str(path), report, switch[0] if switch else None,
                              str(switch[1]) if switch else None, values, source))

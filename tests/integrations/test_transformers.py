@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 import torch
 
 from entk_probe.pipeline import AnalyzeOptions, analyze

@@ -86,6 +86,13 @@ class Opened:
     def text(self) -> str:
         return self.page.inner_text("body")
 
+    def hover(self, point: Any) -> None:
+        """The mouse over ``point``'s centre, scrolled into view first."""
+        point.scroll_into_view_if_needed()
+        box = point.bounding_box()  # in the viewport's coordinates, where the mouse is
+        assert box is not None
+        self.page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+
 
 @pytest.mark.parametrize("name", ["small", "r20cos", "ts_onecycle"])
 def test_an_analysis_page_opens_clean_and_draws_every_figure(browser: Any, pages: dict, name: str) -> None:
@@ -122,11 +129,7 @@ def test_the_compare_page_opens_clean_and_draws_every_runs_curves(browser: Any, 
     assert "+0.007" in text  # r20's switch gap, from r20_switch.json beside it
     first = opened.page.locator(".js-plotly-plot").first
     assert first.locator(".scatterlayer .trace").count() == len(report["runs"])
-    point = first.locator(".scatterlayer .trace").nth(2).locator("path.point").nth(5)
-    point.scroll_into_view_if_needed()
-    box = point.bounding_box()
-    assert box is not None
-    opened.page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    opened.hover(first.locator(".scatterlayer .trace").nth(2).locator("path.point").nth(5))
     row = report["runs"][2]
     expect(opened.page.locator(".hoverlayer .hovertext").first).to_contain_text(row["curves"]["checkpoints"][5])
     opened.page.close()
@@ -137,11 +140,8 @@ def test_hovering_a_point_shows_its_checkpoint(browser: Any, pages: dict) -> Non
 
     path, report = pages["ts_onecycle"]
     opened = Opened(browser, path)
-    point = opened.page.locator(".js-plotly-plot").first.locator(".scatterlayer .trace").first.locator("path.point").nth(20)
-    point.scroll_into_view_if_needed()
-    box = point.bounding_box()  # in the viewport's coordinates, where the mouse is
-    assert box is not None
-    opened.page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    opened.hover(opened.page.locator(".js-plotly-plot").first.locator(".scatterlayer .trace").first
+                 .locator("path.point").nth(20))
     expect(opened.page.locator(".hoverlayer .hovertext").first).to_contain_text(report["checkpoints"][20]["name"])
     opened.page.close()
 

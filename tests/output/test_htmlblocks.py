@@ -8,10 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from entk_probe.errors import EntkProbeError, OutputError
+from entk_probe.errors import EntkProbeError
 from entk_probe.output import htmlblocks
 from entk_probe.output.htmlblocks import check_html, esc, facts_html, figure_html, fragment, page, paragraphs
 from entk_probe.output.htmlblocks import section, table_html, warnings_html, write_html
+
+from entk_probe.output.writes import write_all
 
 from ..helpers import REPO
 
@@ -62,8 +64,10 @@ def test_write_html_is_atomic_and_names_the_path_when_it_fails(tmp_path: Path) -
     assert path.read_text(encoding="utf-8") == "<p>é</p>" and [p.name for p in path.parent.iterdir()] == ["report.html"]
     blocker = tmp_path / "file"
     blocker.write_text("")
-    with pytest.raises(OutputError, match=f"could not write the HTML report {blocker / 'r.html'}"):
+    with pytest.raises(OSError):
         write_html("x", blocker / "r.html")
+    assert write_all([("HTML report", blocker / "r.html", lambda: write_html("x", blocker / "r.html"))]) == [
+        f"could not write the HTML report {blocker / 'r.html'} ({blocker} is a file, not a folder)"]
 
 
 def test_without_plotly_check_html_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -10,7 +10,7 @@ import pytest
 from entk_probe.errors import UsageError
 from entk_probe.output.jsonreport import to_json, write_json
 from entk_probe.pipeline import AnalyzeOptions, analyze
-from entk_probe.pipeline.compare import gather, switch_beside
+from entk_probe.pipeline.compare import gather, switch_beside, switch_reports
 
 from ..helpers import write_run
 
@@ -52,14 +52,14 @@ def test_an_older_report_takes_the_hyperparameters_from_its_run_folder(tmp_path:
 def test_the_switch_report_of_the_same_run_is_found_the_newest_of_several(tmp_path: Path) -> None:
     report = {"run": {"path": "/elsewhere/runs/r20"}}
     _switch(tmp_path / "other.json", "/elsewhere/runs/r21", "2026-03-01")
-    assert switch_beside(tmp_path, report) is None
+    assert switch_beside(report, switch_reports(tmp_path)) is None
     _switch(tmp_path / "s1.json", "/moved/r20", "2026-01-01")  # the same run folder name, moved
     _switch(tmp_path / "s2.json", "/moved/r20", "2026-02-01")
     (tmp_path / "notes.json").write_text("not json")
     with pytest.warns(UserWarning, match="2 switch reports of run r20 .* uses the newest, s2.json"):
-        assert switch_beside(tmp_path, report)[1].name == "s2.json"  # type: ignore[index]  # no switch points to check
+        assert switch_beside(report, switch_reports(tmp_path))[1].name == "s2.json"  # type: ignore[index]  # no switch points to check
     _switch(tmp_path / "exact.json", "/elsewhere/runs/r20", "2025-01-01")
-    assert switch_beside(tmp_path, report)[1].name == "exact.json"  # type: ignore[index]
+    assert switch_beside(report, switch_reports(tmp_path))[1].name == "exact.json"  # type: ignore[index]
 
 
 def test_every_argument_is_checked_before_any_run_is_analysed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -84,11 +84,11 @@ def test_a_switch_report_matched_by_folder_name_must_be_of_the_same_checkpoints(
     report = {"run": {"path": "/a/cmp"}, "checkpoints": [{"name": "step0.safetensors"}, {"name": "step5.safetensors"}]}
     (tmp_path / "s.json").write_text(json.dumps({"kind": "switch", "created": "1", "run": {"path": "/b/cmp"}, "switch": {
         "results": [{"checkpoint": "checkpoint-2.pth.tar", "kind": "standard", "accuracy": 0.5, "at_epoch": 2}]}}))
-    assert switch_beside(tmp_path, report) is None  # another run that happens to share the folder's name
+    assert switch_beside(report, switch_reports(tmp_path)) is None  # another run that happens to share the folder's name
     (tmp_path / "s.json").write_text(json.dumps({"kind": "switch", "created": "1", "run": {"path": "/b/cmp"}, "switch": {
         "results": [{"checkpoint": "step5.safetensors", "kind": "standard", "accuracy": 0.5, "at_epoch": 5}]}}))
     with pytest.warns(UserWarning, match="taken as run /a/cmp's switch report by its run folder's name"):
-        assert switch_beside(tmp_path, report) is not None
+        assert switch_beside(report, switch_reports(tmp_path)) is not None
 
 
 def test_compare_runs_is_the_command_for_notebooks(tmp_path: Path) -> None:
